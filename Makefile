@@ -1,0 +1,77 @@
+# The Makefile is the interface: every target creates/reuses .venv and builds
+# the extension first, so each works on a fresh machine.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP_DEPS := $(VENV)/.deps-stamp
+STAMP_SYS := $(VENV)/.sys-stamp
+RUST_SRC := $(shell find rust -name '*.rs') Cargo.toml pyproject.toml
+EXT_STAMP := $(VENV)/.ext-stamp
+
+.PHONY: help install build-dev format lint typecheck test test-rust test-python bench demo clean
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(STAMP_SYS):
+	@# Debian packages the browser tests need (headless Chromium); skipped where apt is absent.
+	@if command -v apt-get >/dev/null 2>&1 && ! command -v chromium >/dev/null 2>&1; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| echo "warning: could not install chromium"; \
+	fi
+	@mkdir -p $(VENV) && touch $@
+
+$(STAMP_DEPS): $(VENV)/bin/python pyproject.toml
+	$(PIP) install -q "maturin>=1.7,<2"
+	$(PIP) install -q $$($(PY) -c "import tomllib;d=tomllib.load(open('pyproject.toml','rb'));o=d['project']['optional-dependencies'];print(' '.join(repr(x) for x in d['project']['dependencies']+[y for k in ('dashboard','fastapi','dask','yaml','uvloop','bench') for y in o[k]]+[y for y in o['dev'] if not y.startswith('ferroflow')]))" | tr -d "'")
+	touch $@
+
+$(EXT_STAMP): $(STAMP_DEPS) $(RUST_SRC)
+	$(VENV)/bin/maturin develop --release -q
+	touch $@
+
+install: $(EXT_STAMP) $(STAMP_SYS) ## Create .venv, install all dependencies, build the extension
+
+build-dev: $(STAMP_DEPS) ## Rebuild the extension (release mode)
+	$(VENV)/bin/maturin develop --release -q
+	touch $(EXT_STAMP)
+
+format: $(STAMP_DEPS) ## Format Python and Rust
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+	cargo fmt --all
+
+lint: $(STAMP_DEPS) ## ruff, ruff format --check, cargo fmt --check, clippy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	cargo fmt --all -- --check
+	cargo clippy --all-targets --all-features -- -D warnings
+
+typecheck: install ## mypy --strict on the package and stubtest of ferroflow._core
+	$(VENV)/bin/mypy python/ferroflow
+	$(PY) -m mypy.stubtest ferroflow._core
+
+test-rust: ## cargo test (the pure core, no Python)
+	cargo test --quiet
+
+test-python: install ## pytest
+	$(VENV)/bin/pytest -q
+
+test: install lint typecheck test-rust test-python ## Everything CI runs
+
+bench: install ## Benchmarks side by side with peers, with ratio tables
+	$(PY) benches/compare.py
+
+demo: install ## The showcase
+	$(PY) examples/demo.py
+
+clean: ## Remove build products and the virtual environment
+	rm -rf $(VENV) target .pytest_cache .mypy_cache .ruff_cache

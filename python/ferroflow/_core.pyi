@@ -1,0 +1,122 @@
+"""Typed stub of ``ferroflow._core``, the Rust extension module.
+
+Names cross as ``str`` and node ids as ``int`` (dense, in insertion order).
+Errors arrive as the classes of :mod:`ferroflow.errors`.
+"""
+
+from collections.abc import Iterable, Sequence
+
+__version__: str
+
+# ---------------------------------------------------------------- graph
+
+class Graph:
+    """A directed acyclic graph of named nodes.
+
+    Edges point downstream: ``add_edge("a", "b")`` means b runs after a. Every
+    edge added one at a time is checked for a cycle at once (an online
+    topological order); ``extend`` adds a batch and validates it once.
+    """
+
+    def __init__(self) -> None: ...
+    def add_node(self, name: str) -> int:
+        """Add a node and return its id.
+
+        Raises:
+            DuplicateTaskError: the name exists.
+            TypeError: the name is not a ``str``.
+        """
+    def add_edge(self, src: str, dst: str) -> None:
+        """Add ``src -> dst``; a duplicate edge is ignored.
+
+        Raises:
+            UnknownDependencyError: a name is not a node.
+            CycleError: the edge would close a cycle (``.cycle`` is its path).
+        """
+    def add_edge_ids(self, src: int, dst: int) -> None:
+        """Add an edge between node ids, checked like ``add_edge``."""
+    def extend(self, nodes: Iterable[str], edges: Iterable[tuple[str, str] | Sequence[str]] | None = None) -> None:
+        """Add nodes and edges in bulk, validating once in linear time.
+
+        On any error (duplicate, unknown node, cycle) nothing of the batch is kept.
+        """
+    def extend_ids(self, edges: Sequence[tuple[int, int]]) -> None:
+        """Add edges between existing node ids in bulk, validating once."""
+    @property
+    def node_count(self) -> int:
+        """Number of nodes."""
+    @property
+    def edge_count(self) -> int:
+        """Number of edges."""
+    def __len__(self) -> int: ...
+    def __contains__(self, name: object) -> bool: ...
+    def id_of(self, name: str) -> int:
+        """The id of a node (``UnknownDependencyError`` if absent)."""
+    def name_of(self, node: int) -> str:
+        """The name of a node id."""
+    def names(self) -> list[str]:
+        """All names, indexed by id."""
+    def topological_order(self) -> list[str]:
+        """Names in a topological order (upstream first)."""
+    def topological_ids(self) -> list[int]:
+        """Ids in a topological order."""
+    def layers(self) -> list[list[str]]:
+        """Kahn layers as names: each node sits one layer after its last upstream."""
+    def layer_ids(self) -> list[list[int]]:
+        """Kahn layers as ids."""
+    def is_dag(self) -> bool:
+        """Independent linear-time check that the graph is acyclic."""
+    def ancestors(self, name: str) -> list[str]:
+        """Every node ``name`` depends on, directly or not."""
+    def descendants(self, name: str) -> list[str]:
+        """Every node that depends on ``name``, directly or not."""
+    def predecessors(self, name: str) -> list[str]:
+        """Direct upstreams of ``name``, in the order they were added."""
+    def successors(self, name: str) -> list[str]:
+        """Direct downstreams of ``name``, in the order they were added."""
+    def predecessor_ids(self, node: int) -> list[int]:
+        """Direct upstream ids of a node id."""
+
+class ReadyTracker:
+    """Hands out node ids once all their upstreams completed.
+
+    Built from a snapshot of a :class:`Graph`. Each id is handed out at most
+    once, by ``start`` or ``complete``; the caller then reports it with
+    ``complete`` or ``fail``.
+    """
+
+    def __init__(self, graph: Graph) -> None: ...
+    def start(self) -> list[int]:
+        """The ids without upstreams (the first call only; later calls return [])."""
+    def complete(self, node: int) -> list[int]:
+        """Report a handed-out node done; returns the ids this made ready."""
+    def fail(self, node: int) -> list[int]:
+        """Report a handed-out node failed; returns the descendants that can no longer run."""
+    def cancel_waiting(self) -> list[int]:
+        """Cancel every node not handed out yet; returns them."""
+    @property
+    def waiting(self) -> int:
+        """Nodes not handed out yet."""
+    @property
+    def running(self) -> int:
+        """Nodes handed out and not reported yet."""
+    @property
+    def done(self) -> int:
+        """Nodes completed."""
+    @property
+    def failed(self) -> int:
+        """Nodes failed."""
+    @property
+    def blocked(self) -> int:
+        """Nodes blocked by a failed upstream."""
+    @property
+    def cancelled(self) -> int:
+        """Nodes cancelled."""
+    @property
+    def is_finished(self) -> bool:
+        """Whether nothing is waiting or running."""
+    def __len__(self) -> int: ...
+
+# ---------------------------------------------------------------- scheduler
+
+# ---------------------------------------------------------------- watch

@@ -1,0 +1,1 @@
+//! The work-stealing scheduler (filled in by the engine work).

@@ -1,0 +1,1 @@
+//! The file watcher (filled in by the watch work).
