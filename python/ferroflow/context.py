@@ -1,0 +1,48 @@
+"""The context of the task that is running now.
+
+The engine sets it around every task attempt (on whatever thread, process or
+coroutine runs the task); task code, log capture and script tasks read it.
+
+Example:
+    >>> from ferroflow.context import current_task
+    >>> current_task() is None   # outside a run
+    True
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["TaskContext", "current_task"]
+
+
+@dataclass(slots=True)
+class TaskContext:
+    """Who is running.
+
+    Attributes:
+        run_id: The run's id.
+        workflow: The workflow's name.
+        task: The task's name.
+        attempt: 1 for the first attempt, 2 for the first retry, ...
+        params: The run parameters.
+        logs: Log lines captured for this task so far (appended by the
+            ``ferroflow`` log capture).
+    """
+
+    run_id: str
+    workflow: str
+    task: str
+    attempt: int = 1
+    params: dict[str, Any] = field(default_factory=dict)
+    logs: list[str] = field(default_factory=list)
+
+
+_CURRENT: ContextVar[TaskContext | None] = ContextVar("ferroflow_task", default=None)
+
+
+def current_task() -> TaskContext | None:
+    """The context of the task running in this thread / coroutine, if any."""
+    return _CURRENT.get()

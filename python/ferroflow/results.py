@@ -1,0 +1,137 @@
+"""What a run produces: task statuses, per-task records and the ``RunResult``.
+
+These types are shared by the engine (which fills them), the store (which
+records them) and the reports (which render them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+__all__ = ["RunResult", "TaskRecord", "TaskStatus"]
+
+
+class TaskStatus(str, Enum):
+    """The life of a task in one run.
+
+    ``PENDING -> RUNNING -> COMPLETED | FAILED``; a task whose ``when`` is false
+    is ``SKIPPED``; downstream of a failure ``UPSTREAM_FAILED``; not started
+    under ``fail_fast`` ``CANCELLED``.
+    """
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    UPSTREAM_FAILED = "upstream_failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the task will not change status again in this run."""
+        return self not in (TaskStatus.PENDING, TaskStatus.RUNNING)
+
+
+@dataclass(slots=True)
+class TaskRecord:
+    """Everything one run knows about one task.
+
+    Attributes:
+        name: The task name.
+        status: Its final (or current) status.
+        attempts: Attempts made (0 if it never ran: skipped, blocked, cached, resumed).
+        started_at: Epoch seconds of the first attempt's start, if it ran.
+        finished_at: Epoch seconds when it reached its final status.
+        result: The return value (``None`` is a result like any other).
+        error: The exception that failed it, if any.
+        traceback: The formatted traceback of ``error``.
+        reason: Why it did not run (skipped / upstream failed / cancelled).
+        cached: The result came from the cache.
+        resumed: The result came from the run being resumed.
+        logs: Log lines captured while it ran.
+    """
+
+    name: str
+    status: TaskStatus = TaskStatus.PENDING
+    attempts: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    result: Any = None
+    error: BaseException | None = None
+    traceback: str | None = None
+    reason: str | None = None
+    cached: bool = False
+    resumed: bool = False
+    logs: list[str] = field(default_factory=list)
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """Wall time from first start to finish, if it ran."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+
+class RunResult(Mapping[str, Any]):
+    """The outcome of a run: a mapping of task name to result, plus metadata.
+
+    Only tasks that produced a result (completed, cached or resumed) are keys;
+    ``None`` results are kept.
+
+    Attributes:
+        run_id: Unique id of the run (also its id in the store).
+        workflow: The workflow's name.
+        status: ``"completed"``, ``"failed"`` or ``"cancelled"``.
+        stats: The keys of ``Workflow.get_workflow_stats()``.
+        report: The run's ``PipelineReport`` (``None`` until built).
+        errors: Task name to the exception that failed it.
+        records: Task name to its :class:`TaskRecord`.
+    """
+
+    def __init__(
+        self,
+        run_id: str,
+        workflow: str,
+        results: dict[str, Any],
+        *,
+        status: str,
+        stats: dict[str, Any],
+        errors: dict[str, BaseException] | None = None,
+        records: dict[str, TaskRecord] | None = None,
+        report: Any = None,
+        params: dict[str, Any] | None = None,
+        started_at: float | None = None,
+        finished_at: float | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.workflow = workflow
+        self._results = results
+        self.status = status
+        self.stats = stats
+        self.errors: dict[str, BaseException] = errors or {}
+        self.records: dict[str, TaskRecord] = records or {}
+        self.report = report
+        self.params: dict[str, Any] = params or {}
+        self.started_at = started_at
+        self.finished_at = finished_at
+
+    def __getitem__(self, name: str) -> Any:
+        return self._results[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._results)
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run completed without failures."""
+        return self.status == "completed"
+
+    def __repr__(self) -> str:
+        return f"RunResult(run_id={self.run_id!r}, workflow={self.workflow!r}, status={self.status!r}, results={self._results!r})"
