@@ -8,7 +8,6 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP_DEPS := $(VENV)/.deps-stamp
-STAMP_SYS := $(VENV)/.sys-stamp
 RUST_SRC := $(shell find rust -name '*.rs') Cargo.toml pyproject.toml
 EXT_STAMP := $(VENV)/.ext-stamp
 
@@ -21,14 +20,6 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-$(STAMP_SYS):
-	@# Debian packages the browser tests need (headless Chromium); skipped where apt is absent.
-	@if command -v apt-get >/dev/null 2>&1 && ! command -v chromium >/dev/null 2>&1; then \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-		|| echo "warning: could not install chromium"; \
-	fi
-	@mkdir -p $(VENV) && touch $@
-
 $(STAMP_DEPS): $(VENV)/bin/python pyproject.toml
 	$(PIP) install -q "maturin>=1.7,<2"
 	$(PIP) install -q $$($(PY) -c "import tomllib;d=tomllib.load(open('pyproject.toml','rb'));o=d['project']['optional-dependencies'];print(' '.join(repr(x) for x in d['project']['dependencies']+[y for k in ('dashboard','fastapi','dask','yaml','uvloop','bench') for y in o[k]]+[y for y in o['dev'] if not y.startswith('ferroflow')]))" | tr -d "'")
@@ -38,7 +29,7 @@ $(EXT_STAMP): $(STAMP_DEPS) $(RUST_SRC)
 	$(VENV)/bin/maturin develop --release -q
 	touch $@
 
-install: $(EXT_STAMP) $(STAMP_SYS) ## Create .venv, install all dependencies, build the extension
+install: $(EXT_STAMP) ## Create .venv, install all dependencies, build the extension
 
 build-dev: $(STAMP_DEPS) ## Rebuild the extension (release mode)
 	$(VENV)/bin/maturin develop --release -q
