@@ -62,7 +62,7 @@ bench: install ## Benchmarks side by side with peers, with ratio tables
 	$(PY) benches/compare.py
 
 demo: install ## The showcase
-	$(PY) examples/demo.py
+	$(VENV)/bin/ferroflow demo
 
 clean: ## Remove build products and the virtual environment
 	rm -rf $(VENV) target .pytest_cache .mypy_cache .ruff_cache

@@ -1,8 +1,9 @@
-//! Criterion benchmarks of the pure core: graph build, cycle check and
-//! ready-set churn.
+//! Criterion benchmarks of the pure core: graph build, cycle check,
+//! ready-set churn and scheduler throughput.
 
 use _core::graph::ready::ReadyTracker;
 use _core::graph::Graph;
+use _core::scheduler::{self, Options};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn layered(n: usize) -> (Vec<String>, Vec<(String, String)>) {
@@ -44,5 +45,22 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// Scheduler throughput: a no-op closure over the 100k layered DAG, so the
+/// figure is the pool's own cost per node (deques, stealing, atomics, wake-ups).
+fn bench_scheduler(c: &mut Criterion) {
+    let (names, edges) = layered(100_000);
+    let mut g = Graph::new();
+    g.extend(&names, &edges).unwrap();
+    let mut group = c.benchmark_group("scheduler no-op 100k");
+    group.sample_size(10);
+    for workers in [1, 2, 4] {
+        let options = Options::new(workers);
+        group.bench_function(format!("{workers} workers"), |b| {
+            b.iter(|| scheduler::run(&g, &options, |_| Ok::<_, ()>(true)).unwrap().states.len())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_scheduler);
 criterion_main!(benches);

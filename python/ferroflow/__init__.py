@@ -23,10 +23,34 @@ from .errors import (
 )
 
 # --- engine ---
+from .context import TaskContext, current_task
+from .dag import DAG
+from .executors import AsyncExecutor, Executor, ProcessExecutor, SequentialExecutor, ThreadedExecutor
+from .flow import Flow
+from .results import RunResult, TaskRecord, TaskStatus
+from .retries import RetryPolicy
+from .tasks import Task, TaskRegistry, registry, task
+from .workflow import Workflow
 
 # --- watch ---
 
 # --- store, state, reports, logging ---
+from .cache import UncacheableWarning
+from .log import JsonFormatter, LogLevel, configure_logging, get_task_logger
+from .reports import (
+    FileReport,
+    PipelineReport,
+    ReportStatus,
+    StepReport,
+    bind_pipeline,
+    current_pipeline,
+    dump_report,
+    load_report,
+    pipeline_file,
+    pipeline_step,
+)
+from .state import StateManager
+from .store import Store, open_store
 
 # --- flow files, projects, schedules ---
 
@@ -36,15 +60,51 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0.0.0"
 
 __all__ = [
+    "AsyncExecutor",
     "CycleError",
+    "DAG",
     "DuplicateTaskError",
+    "Executor",
     "FerroflowError",
+    "FileReport",
+    "Flow",
     "FlowFileError",
+    "JsonFormatter",
+    "LogLevel",
+    "PipelineReport",
+    "ProcessExecutor",
+    "ReportStatus",
+    "RetryPolicy",
+    "RunResult",
     "ScheduleError",
+    "SequentialExecutor",
+    "StateManager",
+    "StepReport",
+    "Store",
     "StoreError",
+    "Task",
+    "TaskContext",
+    "TaskRecord",
+    "TaskRegistry",
+    "TaskStatus",
     "TaskTimeoutError",
+    "ThreadedExecutor",
+    "UncacheableWarning",
     "UnknownDependencyError",
     "WatchError",
+    "Workflow",
     "WorkflowError",
     "__version__",
+    "bind_pipeline",
+    "configure_logging",
+    "current_pipeline",
+    "current_task",
+    "dump_report",
+    "get_task_logger",
+    "load_report",
+    "open_store",
+    "pipeline_file",
+    "pipeline_step",
+    "registry",
+    "task",
 ]

@@ -4,7 +4,7 @@ Names cross as ``str`` and node ids as ``int`` (dense, in insertion order).
 Errors arrive as the classes of :mod:`ferroflow.errors`.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 __version__: str
 
@@ -118,5 +118,46 @@ class ReadyTracker:
     def __len__(self) -> int: ...
 
 # ---------------------------------------------------------------- scheduler
+
+def run_graph(graph: Graph, execute: Callable[[int], object], workers: int, fail_fast: bool = False) -> list[int]:
+    """Run every node of ``graph`` on the Rust work-stealing scheduler.
+
+    ``execute(node_id)`` is called exactly once for each node whose upstreams
+    all completed, concurrently from ``workers`` threads. Each worker holds the
+    interpreter only while it calls ``execute`` (for a short run of consecutive
+    ready nodes at a time); callbacks that sleep or do I/O release it, so other
+    workers proceed meanwhile. The graph is copied when the run starts, so the
+    callbacks may use it.
+
+    Args:
+        graph: The nodes and their dependencies.
+        execute: Called with a node id. A truthy return means completed (or
+            skipped): its successors may run. A falsy one means failed: every
+            descendant is blocked and never called. Raising also counts as a
+            failure.
+        workers: Worker threads, at least 1.
+        fail_fast: After the first failure start nothing new; nodes already
+            running finish, the rest are cancelled.
+
+    Returns:
+        The final state of each node, indexed by id: ``2`` done, ``3`` failed,
+        ``4`` blocked (an upstream failed), ``5`` cancelled. An empty graph
+        gives ``[]`` at once.
+
+    Raises:
+        ValueError: ``workers`` is less than 1.
+        TypeError: ``execute`` is not callable.
+        KeyboardInterrupt: the run was interrupted (checked every few
+            milliseconds): waiting nodes were cancelled and running ones
+            finished first.
+        Exception: the first exception raised by ``execute``, re-raised once
+            every worker stopped.
+
+    Example:
+        >>> g = Graph()
+        >>> g.extend(["fetch", "parse", "report"], [("fetch", "parse"), ("parse", "report")])
+        >>> run_graph(g, lambda node: g.name_of(node) != "parse", workers=2)
+        [2, 3, 4]
+    """
 
 # ---------------------------------------------------------------- watch

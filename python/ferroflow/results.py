@@ -6,7 +6,7 @@ records them) and the reports (which render them).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -114,10 +114,38 @@ class RunResult(Mapping[str, Any]):
         self.stats = stats
         self.errors: dict[str, BaseException] = errors or {}
         self.records: dict[str, TaskRecord] = records or {}
-        self.report = report
+        self._report = report
+        self._report_builder: Callable[[], Any] | None = None
         self.params: dict[str, Any] = params or {}
         self.started_at = started_at
         self.finished_at = finished_at
+
+    @property
+    def report(self) -> Any:
+        """The run's ``PipelineReport``, built on first access when the run set a builder."""
+        if self._report is None and self._report_builder is not None:
+            builder, self._report_builder = self._report_builder, None
+            self._report = builder()
+        return self._report
+
+    @report.setter
+    def report(self, value: Any) -> None:
+        self._report = value
+        self._report_builder = None
+
+    def set_report_builder(self, builder: Callable[[], Any]) -> None:
+        """Build the report lazily with ``builder()`` when ``report`` is first read."""
+        self._report_builder = builder
+
+    @property
+    def results(self) -> dict[str, Any]:
+        """Task name to result, as a plain dict."""
+        return dict(self._results)
+
+    @property
+    def failed_tasks(self) -> list[str]:
+        """Names of the tasks that failed."""
+        return list(self.errors)
 
     def __getitem__(self, name: str) -> Any:
         return self._results[name]

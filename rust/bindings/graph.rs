@@ -4,6 +4,7 @@
 
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
+use rustc_hash::FxHashMap;
 
 use super::errors::{name_type_error, to_py};
 use crate::graph::ready::ReadyTracker;
@@ -14,9 +15,12 @@ use crate::graph::{Graph, NodeId};
 #[derive(Default)]
 pub(crate) struct PyGraph {
     pub(crate) inner: Graph,
+    /// The `str` object of each node, by id: names go back to Python as the
+    /// objects that came in, without creating a string per node.
+    objs: Vec<Py<PyString>>,
 }
 
-fn extract_name<'a>(value: &'a Bound<'_, PyAny>) -> PyResult<&'a Bound<'a, PyString>> {
+fn extract_name<'a, 'py>(value: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, PyString>> {
     value.cast::<PyString>().map_err(|_| name_type_error(value))
 }
 
@@ -43,8 +47,12 @@ impl PyGraph {
     }
 
     fn names_of<'py>(&self, py: Python<'py>, ids: &[NodeId]) -> PyResult<Bound<'py, PyList>> {
-        let names = self.inner.names();
-        PyList::new(py, ids.iter().map(|&i| names[i as usize].as_str()))
+        PyList::new(py, ids.iter().map(|&i| self.objs[i as usize].bind(py)))
+    }
+
+    fn rollback(&mut self, mark: usize) {
+        self.inner.rollback_nodes(mark);
+        self.objs.truncate(mark);
     }
 }
 
@@ -57,13 +65,18 @@ impl PyGraph {
 
     /// Adds a node and returns its id.
     fn add_node(&mut self, name: &Bound<'_, PyAny>) -> PyResult<NodeId> {
-        let name = extract_name(name)?.to_str()?;
-        to_py(self.inner.add_node(name))
+        let obj = extract_name(name)?;
+        let id = to_py(self.inner.add_node(obj.to_str()?))?;
+        self.objs.push(obj.clone().unbind());
+        Ok(id)
     }
 
     /// Adds the edge `src -> dst` (dst runs after src), checking for a cycle now.
     fn add_edge(&mut self, src: &Bound<'_, PyAny>, dst: &Bound<'_, PyAny>) -> PyResult<()> {
-        let (a, b) = (self.id(extract_name(src)?.to_str()?)?, self.id(extract_name(dst)?.to_str()?)?);
+        let (a, b) = (
+            self.id(extract_name(src)?.to_str()?)?,
+            self.id(extract_name(dst)?.to_str()?)?,
+        );
         to_py(self.inner.add_edge(a, b))
     }
 
@@ -75,24 +88,44 @@ impl PyGraph {
     /// Adds nodes and edges in bulk and validates once; on error nothing is kept.
     #[pyo3(signature = (nodes, edges = None))]
     fn extend(&mut self, py: Python<'_>, nodes: &Bound<'_, PyAny>, edges: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let mut owned = Vec::with_capacity(nodes.len().unwrap_or(0));
+        // Edges usually name nodes with the very string objects of `nodes`: map
+        // those objects' addresses to ids so that most edge ends resolve without
+        // hashing or comparing text. `keep` holds a reference to each object so
+        // that no address can be reused while the map lives.
+        let hint = nodes.len().unwrap_or(0);
+        let mut keep = Vec::with_capacity(hint);
+        let mut owned = Vec::with_capacity(hint);
         for item in nodes.try_iter()? {
             let item = item?;
-            owned.push(extract_name(&item)?.to_str()?.to_owned());
+            let obj = extract_name(&item)?.clone();
+            owned.push(obj.to_str()?.to_owned());
+            keep.push(obj);
         }
         let mark = to_py(self.inner.add_nodes(owned))?;
+        self.objs.extend(keep.iter().map(|o| o.clone().unbind()));
         let ids = match edges {
             None => Vec::new(),
-            Some(edges) => match self.edge_ids(edges) {
-                Ok(ids) => ids,
-                Err(e) => {
-                    self.inner.rollback_nodes(mark);
-                    return Err(e);
+            Some(edges) => {
+                let mut by_ptr = FxHashMap::default();
+                by_ptr.reserve(keep.len());
+                for (i, obj) in keep.iter().enumerate() {
+                    by_ptr.insert(obj.as_ptr() as usize, (mark + i) as NodeId);
                 }
-            },
+                match self.edge_ids(edges, &by_ptr) {
+                    Ok(ids) => ids,
+                    Err(e) => {
+                        self.rollback(mark);
+                        return Err(e);
+                    }
+                }
+            }
         };
         let inner = &mut self.inner;
-        to_py(py.detach(|| inner.extend_ids(mark, &ids)))
+        let validated = py.detach(|| inner.extend_ids(mark, &ids));
+        if validated.is_err() {
+            self.objs.truncate(mark);
+        }
+        to_py(validated)
     }
 
     /// Adds edges between existing node ids in bulk and validates once.
@@ -131,13 +164,14 @@ impl PyGraph {
     }
 
     /// The name of a node id.
-    fn name_of(&self, node: NodeId) -> PyResult<String> {
-        to_py(self.inner.name(node).map(str::to_owned))
+    fn name_of<'py>(&self, py: Python<'py>, node: NodeId) -> PyResult<Bound<'py, PyString>> {
+        to_py(self.inner.name(node))?;
+        Ok(self.objs[node as usize].bind(py).clone())
     }
 
     /// All names, indexed by id.
     fn names<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        PyList::new(py, self.inner.names().iter().map(String::as_str))
+        PyList::new(py, self.objs.iter().map(|o| o.bind(py)))
     }
 
     /// Names in a topological order.
@@ -212,13 +246,17 @@ impl PyGraph {
 }
 
 impl PyGraph {
-    fn edge_ids(&self, edges: &Bound<'_, PyAny>) -> PyResult<Vec<(NodeId, NodeId)>> {
+    fn edge_ids(&self, edges: &Bound<'_, PyAny>, by_ptr: &FxHashMap<usize, NodeId>) -> PyResult<Vec<(NodeId, NodeId)>> {
+        let resolve = |end: &Bound<'_, PyAny>| -> PyResult<NodeId> {
+            match by_ptr.get(&(end.as_ptr() as usize)) {
+                Some(&id) => Ok(id),
+                None => self.id(extract_name(end)?.to_str()?),
+            }
+        };
         let mut ids = Vec::with_capacity(edges.len().unwrap_or(0));
         for item in edges.try_iter()? {
             let (a, b) = pair(&item?)?;
-            let a = self.id(extract_name(&a)?.to_str()?)?;
-            let b = self.id(extract_name(&b)?.to_str()?)?;
-            ids.push((a, b));
+            ids.push((resolve(&a)?, resolve(&b)?));
         }
         Ok(ids)
     }

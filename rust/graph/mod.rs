@@ -23,20 +23,32 @@ pub mod cycle;
 pub mod ready;
 pub mod topo;
 
-use rustc_hash::FxHashMap;
+#[cfg(test)]
+mod proptests;
+
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
+use smallvec::SmallVec;
 
 use crate::error::{CoreError, CoreResult};
 
 /// Dense node id: the index of the node in insertion order.
 pub type NodeId = u32;
 
+/// An adjacency list: workflow nodes rarely have more than a few neighbours, so
+/// they are stored inline (no allocation, no pointer to chase) up to four.
+pub type Adjacency = SmallVec<[NodeId; 4]>;
+
 /// A directed graph that is kept acyclic.
 #[derive(Debug, Default, Clone)]
 pub struct Graph {
     names: Vec<String>,
-    index: FxHashMap<String, NodeId>,
-    succ: Vec<Vec<NodeId>>,
-    pred: Vec<Vec<NodeId>>,
+    /// Ids hashed by their name: the text is stored once, in `names`.
+    index: HashTable<NodeId>,
+    succ: Vec<Adjacency>,
+    pred: Vec<Adjacency>,
     /// `ord[n]` is the position of `n` in a topological order (unique values).
     ord: Vec<u32>,
     edges: usize,
@@ -50,11 +62,9 @@ impl Graph {
 
     /// An empty graph with room for `nodes` nodes.
     pub fn with_capacity(nodes: usize) -> Self {
-        let mut index = FxHashMap::default();
-        index.reserve(nodes);
         Graph {
             names: Vec::with_capacity(nodes),
-            index,
+            index: HashTable::with_capacity(nodes),
             succ: Vec::with_capacity(nodes),
             pred: Vec::with_capacity(nodes),
             ord: Vec::with_capacity(nodes),
@@ -74,7 +84,7 @@ impl Graph {
 
     /// Adds a node; fails with [`CoreError::DuplicateNode`] if the name exists.
     pub fn add_node(&mut self, name: &str) -> CoreResult<NodeId> {
-        if self.index.contains_key(name) {
+        if self.contains(name) {
             return Err(CoreError::DuplicateNode(name.to_owned()));
         }
         Ok(self.push_node(name.to_owned()))
@@ -84,14 +94,27 @@ impl Graph {
     /// node count before the batch, to pass to [`Graph::extend_ids`].
     pub fn add_nodes<I: IntoIterator<Item = String>>(&mut self, names: I) -> CoreResult<usize> {
         let mark = self.names.len();
+        let names = names.into_iter();
+        self.reserve(names.size_hint().0);
         for name in names {
-            if self.index.contains_key(&name) {
+            if self.contains(&name) {
                 self.truncate(mark);
                 return Err(CoreError::DuplicateNode(name));
             }
             self.push_node(name);
         }
         Ok(mark)
+    }
+
+    /// Makes room for `additional` more nodes (avoids rehashing while growing).
+    pub fn reserve(&mut self, additional: usize) {
+        let names = &self.names;
+        self.index
+            .reserve(additional, |&id| FxBuildHasher.hash_one(names[id as usize].as_str()));
+        self.names.reserve(additional);
+        self.succ.reserve(additional);
+        self.pred.reserve(additional);
+        self.ord.reserve(additional);
     }
 
     /// Removes the nodes added after `mark` (which must have no edges yet).
@@ -101,10 +124,13 @@ impl Graph {
 
     fn push_node(&mut self, name: String) -> NodeId {
         let id = self.names.len() as NodeId;
-        self.index.insert(name.clone(), id);
+        let hash = FxBuildHasher.hash_one(name.as_str());
+        let names = &self.names;
+        self.index
+            .insert_unique(hash, id, |&i| FxBuildHasher.hash_one(names[i as usize].as_str()));
         self.names.push(name);
-        self.succ.push(Vec::new());
-        self.pred.push(Vec::new());
+        self.succ.push(Adjacency::new());
+        self.pred.push(Adjacency::new());
         // A new node has no edges, so it may go last in the order.
         self.ord.push(id);
         id
@@ -112,15 +138,17 @@ impl Graph {
 
     /// The id of a node.
     pub fn id(&self, name: &str) -> CoreResult<NodeId> {
-        self.index
-            .get(name)
-            .copied()
-            .ok_or_else(|| CoreError::UnknownNode(name.to_owned()))
+        self.find(name).ok_or_else(|| CoreError::UnknownNode(name.to_owned()))
+    }
+
+    fn find(&self, name: &str) -> Option<NodeId> {
+        let hash = FxBuildHasher.hash_one(name);
+        self.index.find(hash, |&id| self.names[id as usize] == name).copied()
     }
 
     /// Whether a node of this name exists.
     pub fn contains(&self, name: &str) -> bool {
-        self.index.contains_key(name)
+        self.find(name).is_some()
     }
 
     /// The name of a node id.
@@ -271,19 +299,27 @@ impl Graph {
 
     fn truncate(&mut self, nodes: usize) {
         while self.names.len() > nodes {
-            if let Some(name) = self.names.pop() {
-                self.index.remove(&name);
+            if let Some(name) = self.names.last() {
+                let hash = FxBuildHasher.hash_one(name.as_str());
+                let last = (self.names.len() - 1) as NodeId;
+                if let Ok(entry) = self.index.find_entry(hash, |&id| id == last) {
+                    entry.remove();
+                }
             }
+            self.names.pop();
             self.succ.pop();
             self.pred.pop();
             self.ord.pop();
         }
     }
 
-    /// Node ids in a topological order (the maintained one, O(n log n)).
+    /// Node ids in a topological order: the maintained one, read off in O(n)
+    /// (`ord` is always a permutation of `0..n`).
     pub fn topological_order(&self) -> Vec<NodeId> {
-        let mut ids: Vec<NodeId> = (0..self.names.len() as NodeId).collect();
-        ids.sort_unstable_by_key(|&n| self.ord[n as usize]);
+        let mut ids = vec![0; self.names.len()];
+        for (n, &pos) in self.ord.iter().enumerate() {
+            ids[pos as usize] = n as NodeId;
+        }
         ids
     }
 
@@ -318,7 +354,7 @@ impl Graph {
         self.reach(id, &self.succ)
     }
 
-    fn reach(&self, id: NodeId, adj: &[Vec<NodeId>]) -> Vec<NodeId> {
+    fn reach(&self, id: NodeId, adj: &[Adjacency]) -> Vec<NodeId> {
         let mut seen = vec![false; self.names.len()];
         let mut out = Vec::new();
         let mut stack = vec![id];

@@ -1,0 +1,742 @@
+"""The run path shared by every front door and every executor.
+
+``execute_run`` plans a run (bindings, resumed results, one runner per task), hands the
+plan to an executor, then finishes it (statuses, ``RunResult``, store, report). It is the
+one place that talks to the store, the cache and the reports.
+
+A task with no retries, timeout, ``when``, callbacks or cache gets a *fast* runner: gather
+its arguments by precomputed upstream ids, call it, store result and status. Everything
+else goes through the *full* runner (``when``, cache, retry loop, timeouts, callbacks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import secrets
+import threading
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import _async
+from .context import _CURRENT, TaskContext
+from .errors import StoreError, TaskTimeoutError, WorkflowError
+from .inputs import Binding, plan_binding
+from .results import RunResult, TaskRecord, TaskStatus
+from .retries import RetryPolicy
+from .store import DEFAULT_STORE, open_store
+
+if TYPE_CHECKING:
+    from ._core import Graph
+    from .executors.base import Executor
+    from .store import Store
+    from .tasks import Task
+
+__all__ = ["RunOptions", "RunPlan", "execute_run", "execute_run_async"]
+
+logger = logging.getLogger("ferroflow")
+
+_PENDING = TaskStatus.PENDING
+_RUNNING = TaskStatus.RUNNING
+_COMPLETED = TaskStatus.COMPLETED
+_FAILED = TaskStatus.FAILED
+_SKIPPED = TaskStatus.SKIPPED
+_UPSTREAM_FAILED = TaskStatus.UPSTREAM_FAILED
+_CANCELLED = TaskStatus.CANCELLED
+
+SyncAttempt = Callable[["Task[..., Any]", list[Any], dict[str, Any], TaskContext], Any]
+
+
+@dataclass
+class RunOptions:
+    """The keywords of ``run()`` (SPEC §13.5), plus the clock and sleep used for retries.
+
+    ``sleep`` / ``async_sleep`` / ``rand`` exist so tests can observe retry delays without
+    waiting; by default delays really happen.
+    """
+
+    executor: str | Executor | None = None
+    max_workers: int | None = None
+    params: Mapping[str, Any] | None = None
+    fail_fast: bool = False
+    raise_on_failure: bool = True
+    resume: str | bool | None = None
+    store: Any = DEFAULT_STORE
+    report_path: Any = None
+    refresh: bool = False
+    progress: Callable[[TaskRecord], object] | None = None
+    sleep: Callable[[float], object] = time.sleep
+    async_sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
+    rand: Callable[[], float] | None = None
+    run_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def new_run_id() -> str:
+    """A readable, time-sortable, unique run id (``20260101-120000-3fa9c1``)."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def _log_callback_error(what: str, name: str) -> None:
+    logger.exception("%s of task %r raised; the error is ignored (the task is not affected)", what, name)
+
+
+class RunPlan:
+    """One run of one workflow, as executors see it.
+
+    Executors call :meth:`execute` (sync, any thread) or :meth:`execute_async` (on a loop)
+    once per node id whose upstreams completed, and report nodes that never ran with
+    :meth:`mark_blocked` / :meth:`mark_cancelled`. Results and statuses live here.
+
+    Attributes:
+        graph: The workflow's graph (node ids index ``tasks``).
+        tasks: The tasks by node id.
+        fail_fast: Stop starting tasks after the first failure.
+        max_workers: The run's ``max_workers`` (None: the executor's default).
+    """
+
+    def __init__(
+        self,
+        *,
+        workflow: str,
+        graph: Graph,
+        tasks: Sequence[Task[..., Any]],
+        upstreams: Sequence[Sequence[tuple[str, int]]],
+        options: RunOptions,
+        store: Store | None,
+        run_id: str,
+        resumed: Mapping[str, Any],
+    ) -> None:
+        self.workflow = workflow
+        self.graph = graph
+        self.tasks = tasks
+        self.options = options
+        self.fail_fast = options.fail_fast
+        self.max_workers = options.max_workers
+        self.run_id = run_id
+        self.params: dict[str, Any] = dict(options.params or {})
+        self.store = store
+        self.recorder: Any = None
+        n = len(tasks)
+        self.results: list[Any] = [None] * n
+        self.records: list[TaskRecord] = [TaskRecord(t.name) for t in tasks]
+        self.bindings: list[Binding] = [plan_binding(t.name, t.params, upstreams[i], self.params) for i, t in enumerate(tasks)]
+        self.resumed_ids: set[int] = set()
+        for i, t in enumerate(tasks):
+            if t.name in resumed:
+                self.resumed_ids.add(i)
+                self.results[i] = resumed[t.name]
+                rec = self.records[i]
+                rec.status, rec.resumed, rec.result = _COMPLETED, True, resumed[t.name]
+        self.started_at = time.time()
+        self.finished_at: float | None = None
+        self.interrupted = False
+        self._lock = threading.Lock()
+        self._final_hook: Callable[[TaskRecord], None] | None = None
+        self._runners: list[Callable[[], bool]] = []
+
+    # ------------------------------------------------------------ lifecycle
+
+    def begin(self) -> None:
+        """Open the store record (if any) and precompute the runners."""
+        if self.store is not None:
+            self.recorder = self.store.begin_run(
+                run_id=self.run_id,
+                workflow=self.workflow,
+                params=self.params,
+                task_names=[t.name for t in self.tasks],
+                resumed_from=self.options.extra.get("resumed_from"),
+            )
+            for i in self.resumed_ids:
+                self.recorder.task_finished(self.records[i])
+        self._final_hook = self._make_final_hook()
+        self._runners = [self._make_runner(i) for i in range(len(self.tasks))]
+
+    def _make_final_hook(self) -> Callable[[TaskRecord], None] | None:
+        recorder, progress = self.recorder, self.options.progress
+        if recorder is None and progress is None:
+            return None
+
+        def final(rec: TaskRecord) -> None:
+            if recorder is not None:
+                recorder.task_finished(rec)
+            if progress is not None:
+                try:
+                    progress(rec)
+                except Exception:
+                    logger.exception("progress callback raised for task %r; ignored", rec.name)
+
+        return final
+
+    # ------------------------------------------------------------ what executors call
+
+    def execute(self, node: int) -> bool:
+        """Run node ``node`` to its final status; True if successors may run."""
+        return self._runners[node]()
+
+    @property
+    def runners(self) -> list[Callable[[], bool]]:
+        """The precomputed sync runner of each node (``runners[i]()`` == ``execute(i)``)."""
+        return self._runners
+
+    def sync_runner(self, node: int, attempt: SyncAttempt) -> Callable[[], bool]:
+        """A runner for ``node`` whose attempts go through ``attempt`` (e.g. a worker process)."""
+        if node in self.resumed_ids:
+            return _true
+        return lambda: self._run_full(node, attempt)
+
+    async def execute_async(self, node: int) -> bool:
+        """Run node ``node`` on the running event loop; True if successors may run."""
+        if node in self.resumed_ids:
+            return True
+        t = self.tasks[node]
+        if t.is_async and not t.needs_full_runner and self.bindings[node].error is None:
+            return await self._run_fast_async(node)
+        return await self._run_full_async(node)
+
+    def mark_blocked(self, nodes: Sequence[int]) -> None:
+        """Mark ``nodes`` ``UPSTREAM_FAILED`` (an upstream failed, so they never run)."""
+        for i in nodes:
+            self._set_final(i, _UPSTREAM_FAILED, reason=self._blocked_reason(i))
+
+    def mark_cancelled(self, nodes: Sequence[int], reason: str = "cancelled: an earlier task failed (fail_fast)") -> None:
+        """Mark ``nodes`` ``CANCELLED`` (not started)."""
+        for i in nodes:
+            if self.records[i].status is _PENDING:
+                self._set_final(i, _CANCELLED, reason=reason)
+
+    def apply_states(self, states: Sequence[int]) -> None:
+        """Apply the final node states of ``_core.run_graph`` (4 blocked, 5 cancelled)."""
+        blocked = [i for i, s in enumerate(states) if s == 4]
+        cancelled = [i for i, s in enumerate(states) if s == 5]
+        self.mark_blocked(blocked)
+        self.mark_cancelled(cancelled)
+
+    def cancel_pending(self, reason: str) -> None:
+        """Mark every task that never started ``CANCELLED`` (after an interrupt)."""
+        self.mark_cancelled([i for i, r in enumerate(self.records) if r.status is _PENDING], reason)
+
+    # ------------------------------------------------------------ status bookkeeping
+
+    def _blocked_reason(self, node: int) -> str:
+        # Walk up through blocked predecessors to the task that actually failed.
+        seen = {node}
+        frontier = [node]
+        while frontier:
+            nxt = []
+            for i in frontier:
+                for p in self.graph.predecessor_ids(i):
+                    status = self.records[p].status
+                    if status is _FAILED:
+                        return f"upstream task {self.tasks[p].name!r} failed"
+                    if p not in seen and status in (_UPSTREAM_FAILED, _PENDING):
+                        seen.add(p)
+                        nxt.append(p)
+            frontier = nxt
+        return "an upstream task failed"
+
+    def _notify(self, t: Task[..., Any], status: TaskStatus) -> None:
+        cb = t.on_status_change
+        if cb is not None:
+            try:
+                cb(t.name, status)
+            except Exception:
+                _log_callback_error("on_status_change", t.name)
+
+    def _set_final(self, i: int, status: TaskStatus, *, reason: str | None = None) -> None:
+        rec = self.records[i]
+        rec.status = status
+        rec.reason = reason
+        rec.finished_at = time.time()
+        self._notify(self.tasks[i], status)
+        if self._final_hook is not None:
+            self._final_hook(rec)
+
+    def _fail(self, i: int, error: BaseException, *, log: bool = True) -> bool:
+        rec = self.records[i]
+        rec.error = error
+        rec.traceback = "".join(traceback.format_exception(error))
+        if log:
+            logger.error("task %r failed: %s: %s", rec.name, type(error).__name__, error)
+        self._set_final(i, _FAILED)
+        return False
+
+    def _start(self, i: int, t: Task[..., Any]) -> TaskRecord:
+        rec = self.records[i]
+        rec.status = _RUNNING
+        rec.started_at = now = time.time()
+        if self.recorder is not None:
+            self.recorder.task_started(rec.name, now)
+        self._notify(t, _RUNNING)
+        return rec
+
+    def _complete(self, i: int, value: Any, *, cached: bool = False) -> bool:
+        self.results[i] = value
+        rec = self.records[i]
+        rec.result = value
+        rec.cached = cached
+        self._set_final(i, _COMPLETED)
+        return True
+
+    # ------------------------------------------------------------ runners
+
+    def _make_runner(self, i: int) -> Callable[[], bool]:
+        if i in self.resumed_ids:
+            return _true
+        t = self.tasks[i]
+        b = self.bindings[i]
+        if t.needs_full_runner or b.error is not None or b.up_pos is None:
+            return lambda: self._run_full(i, _inline_attempt)
+        return self._make_fast(i, t, b.up_pos)
+
+    def _make_fast(self, i: int, t: Task[..., Any], up_pos: tuple[int, ...]) -> Callable[[], bool]:
+        fn: Callable[..., Any] = t.fn
+        if t.is_async:
+            coro_fn = fn
+
+            def fn(*args: Any) -> Any:
+                return _async.run_coroutine_sync(coro_fn(*args))
+
+        results, rec, name = self.results, self.records[i], t.name
+        run_id, wf, params = self.run_id, self.workflow, self.params
+        recorder, final, fail = self.recorder, self._final_hook, self._fail
+        cur_set, cur_reset, now = _CURRENT.set, _CURRENT.reset, time.time
+
+        def run() -> bool:
+            rec.status = _RUNNING
+            rec.started_at = rec.finished_at = now()
+            rec.attempts = 1
+            if recorder is not None:
+                recorder.task_started(name, rec.started_at)
+            ctx = TaskContext(run_id, wf, name, 1, params)
+            token = cur_set(ctx)
+            try:
+                value = fn(*[results[j] for j in up_pos])
+            except Exception as e:
+                rec.logs = ctx.logs
+                return fail(i, e)
+            finally:
+                cur_reset(token)
+            results[i] = rec.result = value
+            rec.logs = ctx.logs
+            rec.status = _COMPLETED
+            rec.finished_at = now()
+            if final is not None:
+                final(rec)
+            return True
+
+        return run
+
+    def _prepare(self, i: int) -> tuple[list[Any], dict[str, Any], str | None] | bool:
+        """Bind inputs, evaluate ``when`` and look up the cache.
+
+        Returns ``(args, kwargs, cache_key)`` to go on, or the runner's final bool.
+        """
+        t, b = self.tasks[i], self.bindings[i]
+        if b.error is not None:
+            return self._fail(i, TypeError(b.error))
+        args, kwargs = b.gather(self.results)
+        if t.when is not None:
+            try:
+                go = _call_when(t, args, kwargs)
+            except Exception as e:
+                logger.error("task %r: its `when` condition raised %s: %s", t.name, type(e).__name__, e)
+                e.add_note(f"raised by the `when` condition of task {t.name!r}")
+                return self._fail(i, e, log=False)
+            if not go:
+                self.results[i] = None
+                self._set_final(i, _SKIPPED, reason="its `when` condition returned false")
+                return True
+        key: str | None = None
+        if t.cache_ttl is not None and self.store is not None:
+            from .cache import cache_key
+
+            key = cache_key(t, tuple(args), kwargs)
+            if key is not None and not self.options.refresh:
+                hit, value = self.store.cache_get(key)
+                if hit:
+                    return self._complete(i, value, cached=True)
+        return args, kwargs, key
+
+    def _after_success(self, i: int, value: Any, key: str | None) -> bool:
+        t = self.tasks[i]
+        if key is not None and self.store is not None and t.cache_ttl is not None:
+            try:
+                self.store.cache_put(key, t.name, value, t.cache_ttl)
+            except Exception:
+                logger.exception("task %r: could not cache its result; the run goes on", t.name)
+        return self._complete(i, value)
+
+    def _retry_or_raise(self, t: Task[..., Any], error: Exception, attempt: int) -> float:
+        """The delay before the next attempt, or re-raise ``error`` if there is none."""
+        policy: RetryPolicy = t.retry
+        if not policy.should_retry(error, attempt):
+            raise error
+        delay = policy.delay_for(attempt, self.options.rand) if self.options.rand else policy.delay_for(attempt)
+        logger.warning(
+            "task %r attempt %d failed (%s: %s); retry %d/%d in %.3g s",
+            t.name,
+            attempt,
+            type(error).__name__,
+            error,
+            attempt,
+            policy.retries,
+            delay,
+        )
+        if t.on_retry is not None:
+            try:
+                t.on_retry(t.name, attempt)
+            except Exception:
+                _log_callback_error("on_retry", t.name)
+        return delay
+
+    def _context(self, t: Task[..., Any], attempt: int) -> TaskContext:
+        return TaskContext(self.run_id, self.workflow, t.name, attempt, self.params)
+
+    def _run_full(self, i: int, attempt_fn: SyncAttempt) -> bool:
+        prepared = self._prepare(i)
+        if isinstance(prepared, bool):
+            return prepared
+        args, kwargs, key = prepared
+        t = self.tasks[i]
+        rec = self._start(i, t)
+        attempt = 0
+        while True:
+            attempt += 1
+            rec.attempts = attempt
+            ctx = self._context(t, attempt)
+            try:
+                value = attempt_fn(t, args, kwargs, ctx)
+            except Exception as e:
+                rec.logs.extend(ctx.logs)
+                try:
+                    delay = self._retry_or_raise(t, e, attempt)
+                except Exception:
+                    return self._fail(i, e)
+                self.options.sleep(delay)
+                continue
+            rec.logs.extend(ctx.logs)
+            return self._after_success(i, value, key)
+
+    async def _run_fast_async(self, i: int) -> bool:
+        t, rec = self.tasks[i], self.records[i]
+        up_pos = self.bindings[i].up_pos or ()
+        results = self.results
+        rec.status = _RUNNING
+        rec.started_at = time.time()
+        rec.attempts = 1
+        if self.recorder is not None:
+            self.recorder.task_started(rec.name, rec.started_at)
+        ctx = TaskContext(self.run_id, self.workflow, t.name, 1, self.params)
+        token = _CURRENT.set(ctx)
+        try:
+            value = await t.fn(*[results[j] for j in up_pos])
+        except Exception as e:
+            rec.logs = ctx.logs
+            return self._fail(i, e)
+        finally:
+            _CURRENT.reset(token)
+        results[i] = rec.result = value
+        rec.logs = ctx.logs
+        rec.status = _COMPLETED
+        rec.finished_at = time.time()
+        if self._final_hook is not None:
+            self._final_hook(rec)
+        return True
+
+    async def _run_full_async(self, i: int) -> bool:
+        prepared = self._prepare(i)
+        if isinstance(prepared, bool):
+            return prepared
+        args, kwargs, key = prepared
+        t = self.tasks[i]
+        rec = self._start(i, t)
+        attempt = 0
+        while True:
+            attempt += 1
+            rec.attempts = attempt
+            ctx = self._context(t, attempt)
+            try:
+                value = await _async_attempt(t, args, kwargs, ctx)
+            except Exception as e:
+                rec.logs.extend(ctx.logs)
+                try:
+                    delay = self._retry_or_raise(t, e, attempt)
+                except Exception:
+                    return self._fail(i, e)
+                await self.options.async_sleep(delay)
+                continue
+            rec.logs.extend(ctx.logs)
+            return self._after_success(i, value, key)
+
+    # ------------------------------------------------------------ the end
+
+    def result(self) -> RunResult:
+        """The ``RunResult`` of the run as it stands now."""
+        records = self.records
+        results: dict[str, Any] = {}
+        errors: dict[str, BaseException] = {}
+        for i, rec in enumerate(records):
+            status = rec.status
+            if status is _COMPLETED:
+                results[rec.name] = self.results[i]
+            elif status is _FAILED and rec.error is not None:
+                errors[rec.name] = rec.error
+        stats = stats_of(records, (self.finished_at or time.time()) - self.started_at)
+        if self.interrupted:
+            status_text = "cancelled"
+        elif errors or stats["failed"]:
+            status_text = "failed"
+        elif any(r.status is _CANCELLED for r in records):
+            status_text = "cancelled"
+        else:
+            status_text = "completed"
+        return RunResult(
+            self.run_id,
+            self.workflow,
+            results,
+            status=status_text,
+            stats=stats,
+            errors=errors,
+            records={r.name: r for r in records},
+            params=self.params,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+        )
+
+
+def _true() -> bool:
+    return True
+
+
+def stats_of(records: Sequence[TaskRecord], elapsed: float) -> dict[str, Any]:
+    """The ``get_workflow_stats()`` dict for a list of records."""
+    counts = dict.fromkeys(TaskStatus, 0)
+    for r in records:
+        counts[r.status] += 1
+    return {
+        "total_tasks": len(records),
+        "completed": counts[_COMPLETED],
+        "failed": counts[_FAILED],
+        "skipped": counts[_SKIPPED],
+        # Tasks that never ran (blocked by a failure or cancelled) count as pending.
+        "pending": counts[_PENDING] + counts[_UPSTREAM_FAILED] + counts[_CANCELLED],
+        "running": counts[_RUNNING],
+        "total_time_seconds": round(max(0.0, elapsed), 6),
+    }
+
+
+# ---------------------------------------------------------------- attempts
+
+
+def _call_when(t: Task[..., Any], args: list[Any], kwargs: dict[str, Any]) -> bool:
+    when = t.when
+    assert when is not None
+    try:
+        import inspect
+
+        takes_nothing = not inspect.signature(when).parameters
+    except (TypeError, ValueError):
+        takes_nothing = False
+    value = when() if takes_nothing else when(*args, **kwargs)
+    if asyncio.iscoroutine(value):
+        value = _async.run_coroutine_sync(value)
+    return bool(value)
+
+
+def _invoke(t: Task[..., Any], args: list[Any], kwargs: dict[str, Any], ctx: TaskContext) -> Any:
+    token = _CURRENT.set(ctx)
+    try:
+        value = t.fn(*args, **kwargs)
+        if asyncio.iscoroutine(value):
+            if t.timeout is not None:
+                value = _async.run_coroutine_sync(_async_timeout(value, t.timeout, t.name, ctx.attempt))
+            else:
+                value = _async.run_coroutine_sync(value)
+        return value
+    finally:
+        _CURRENT.reset(token)
+
+
+async def _async_timeout(coro: Awaitable[Any], timeout: float, name: str, attempt: int) -> Any:
+    try:
+        return await asyncio.wait_for(coro, timeout)
+    except TimeoutError:
+        raise TaskTimeoutError(f"task {name!r} timed out after {timeout:g} s (attempt {attempt}); it was cancelled") from None
+
+
+def _inline_attempt(t: Task[..., Any], args: list[Any], kwargs: dict[str, Any], ctx: TaskContext) -> Any:
+    """One attempt on the calling thread; with a timeout, on a helper thread we wait for."""
+    if t.timeout is None or t.is_async:
+        return _invoke(t, args, kwargs, ctx)
+    box: list[tuple[bool, Any]] = []
+    done = threading.Event()
+    context = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            box.append((True, context.run(_invoke, t, args, kwargs, ctx)))
+        except BaseException as e:  # carried back to the waiting thread
+            box.append((False, e))
+        finally:
+            done.set()
+
+    helper = threading.Thread(target=target, name=f"ferroflow-task-{t.name}", daemon=True)
+    helper.start()
+    if not done.wait(t.timeout):
+        logger.warning(
+            "task %r timed out after %g s (attempt %d) and is marked failed; its thread cannot be killed "
+            "and is abandoned, still running in the background",
+            t.name,
+            t.timeout,
+            ctx.attempt,
+        )
+        raise TaskTimeoutError(f"task {t.name!r} timed out after {t.timeout:g} s (attempt {ctx.attempt})")
+    ok, value = box[0]
+    if ok:
+        return value
+    raise value
+
+
+async def _async_attempt(t: Task[..., Any], args: list[Any], kwargs: dict[str, Any], ctx: TaskContext) -> Any:
+    """One attempt on the running loop: coroutines awaited, sync functions in a thread."""
+    token = _CURRENT.set(ctx)
+    try:
+        if t.is_async:
+            aw = t.fn(*args, **kwargs)
+        else:
+            aw = asyncio.to_thread(t.fn, *args, **kwargs)
+        if t.timeout is None:
+            return await aw
+        try:
+            return await asyncio.wait_for(aw, t.timeout)
+        except TimeoutError:
+            if t.is_async:
+                detail = "it was cancelled"
+            else:
+                detail = "its thread cannot be killed and is abandoned"
+                logger.warning("task %r timed out after %g s; %s", t.name, t.timeout, detail)
+            raise TaskTimeoutError(
+                f"task {t.name!r} timed out after {t.timeout:g} s (attempt {ctx.attempt}); {detail}"
+            ) from None
+    finally:
+        _CURRENT.reset(token)
+
+
+# ---------------------------------------------------------------- the whole run
+
+
+def _resolve_store(options: RunOptions) -> Store | None:
+    return open_store(options.store)
+
+
+def _resolve_resume(store: Store | None, options: RunOptions, workflow: str) -> tuple[str | None, dict[str, Any]]:
+    if options.resume is None or options.resume is False:
+        return None, {}
+    if store is None:
+        raise StoreError(f"workflow {workflow!r}: resume={options.resume!r} needs a store, but store=None was given")
+    return store.resume_results(options.resume, workflow)
+
+
+def plan_run(
+    workflow: str,
+    graph: Graph,
+    tasks: Sequence[Task[..., Any]],
+    upstreams: Sequence[Sequence[tuple[str, int]]],
+    options: RunOptions,
+) -> RunPlan:
+    """Open the store, resolve resume, and build the plan (not started yet)."""
+    store = _resolve_store(options)
+    resumed_from, resumed = _resolve_resume(store, options, workflow)
+    if resumed_from is not None:
+        options.extra["resumed_from"] = resumed_from
+    return RunPlan(
+        workflow=workflow,
+        graph=graph,
+        tasks=tasks,
+        upstreams=upstreams,
+        options=options,
+        store=store,
+        run_id=options.run_id or new_run_id(),
+        resumed=resumed,
+    )
+
+
+def finish_run(plan: RunPlan) -> RunResult:
+    """Turn a finished plan into its ``RunResult``; record it; raise if asked to."""
+    plan.finished_at = time.time()
+    result = plan.result()
+    _attach_report(result, plan)
+    if plan.recorder is not None:
+        plan.recorder.finish(result)
+    if plan.options.report_path is not None:
+        from .reports import dump_report
+
+        dump_report(plan.options.report_path, result.report)
+    if result.status == "failed" and plan.options.raise_on_failure:
+        raise _workflow_error(result)
+    return result
+
+
+def _attach_report(result: RunResult, plan: RunPlan) -> None:
+    def build() -> Any:
+        from .reports import build_run_report
+
+        return build_run_report(result)
+
+    result.set_report_builder(build)
+
+
+def _workflow_error(result: RunResult) -> WorkflowError:
+    failed = [(n, e) for n, e in result.errors.items()]
+    shown = "; ".join(f"{n} ({type(e).__name__}: {e})" for n, e in failed[:5])
+    more = f"; and {len(failed) - 5} more" if len(failed) > 5 else ""
+    blocked = sum(1 for r in result.records.values() if r.status is _UPSTREAM_FAILED)
+    tail = f"; {blocked} downstream task(s) did not run" if blocked else ""
+    tracebacks = {n: r.traceback or "" for n, r in result.records.items() if r.status is _FAILED}
+    return WorkflowError(
+        f"workflow {result.workflow!r} failed (run {result.run_id}): {len(failed)} task(s) failed: {shown}{more}{tail}",
+        result=result,
+        errors=result.errors,
+        tracebacks=tracebacks,
+    )
+
+
+def execute_run(plan: RunPlan, executor: Executor) -> RunResult:
+    """Run ``plan`` on ``executor`` (blocking) and finish it."""
+    plan.begin()
+    try:
+        executor.run_plan(plan)
+    except BaseException:
+        plan.interrupted = True
+        plan.cancel_pending("cancelled: the run was interrupted")
+        plan.finished_at = time.time()
+        if plan.recorder is not None:
+            plan.recorder.finish(_with_report(plan))
+        raise
+    return finish_run(plan)
+
+
+async def execute_run_async(plan: RunPlan, run_plan_async: Callable[[RunPlan], Awaitable[None]]) -> RunResult:
+    """Run ``plan`` with an async executor on the running loop and finish it."""
+    plan.begin()
+    try:
+        await run_plan_async(plan)
+    except BaseException:
+        plan.interrupted = True
+        plan.cancel_pending("cancelled: the run was interrupted")
+        plan.finished_at = time.time()
+        if plan.recorder is not None:
+            plan.recorder.finish(_with_report(plan))
+        raise
+    return finish_run(plan)
+
+
+def _with_report(plan: RunPlan) -> RunResult:
+    result = plan.result()
+    _attach_report(result, plan)
+    return result

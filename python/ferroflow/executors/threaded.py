@@ -1,0 +1,66 @@
+"""The thread executor (the default): ferroflow's Rust work-stealing scheduler.
+
+Example:
+    >>> from ferroflow import ThreadedExecutor, Workflow, task
+    >>> wf = Workflow("threads")
+    >>> _ = wf.add_task(task(lambda: "hi", name="greet"))
+    >>> wf.run(executor=ThreadedExecutor(max_workers=2), store=None)["greet"]
+    'hi'
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from .. import _core
+from .base import BaseExecutor, check_workers, default_workers, drive_with_pool
+
+if TYPE_CHECKING:
+    from .._run import RunPlan
+
+__all__ = ["ThreadedExecutor"]
+
+
+class ThreadedExecutor(BaseExecutor):
+    """Runs tasks on ``max_workers`` threads of the Rust work-stealing scheduler.
+
+    The scheduler does the dependency bookkeeping without the GIL and calls back into
+    Python only to run a task, so independent tasks that wait (I/O, sleeps, C code that
+    releases the GIL) overlap, and per-task overhead stays close to the Python call itself.
+
+    Timeouts: a thread cannot be killed. A task with ``timeout`` runs each attempt on a
+    helper thread that the worker waits for; when the time is up the task is marked
+    ``FAILED`` with ``TaskTimeoutError`` at once (or retried), its downstream proceeds as
+    for any failure, and the helper thread is abandoned with a warning naming the task in
+    the ``ferroflow`` log (it keeps running in the background until its function returns).
+    Coroutine tasks run with ``asyncio.run`` on the worker and are really cancelled.
+
+    Args:
+        max_workers: Worker threads (default ``min(32, cpu_count + 4)``; the run's
+            ``max_workers`` overrides it).
+
+    Example:
+        >>> ThreadedExecutor(max_workers=4).max_workers
+        4
+    """
+
+    name: ClassVar[str] = "thread"
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        self.max_workers = check_workers(max_workers, "ThreadedExecutor")
+
+    def run_plan(self, plan: RunPlan) -> None:
+        """Run ``plan`` on the scheduler's worker threads (blocking)."""
+        workers = plan.max_workers or self.max_workers or default_workers()
+        if not len(plan.tasks):
+            return
+        run_graph = getattr(_core, "run_graph", None)
+        if run_graph is None:  # an extension built without the scheduler: same semantics, Python pool
+            drive_with_pool(plan, plan.runners, workers, "ferroflow-thread")
+            return
+        runners = plan.runners
+        states = run_graph(plan.graph, lambda i: runners[i](), workers, plan.fail_fast)
+        plan.apply_states(states)
+
+    def __repr__(self) -> str:
+        return f"ThreadedExecutor(max_workers={self.max_workers!r})"

@@ -1,0 +1,302 @@
+"""Logging: the ``ferroflow`` logger, two extra levels, JSON lines, Rich on a terminal, task capture.
+
+Library code logs to ``ferroflow.*`` loggers and never configures the root
+logger. Importing ferroflow only registers the level names ``SUCCESS`` (25)
+and ``SYSTEM`` (22) and attaches the task log capture to the ``ferroflow``
+logger: while a task runs (``ferroflow.context.current_task()``), every record
+of a ``ferroflow.*`` logger that passes the level filters is formatted and
+appended to that task's ``TaskContext.logs``, and ends up in the run report.
+The ``ferroflow.task`` logger (:func:`get_task_logger`) lets task code log at
+``INFO`` by default; :func:`configure_logging` puts it under the chosen level.
+
+Example:
+    >>> import io, json
+    >>> buf = io.StringIO()
+    >>> _ = configure_logging(LogLevel.INFO, json_output=True, stream=buf)
+    >>> get_task_logger().log(LogLevel.SUCCESS, "loaded %d rows", 3, extra={"table": "users"})
+    >>> line = json.loads(buf.getvalue())
+    >>> line["level"], line["message"], line["table"]
+    ('SUCCESS', 'loaded 3 rows', 'users')
+    >>> reset_logging()
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+from datetime import UTC, datetime
+from enum import IntEnum
+from pathlib import Path
+from typing import IO, Any
+
+from .context import current_task
+
+__all__ = [
+    "JsonFormatter",
+    "LogLevel",
+    "TaskLogCapture",
+    "configure_logging",
+    "get_logger",
+    "get_task_logger",
+    "reset_logging",
+]
+
+ROOT_LOGGER = "ferroflow"
+TASK_LOGGER = "ferroflow.task"
+
+
+class LogLevel(IntEnum):
+    """Log levels: the standard ones (same numbers as :mod:`logging`) plus ``SYSTEM`` and ``SUCCESS``.
+
+    Both extra levels sit between ``INFO`` and ``WARNING``, so they show at the
+    default ``INFO`` level.
+
+    Example:
+        >>> LogLevel.SUCCESS > LogLevel.SYSTEM > LogLevel.INFO
+        True
+        >>> logging.getLevelName(LogLevel.SUCCESS)
+        'SUCCESS'
+    """
+
+    NOTSET = logging.NOTSET
+    DEBUG = logging.DEBUG
+    INFO = logging.INFO
+    SYSTEM = 22
+    SUCCESS = 25
+    WARNING = logging.WARNING
+    ERROR = logging.ERROR
+    CRITICAL = logging.CRITICAL
+
+    @classmethod
+    def parse(cls, value: str | int) -> LogLevel:
+        """``"info"``, ``"SUCCESS"``, ``20`` ... -> a level; ``ValueError`` naming the choices otherwise."""
+        if isinstance(value, int):
+            return cls(value)
+        try:
+            return cls[value.strip().upper()]
+        except KeyError:
+            choices = ", ".join(m.name.lower() for m in cls if m is not cls.NOTSET)
+            raise ValueError(f"unknown log level {value!r}; choose one of {choices}") from None
+
+
+logging.addLevelName(LogLevel.SYSTEM, "SYSTEM")
+logging.addLevelName(LogLevel.SUCCESS, "SUCCESS")
+
+# ANSI escape sequences (colours, cursor moves) never belong in a JSON line.
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
+# The attributes every LogRecord has; anything else came in through ``extra=``.
+_STANDARD_ATTRS = frozenset(
+    vars(logging.LogRecord("n", 0, "p", 0, "m", None, None)).keys() | {"message", "asctime", "taskName"}
+)
+
+
+def _strip_markup(text: str, record: logging.LogRecord) -> str:
+    text = _ANSI.sub("", text)
+    if getattr(record, "markup", False):
+        from rich.markup import render
+
+        text = render(text).plain
+    return text
+
+
+def _json_safe(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return str(value)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``timestamp``, ``level``, ``logger``, ``message``, extras at the top level.
+
+    Also ``exception`` (the formatted traceback) when the record has one, and
+    ``run_id`` / ``task`` when logged from inside a task. Terminal markup and
+    ANSI colour codes are stripped from the message.
+
+    Example:
+        >>> rec = logging.LogRecord("ferroflow", logging.INFO, __file__, 1, "hi %s", ("\\x1b[1mbob\\x1b[0m",), None)
+        >>> rec.user = "bob"
+        >>> json.loads(JsonFormatter().format(rec))["message"]
+        'hi bob'
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render ``record`` as a single JSON line."""
+        data: dict[str, Any] = {
+            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": _strip_markup(record.getMessage(), record),
+        }
+        ctx = current_task()
+        if ctx is not None:
+            data["run_id"] = ctx.run_id
+            data["task"] = ctx.task
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and key not in data and key != "markup" and not key.startswith("_"):
+                data[key] = _json_safe(value)
+        if record.exc_info and record.exc_info[0] is not None:
+            data["exception"] = _ANSI.sub("", self.formatException(record.exc_info))
+        elif record.exc_text:
+            data["exception"] = record.exc_text
+        if record.stack_info:
+            data["stack"] = record.stack_info
+        return json.dumps(data, ensure_ascii=False, default=str)
+
+
+class TaskLogCapture(logging.Handler):
+    """Appends each record logged while a task runs to that task's ``TaskContext.logs``.
+
+    Installed once on the ``ferroflow`` logger at import; outside a task it does nothing.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.NOTSET)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Capture ``record`` into the running task's context, if any."""
+        ctx = current_task()
+        if ctx is None:
+            return
+        try:
+            line = _ANSI.sub("", self.format(record))
+        except Exception:  # noqa: BLE001 - logging must never break the task; handleError reports it
+            self.handleError(record)
+            return
+        ctx.logs.append(line)
+
+
+_CAPTURE = TaskLogCapture()
+_INSTALLED: list[logging.Handler] = []
+
+
+def _install_capture() -> None:
+    root = logging.getLogger(ROOT_LOGGER)
+    if not any(isinstance(h, TaskLogCapture) for h in root.handlers):
+        root.addHandler(_CAPTURE)
+    task_logger = logging.getLogger(TASK_LOGGER)
+    if task_logger.level == logging.NOTSET:
+        task_logger.setLevel(logging.INFO)
+
+
+_install_capture()
+
+
+def get_logger(name: str | None = None) -> logging.Logger:
+    """The ``ferroflow`` logger, or its child ``ferroflow.<name>``."""
+    return logging.getLogger(ROOT_LOGGER if not name else f"{ROOT_LOGGER}.{name}")
+
+
+def get_task_logger() -> logging.Logger:
+    """The logger for task code (``ferroflow.task``); its lines land in the task's report step.
+
+    Example:
+        >>> get_task_logger().name
+        'ferroflow.task'
+    """
+    return logging.getLogger(TASK_LOGGER)
+
+
+def _is_tty(stream: IO[str]) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _console_handler(stream: IO[str], use_colors: bool, json_output: bool) -> logging.Handler:
+    if json_output:
+        handler: logging.Handler = logging.StreamHandler(stream)
+        handler.setFormatter(JsonFormatter())
+        return handler
+    if use_colors and _is_tty(stream) and not os.environ.get("NO_COLOR"):
+        from rich.console import Console
+        from rich.logging import RichHandler
+        from rich.theme import Theme
+
+        theme = Theme({"logging.level.success": "bold green", "logging.level.system": "cyan"})
+        return RichHandler(console=Console(file=stream, theme=theme), show_path=False, rich_tracebacks=True)
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-8s %(name)s: %(message)s"))
+    return handler
+
+
+def configure_logging(
+    level: LogLevel | int | str = LogLevel.INFO,
+    use_colors: bool = True,
+    json_output: bool = False,
+    *,
+    stream: IO[str] | None = None,
+    log_file: str | os.PathLike[str] | None = None,
+) -> logging.Logger:
+    """Send ``ferroflow`` logs to the terminal (and a file), at ``level``.
+
+    Configures the ``ferroflow`` logger only (never the root logger) and
+    replaces what an earlier call installed. On a TTY with ``use_colors``,
+    output is coloured by Rich; ``json_output`` writes one JSON object per line
+    instead. ``log_file`` adds a file with the same format (JSON if
+    ``json_output``, else plain text).
+
+    Args:
+        level: A :class:`LogLevel`, a number, or a name such as ``"debug"``.
+        use_colors: Colour output when the stream is a terminal.
+        json_output: Emit JSON lines (see :class:`JsonFormatter`).
+        stream: Where to write (default: ``sys.stderr``).
+        log_file: Also append to this file (its directory is created).
+
+    Returns:
+        The ``ferroflow`` logger.
+
+    Example:
+        >>> import io
+        >>> buf = io.StringIO()
+        >>> log = configure_logging("warning", stream=buf)
+        >>> log.info("hidden"); log.warning("shown")
+        >>> "shown" in buf.getvalue(), "hidden" in buf.getvalue()
+        (True, False)
+        >>> reset_logging()
+    """
+    lvl = LogLevel.parse(level) if isinstance(level, str) else LogLevel(int(level))
+    logger = logging.getLogger(ROOT_LOGGER)
+    reset_logging()
+    handlers = [_console_handler(stream if stream is not None else sys.stderr, use_colors, json_output)]
+    if log_file is not None:
+        path = Path(log_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.FileHandler(path, encoding="utf-8")
+        file_handler.setFormatter(
+            JsonFormatter() if json_output else logging.Formatter("%(asctime)s %(levelname)-8s %(name)s: %(message)s")
+        )
+        handlers.append(file_handler)
+    for handler in handlers:
+        handler.setLevel(lvl)
+        logger.addHandler(handler)
+        _INSTALLED.append(handler)
+    logger.setLevel(lvl)
+    logger.propagate = False
+    logging.getLogger(TASK_LOGGER).setLevel(logging.NOTSET)
+    return logger
+
+
+def reset_logging() -> None:
+    """Undo :func:`configure_logging`: remove its handlers and restore the import-time state."""
+    logger = logging.getLogger(ROOT_LOGGER)
+    while _INSTALLED:
+        handler = _INSTALLED.pop()
+        logger.removeHandler(handler)
+        handler.close()
+    logger.setLevel(logging.NOTSET)
+    logger.propagate = True
+    logging.getLogger(TASK_LOGGER).setLevel(logging.INFO)
+    _install_capture()

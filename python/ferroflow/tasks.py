@@ -1,0 +1,478 @@
+"""Tasks: a Python function plus the options that say how to run it.
+
+``@task`` works bare and called; ``Task(fn=..., name=...)`` builds one without the
+decorator. A task is still callable as the plain function. ``a >> b`` makes ``b`` run
+after ``a`` (SPEC §2, §13.3).
+
+Example:
+    >>> from ferroflow import task
+    >>> @task
+    ... def extract():
+    ...     return [1, 2, 3]
+    >>> @task(retries=2, delay=0.1)
+    ... def total(data):
+    ...     return sum(data)
+    >>> extract >> total
+    Task('total')
+    >>> total([1, 2])          # a task is callable as the plain function
+    3
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+
+from .retries import RetryPolicy
+from .results import TaskStatus
+
+if TYPE_CHECKING:
+    from .dag import DAG
+
+__all__ = ["Task", "TaskRegistry", "registry", "task"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+
+_creation_order = itertools.count()
+
+StatusCallback = Callable[[str, TaskStatus], object]
+RetryCallback = Callable[[str, int], object]
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One parameter of a task function, as the input binding needs it."""
+
+    name: str
+    kind: inspect._ParameterKind
+    has_default: bool
+    default: Any
+
+
+def _signature_params(fn: Callable[..., Any]) -> tuple[Param, ...]:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # some builtins have no signature: pass everything positionally
+        return (Param("args", inspect.Parameter.VAR_POSITIONAL, False, None),)
+    return tuple(
+        Param(p.name, p.kind, p.default is not inspect.Parameter.empty, p.default) for p in sig.parameters.values()
+    )
+
+
+def _is_async(fn: Callable[..., Any]) -> bool:
+    if inspect.iscoroutinefunction(fn):
+        return True
+    call = getattr(fn, "__call__", None)  # noqa: B004 - async callable objects
+    return call is not None and inspect.iscoroutinefunction(call)
+
+
+class Task(Generic[P, R]):
+    """A unit of work in a workflow.
+
+    Args:
+        fn: The function to run (sync or ``async``).
+        name: Unique name within a workflow; defaults to the function's name.
+        retries: Extra attempts after a failure.
+        delay: Seconds before the first retry.
+        backoff: Multiplier per retry (``delay * backoff**(n-1)``).
+        jitter: ± fraction of random jitter on each delay; 0 disables it.
+        max_delay: Cap on one delay, in seconds.
+        retry_on: Exception types that are retried.
+        timeout: Seconds per attempt (see the executors for how it is enforced).
+        when: Predicate receiving the same inputs as the task; False → ``SKIPPED``.
+        cache_ttl: Cache the result in the store for this many seconds.
+        cache_key: ``callable(inputs) -> str`` overriding the input hash.
+        cache_version: Bump to invalidate cached results.
+        on_status_change: ``callback(task_name, TaskStatus)`` on every transition.
+        on_retry: ``callback(task_name, attempt)``; attempt is 1 for the first retry.
+        description: Free text shown in plans and reports.
+
+    Raises:
+        TypeError: ``fn`` (or a callback) is not callable, or an option has a wrong type.
+        ValueError: An option is out of range (negative retries, timeout <= 0, ...).
+
+    Example:
+        >>> from ferroflow import Task
+        >>> t = Task(fn=lambda: 42, name="answer", retries=1)
+        >>> t()
+        42
+        >>> t.name, t.retries
+        ('answer', 1)
+    """
+
+    __slots__ = (
+        "__dict__",
+        "__weakref__",
+        "_downstream",
+        "_seq",
+        "_upstream",
+        "cache_key",
+        "cache_ttl",
+        "cache_version",
+        "description",
+        "fn",
+        "is_async",
+        "name",
+        "on_retry",
+        "on_status_change",
+        "params",
+        "retry",
+        "timeout",
+        "when",
+    )
+
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        name: str | None = None,
+        *,
+        retries: int = 0,
+        delay: float = 1.0,
+        backoff: float = 2.0,
+        jitter: float = 0.1,
+        max_delay: float | None = None,
+        retry_on: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
+        timeout: float | None = None,
+        when: Callable[..., object] | None = None,
+        cache_ttl: float | None = None,
+        cache_key: Callable[..., str] | None = None,
+        cache_version: str | int | None = None,
+        on_status_change: StatusCallback | None = None,
+        on_retry: RetryCallback | None = None,
+        description: str | None = None,
+    ) -> None:
+        if not callable(fn):
+            raise TypeError(f"Task fn must be callable, got {type(fn).__name__}: {fn!r}")
+        if name is None:
+            name = getattr(fn, "__name__", None)
+            if not isinstance(name, str) or name == "<lambda>":
+                raise TypeError(f"Task of {fn!r} needs a name: pass name=... (lambdas have none)")
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"Task name must be a non-empty str, got {name!r}")
+        for label, cb in (("when", when), ("cache_key", cache_key), ("on_status_change", on_status_change)):
+            if cb is not None and not callable(cb):
+                raise TypeError(f"task {name!r}: {label} must be callable, got {cb!r}")
+        if on_retry is not None and not callable(on_retry):
+            raise TypeError(f"task {name!r}: on_retry must be callable, got {on_retry!r}")
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"task {name!r}: timeout must be > 0 seconds, got {timeout!r}")
+        if cache_ttl is not None and not cache_ttl > 0:
+            raise ValueError(f"task {name!r}: cache_ttl must be > 0 seconds, got {cache_ttl!r}")
+        self.fn: Callable[P, R] = fn
+        self.name: str = name
+        self.retry = RetryPolicy(
+            retries=retries,
+            delay=delay,
+            backoff=backoff,
+            jitter=jitter,
+            max_delay=max_delay,
+            retry_on=retry_on if isinstance(retry_on, tuple) else (retry_on,),
+            task_name=name,
+        )
+        self.timeout = timeout
+        self.when = when
+        self.cache_ttl = cache_ttl
+        self.cache_key = cache_key
+        self.cache_version = cache_version
+        self.on_status_change = on_status_change
+        self.on_retry = on_retry
+        self.description = description if description is not None else _first_doc_line(fn)
+        self.is_async = _is_async(fn)
+        self.params: tuple[Param, ...] = _signature_params(fn)
+        self._upstream: list[Task[..., Any]] = []
+        self._downstream: list[Task[..., Any]] = []
+        self._seq = next(_creation_order)
+        self.__dict__.update(__wrapped__=fn, __doc__=getattr(fn, "__doc__", None), __name__=name)
+        _track_new(self)
+
+    # ------------------------------------------------------------ options
+
+    @property
+    def retries(self) -> int:
+        """Extra attempts after a failure."""
+        return self.retry.retries
+
+    @property
+    def needs_full_runner(self) -> bool:
+        """Whether running it needs more than a plain call (retries, timeout, when, callbacks, cache)."""
+        return bool(
+            self.retry.retries
+            or self.timeout is not None
+            or self.when is not None
+            or self.cache_ttl is not None
+            or self.on_status_change is not None
+            or self.on_retry is not None
+        )
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the plain function, without any orchestration."""
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"Task({self.name!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Neighbours are wiring, not part of the task: pickling one task must not pull the graph.
+        state = {k: getattr(self, k) for k in Task.__slots__ if k not in ("__dict__", "__weakref__")}
+        state["_upstream"] = []
+        state["_downstream"] = []
+        state.update(self.__dict__)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
+
+    # ------------------------------------------------------------ wiring
+
+    @property
+    def upstream(self) -> list[Task[..., Any]]:
+        """Tasks wired before this one with ``>>`` / ``<<``, in wiring order."""
+        return list(self._upstream)
+
+    @property
+    def downstream(self) -> list[Task[..., Any]]:
+        """Tasks wired after this one with ``>>`` / ``<<``, in wiring order."""
+        return list(self._downstream)
+
+    def set_upstream(self, *others: Task[..., Any]) -> None:
+        """Make this task run after each of ``others`` (same as ``other >> self``)."""
+        for other in others:
+            _link(other, self)
+
+    def set_downstream(self, *others: Task[..., Any]) -> None:
+        """Make each of ``others`` run after this task (same as ``self >> other``)."""
+        for other in others:
+            _link(self, other)
+
+    @overload
+    def __rshift__(self, other: list[Task[..., Any]]) -> list[Task[..., Any]]: ...
+    @overload
+    def __rshift__(self, other: TaskT) -> TaskT: ...
+    def __rshift__(self, other: Any) -> Any:
+        """``a >> b``: b runs after a; returns b (or the list)."""
+        for t in _as_tasks(other, ">>"):
+            _link(self, t)
+        return other
+
+    def __rrshift__(self, other: list[Task[..., Any]]) -> Task[P, R]:
+        """``[a, b] >> c``: c runs after a and b; returns c."""
+        for t in _as_tasks(other, ">>"):
+            _link(t, self)
+        return self
+
+    @overload
+    def __lshift__(self, other: list[Task[..., Any]]) -> list[Task[..., Any]]: ...
+    @overload
+    def __lshift__(self, other: TaskT) -> TaskT: ...
+    def __lshift__(self, other: Any) -> Any:
+        """``a << b``: a runs after b; returns b (or the list), so ``c << b << a`` chains."""
+        for t in _as_tasks(other, "<<"):
+            _link(t, self)
+        return other
+
+    def __rlshift__(self, other: list[Task[..., Any]]) -> Task[P, R]:
+        """``[w] << z``: each of w runs after z; returns z."""
+        for t in _as_tasks(other, "<<"):
+            _link(self, t)
+        return self
+
+
+TaskT = TypeVar("TaskT", bound=Task[..., Any])
+
+
+def _first_doc_line(fn: object) -> str | None:
+    doc = getattr(fn, "__doc__", None)
+    if isinstance(doc, str) and doc.strip():
+        return doc.strip().splitlines()[0]
+    return None
+
+
+def _as_tasks(value: object, op: str) -> list[Task[..., Any]]:
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    for item in items:
+        if not isinstance(item, Task):
+            raise TypeError(f"{op} expects a Task or a list of Tasks, got {type(item).__name__}: {item!r}")
+    return items
+
+
+def _link(up: Task[..., Any], down: Task[..., Any]) -> None:
+    if up is down:
+        from .errors import CycleError
+
+        raise CycleError(f"task {up.name!r} cannot depend on itself: {up.name} -> {up.name}", [up.name, up.name])
+    if not any(t is up for t in down._upstream):
+        down._upstream.append(up)
+        up._downstream.append(down)
+    _track_wired(up, down)
+
+
+# ---------------------------------------------------------------- the default registry and `with DAG` blocks
+
+
+class TaskRegistry:
+    """The default set of tasks a ``DAG(name)`` without ``tasks=`` runs.
+
+    Every task created outside a ``with DAG(...)`` block is registered under its name
+    (a later task with the same name replaces the earlier one). ``clear()`` empties it.
+
+    Example:
+        >>> from ferroflow import registry, task
+        >>> registry.clear()
+        >>> @task
+        ... def hello():
+        ...     return "hi"
+        >>> [t.name for t in registry]
+        ['hello']
+        >>> registry.clear(); len(registry)
+        0
+    """
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, Task[..., Any]] = {}
+        self._lock = threading.Lock()
+
+    def register(self, t: Task[..., Any]) -> None:
+        """Add ``t`` (replacing a task of the same name)."""
+        with self._lock:
+            self._tasks.pop(t.name, None)
+            self._tasks[t.name] = t
+
+    def unregister(self, t: Task[..., Any]) -> None:
+        """Remove ``t`` if it is registered."""
+        with self._lock:
+            if self._tasks.get(t.name) is t:
+                del self._tasks[t.name]
+
+    def clear(self) -> None:
+        """Forget every registered task."""
+        with self._lock:
+            self._tasks.clear()
+
+    @property
+    def tasks(self) -> list[Task[..., Any]]:
+        """The registered tasks, in registration order."""
+        with self._lock:
+            return list(self._tasks.values())
+
+    def get(self, name: str) -> Task[..., Any] | None:
+        """The registered task called ``name``, if any."""
+        return self._tasks.get(name)
+
+    def __iter__(self) -> Iterator[Task[..., Any]]:
+        return iter(self.tasks)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def __contains__(self, item: object) -> bool:
+        if isinstance(item, Task):
+            return self._tasks.get(item.name) is item
+        return item in self._tasks
+
+
+registry = TaskRegistry()
+
+_active = threading.local()
+
+
+def _active_dags() -> list[DAG]:
+    stack: list[DAG] | None = getattr(_active, "stack", None)
+    if stack is None:
+        stack = []
+        _active.stack = stack
+    return stack
+
+
+def _track_new(t: Task[..., Any]) -> None:
+    stack = _active_dags()
+    if stack:
+        stack[-1]._collect(t)
+    else:
+        registry.register(t)
+
+
+def _track_wired(up: Task[..., Any], down: Task[..., Any]) -> None:
+    stack = _active_dags()
+    if stack:
+        stack[-1]._collect(up)
+        stack[-1]._collect(down)
+
+
+# ---------------------------------------------------------------- the decorator
+
+
+@overload
+def task(fn: Callable[P, R], /) -> Task[P, R]: ...
+@overload
+def task(
+    *,
+    name: str | None = None,
+    retries: int = 0,
+    delay: float = 1.0,
+    backoff: float = 2.0,
+    jitter: float = 0.1,
+    max_delay: float | None = None,
+    retry_on: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
+    timeout: float | None = None,
+    when: Callable[..., object] | None = None,
+    cache_ttl: float | None = None,
+    cache_key: Callable[..., str] | None = None,
+    cache_version: str | int | None = None,
+    on_status_change: StatusCallback | None = None,
+    on_retry: RetryCallback | None = None,
+    description: str | None = None,
+) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+def task(fn: Callable[P, R] | None = None, /, **options: Any) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
+    """Turn a function into a :class:`Task`, bare (``@task``) or with options (``@task(retries=3)``).
+
+    Args:
+        fn: The function (bare form).
+        **options: The options of :class:`Task` (``name``, ``retries``, ``delay``, ``backoff``,
+            ``jitter``, ``max_delay``, ``retry_on``, ``timeout``, ``when``, ``cache_ttl``,
+            ``cache_key``, ``cache_version``, ``on_status_change``, ``on_retry``, ``description``).
+
+    Returns:
+        The task, or a decorator making one.
+
+    Example:
+        >>> from ferroflow import task
+        >>> @task(name="double", retries=1)
+        ... def twice(x):
+        ...     return 2 * x
+        >>> twice.name, twice(4)
+        ('double', 8)
+    """
+    if fn is not None:
+        if options:
+            raise TypeError("task() takes either a function or keyword options, not both")
+        return Task(fn)
+
+    def decorate(f: Callable[P, R]) -> Task[P, R]:
+        return Task(f, **options)
+
+    return decorate
+
+
+def iter_closure(roots: Iterable[Task[..., Any]]) -> list[Task[..., Any]]:
+    """``roots`` and every task upstream of them (via ``>>`` wiring), in discovery order.
+
+    Iterative, so arbitrarily long chains do not hit the recursion limit.
+    """
+    seen: dict[int, Task[..., Any]] = {}
+    order: list[Task[..., Any]] = []
+    stack: list[Task[..., Any]] = list(roots)[::-1]
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen[id(t)] = t
+        order.append(t)
+        stack.extend(reversed(t._upstream))
+    return order

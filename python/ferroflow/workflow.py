@@ -1,0 +1,463 @@
+"""``Workflow``: the explicit front door, and the engine ``DAG`` and ``Flow`` build on.
+
+Tasks are added with their dependencies and validated at once: a duplicate name raises
+``DuplicateTaskError``, an unknown dependency ``UnknownDependencyError``, and an edge that
+closes a loop (declared, or made by a parameter named after a task: SPEC §2 rule 1)
+``CycleError`` with the path. The graph lives in the Rust core (``ferroflow._core.Graph``).
+
+Example:
+    >>> from ferroflow import Task, Workflow
+    >>> wf = Workflow("etl")
+    >>> wf.add_task(Task(name="extract", fn=lambda: [1, 2, 3]))
+    Task('extract')
+    >>> wf.add_task(Task(name="load", fn=lambda rows: len(rows)), depends_on=["extract"])
+    Task('load')
+    >>> result = wf.run(executor="sequential", store=None)
+    >>> result["load"], result.status
+    (3, 'completed')
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from ._async import run_async_entry, run_blocking
+from ._core import Graph
+from ._run import RunOptions, RunPlan, execute_run, execute_run_async, plan_run, stats_of
+from .errors import CycleError, DuplicateTaskError, UnknownDependencyError
+from .executors.base import resolve_executor
+from .inputs import injected_upstreams
+from .results import RunResult, TaskRecord, TaskStatus
+from .store import DEFAULT_STORE
+from .tasks import Task, registry
+
+__all__ = ["Workflow"]
+
+_NAMED_KINDS = ("POSITIONAL_ONLY", "POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY")
+
+
+class _Names:
+    """Membership over the existing and the incoming task names, without copying either."""
+
+    __slots__ = ("_a", "_b")
+
+    def __init__(self, a: Mapping[str, Any], b: Mapping[str, Any]) -> None:
+        self._a, self._b = a, b
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._a or name in self._b
+
+    def __iter__(self) -> Iterator[str]:  # pragma: no cover - only membership is used
+        yield from self._a
+        yield from self._b
+
+    def __len__(self) -> int:  # pragma: no cover - only membership is used
+        return len(self._a) + len(self._b)
+
+
+def _dep_name(dep: object, task_name: str) -> str:
+    if isinstance(dep, Task):
+        return dep.name
+    if isinstance(dep, str):
+        return dep
+    raise TypeError(f"task {task_name!r}: depends_on takes task names or Tasks, got {type(dep).__name__}: {dep!r}")
+
+
+class Workflow:
+    """A named DAG of tasks, built explicitly.
+
+    Args:
+        name: The workflow's name (runs are recorded under it).
+        description: Free text for plans and reports.
+        max_workers: Default ``max_workers`` of its runs.
+
+    Example:
+        >>> from ferroflow import Workflow, task
+        >>> wf = Workflow("numbers")
+        >>> one = wf.add_task(task(lambda: 1, name="one"))
+        >>> two = wf.add_task(task(lambda one: one + 1, name="two"))   # `one` is injected by name
+        >>> wf.get_dependencies("two")
+        ['one']
+        >>> wf.run(store=None)["two"]
+        2
+    """
+
+    def __init__(self, name: str, *, description: str | None = None, max_workers: int | None = None) -> None:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"Workflow name must be a non-empty str, got {name!r}")
+        self.name = name
+        self.description = description
+        self.max_workers = max_workers
+        self._graph = Graph()
+        self._tasks: dict[str, Task[..., Any]] = {}
+        self._index: dict[str, int] = {}
+        self._order: list[Task[..., Any]] = []
+        self._deps: dict[str, list[str]] = {}
+        self._param_index: dict[str, list[str]] = {}
+        self._last: RunPlan | None = None
+
+    # ------------------------------------------------------------ building
+
+    def add_task(
+        self,
+        task: Task[..., Any] | Callable[..., Any],
+        depends_on: Iterable[str | Task[..., Any]] | str | Task[..., Any] | None = None,
+    ) -> Task[..., Any]:
+        """Add a task after its dependencies, validating at once.
+
+        Args:
+            task: A :class:`Task` (or a plain function, wrapped in one).
+            depends_on: Names (or tasks) this task runs after, in the order their results
+                fill its positional parameters.
+
+        Returns:
+            The task added.
+
+        Raises:
+            DuplicateTaskError: the name is taken.
+            UnknownDependencyError: a dependency is not in the workflow.
+            CycleError: the task would close a loop (``.cycle`` gives the path).
+
+        Example:
+            >>> from ferroflow import Workflow, task
+            >>> wf = Workflow("w")
+            >>> a = wf.add_task(task(lambda: 1, name="a"))
+            >>> wf.add_task(task(lambda x: x, name="b"), depends_on=["a"])
+            Task('b')
+        """
+        t = self._as_task(task)
+        name = t.name
+        if name in self._tasks:
+            raise DuplicateTaskError(f"workflow {self.name!r} already has a task named {name!r}; task names must be unique")
+        declared = self._declared(name, depends_on, self._tasks)
+        injected = [p for p in injected_upstreams(t.params, name, self._tasks) if p not in declared]
+        downstream = [d for d in self._param_index.get(name, ()) if name not in self._deps[d]]
+        graph = self._graph
+        graph.add_node(name)
+        try:
+            for up in declared + injected:
+                graph.add_edge(up, name)
+            for down in downstream:
+                graph.add_edge(name, down)
+        except BaseException:
+            self._rebuild_graph()
+            raise
+        self._commit(t, declared + injected)
+        for down in downstream:
+            self._deps[down].append(name)
+        return t
+
+    def _as_task(self, task: object) -> Task[..., Any]:
+        if isinstance(task, Task):
+            return task
+        if callable(task):
+            t: Task[..., Any] = Task(task)
+            registry.unregister(t)
+            return t
+        raise TypeError(f"workflow {self.name!r}: add_task expects a Task or a callable, got {type(task).__name__}: {task!r}")
+
+    def _declared(self, name: str, depends_on: object, known: Any) -> list[str]:
+        if depends_on is None:
+            return []
+        items = [depends_on] if isinstance(depends_on, (str, Task)) else list(depends_on)  # type: ignore[call-overload]
+        declared: list[str] = []
+        for dep in items:
+            dn = _dep_name(dep, name)
+            if dn == name:
+                raise CycleError(f"task {name!r} depends on itself: {name} -> {name}", [name, name])
+            if dn not in known:
+                raise UnknownDependencyError(self._unknown_message(name, dn))
+            if dn not in declared:
+                declared.append(dn)
+        return declared
+
+    def _unknown_message(self, name: str, dep: str) -> str:
+        close = difflib.get_close_matches(dep, list(self._tasks), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return (
+            f"task {name!r} depends on {dep!r}, which is not a task of workflow {self.name!r}{hint}; "
+            "add the dependency first"
+        )
+
+    def _commit(self, t: Task[..., Any], deps: list[str]) -> None:
+        name = t.name
+        self._index[name] = len(self._order)
+        self._order.append(t)
+        self._tasks[name] = t
+        self._deps[name] = deps
+        for p in t.params:
+            if p.kind.name in _NAMED_KINDS and p.name != name:
+                self._param_index.setdefault(p.name, []).append(name)
+
+    def _rebuild_graph(self) -> None:
+        """Rebuild the graph from the committed tasks (after a rejected ``add_task``)."""
+        graph = Graph()
+        edges = [(up, name) for name, ups in self._deps.items() for up in ups]
+        graph.extend(list(self._tasks), edges)
+        self._graph = graph
+
+    def _add_many(self, tasks: Sequence[Task[..., Any]], deps: Mapping[str, Sequence[str | Task[..., Any]]]) -> None:
+        """Add many tasks at once (one bulk graph build); all or nothing.
+
+        ``deps`` maps a task name to its declared upstreams (which may be in the batch).
+        """
+        incoming: dict[str, Task[..., Any]] = {}
+        for t in tasks:
+            if t.name in self._tasks or t.name in incoming:
+                raise DuplicateTaskError(
+                    f"workflow {self.name!r} has two tasks named {t.name!r}; task names must be unique"
+                )
+            incoming[t.name] = t
+        names = _Names(self._tasks, incoming)
+        new_deps: dict[str, list[str]] = {}
+        edges: list[tuple[str, str]] = []
+        for t in tasks:
+            name = t.name
+            declared = self._declared(name, deps.get(name), names)
+            if t.params:
+                declared += [p for p in injected_upstreams(t.params, name, names) if p not in declared]
+            new_deps[name] = declared
+            edges.extend((up, name) for up in declared)
+        later: list[tuple[str, str]] = []
+        for new in incoming:
+            for existing in self._param_index.get(new, ()):
+                if new not in self._deps[existing]:
+                    later.append((new, existing))
+        self._graph.extend(list(incoming), edges + later)
+        for t in tasks:
+            self._commit(t, new_deps[t.name])
+        for new, existing in later:
+            self._deps[existing].append(new)
+
+    # ------------------------------------------------------------ inspection
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tasks
+
+    def __iter__(self) -> Iterator[Task[..., Any]]:
+        return iter(list(self._order))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, tasks={len(self._order)})"
+
+    @property
+    def graph(self) -> Graph:
+        """The underlying ``ferroflow._core.Graph`` (node ids in insertion order)."""
+        return self._graph
+
+    def get_task(self, name: str) -> Task[..., Any]:
+        """The task called ``name``.
+
+        Raises:
+            KeyError: no such task.
+        """
+        try:
+            return self._tasks[name]
+        except KeyError:
+            raise KeyError(f"workflow {self.name!r} has no task {name!r}") from None
+
+    def get_dependencies(self, name: str) -> list[str]:
+        """The names ``name`` runs after: declared ones in order, then name-injected ones."""
+        self.get_task(name)
+        return list(self._deps[name])
+
+    def get_dependents(self, name: str) -> list[str]:
+        """The names that run directly after ``name``."""
+        self.get_task(name)
+        return self._graph.successors(name)
+
+    def get_all_tasks(self) -> list[Task[..., Any]]:
+        """Every task, in the order added."""
+        return list(self._order)
+
+    def get_execution_plan(self) -> list[list[Task[..., Any]]]:
+        """The tasks in Kahn layers: each task one layer after its last upstream.
+
+        Example:
+            >>> from ferroflow import Workflow, task
+            >>> wf = Workflow("p")
+            >>> for n in "abc":
+            ...     _ = wf.add_task(task(lambda: 0, name=n), depends_on=["a"] if n != "a" else None)
+            >>> [[t.name for t in layer] for layer in wf.get_execution_plan()]
+            [['a'], ['b', 'c']]
+        """
+        order = self._order
+        return [[order[i] for i in layer] for layer in self._graph.layer_ids()]
+
+    def _record(self, name: str) -> TaskRecord | None:
+        idx = self._index.get(name)
+        if idx is None:
+            raise KeyError(f"workflow {self.name!r} has no task {name!r}")
+        last = self._last
+        if last is None or idx >= len(last.records):
+            return None
+        return last.records[idx]
+
+    def get_task_status(self, name: str) -> TaskStatus:
+        """The status of ``name`` in the latest run (``PENDING`` before any run)."""
+        rec = self._record(name)
+        return TaskStatus.PENDING if rec is None else rec.status
+
+    def get_task_result(self, name: str) -> Any:
+        """The result of ``name`` in the latest run (``None`` if it has none)."""
+        rec = self._record(name)
+        if rec is None or rec.status is not TaskStatus.COMPLETED:
+            return None
+        return rec.result
+
+    def get_task_record(self, name: str) -> TaskRecord | None:
+        """The :class:`TaskRecord` of ``name`` in the latest run, if there was one."""
+        return self._record(name)
+
+    def get_workflow_stats(self) -> dict[str, Any]:
+        """Counts of the latest run: ``total_tasks, completed, failed, skipped, pending,
+        running, total_time_seconds`` (tasks that never ran count as pending)."""
+        last = self._last
+        if last is None:
+            return stats_of([TaskRecord(t.name) for t in self._order], 0.0)
+        import time
+
+        return stats_of(last.records, (last.finished_at or time.time()) - last.started_at)
+
+    def visualize(self, format: str = "ascii") -> str:
+        """Draw the workflow as ``"ascii"``, ``"mermaid"`` or ``"dot"`` text.
+
+        Example:
+            >>> from ferroflow import Workflow, task
+            >>> wf = Workflow("v")
+            >>> _ = wf.add_task(task(lambda: 0, name="a"))
+            >>> print(wf.visualize("mermaid"))
+            flowchart TD
+                n0["a"]
+        """
+        from .visualize import render
+
+        statuses = None
+        if self._last is not None:
+            statuses = [r.status for r in self._last.records]
+        return render(self.name, self._order, self._deps, self._index, self._graph.layer_ids(), format, statuses)
+
+    # ------------------------------------------------------------ running
+
+    def run(
+        self,
+        executor: Any = None,
+        max_workers: int | None = None,
+        params: Mapping[str, Any] | None = None,
+        fail_fast: bool = False,
+        raise_on_failure: bool = True,
+        resume: str | bool | None = None,
+        store: Any = DEFAULT_STORE,
+        report_path: Any = None,
+        refresh: bool = False,
+        progress: Callable[[TaskRecord], object] | None = None,
+    ) -> RunResult:
+        """Run the workflow and return its :class:`RunResult` (a mapping name → result).
+
+        Args:
+            executor: ``"thread"`` (default), ``"sequential"``, ``"process"``, ``"async"``,
+                or an executor object.
+            max_workers: Worker count (default: the workflow's, else the executor's).
+            params: Run parameters, bound to task parameters of the same name.
+            fail_fast: After the first failure, start nothing new (``CANCELLED``).
+            raise_on_failure: Raise ``WorkflowError`` when a task failed.
+            resume: A run id (or True: the last failed run) whose completed tasks are reused.
+            store: Where the run is recorded: default location, a ``.db`` path, a
+                directory, a store object, or ``None`` for nothing.
+            report_path: Also write the run report (JSON) there.
+            refresh: Recompute cached tasks (and refresh their cache entries).
+            progress: Called with each task's :class:`TaskRecord` when it reaches its
+                final status (from any thread; its exceptions are logged).
+
+        Returns:
+            The :class:`RunResult`.
+
+        Raises:
+            WorkflowError: a task failed (``.result`` is the partial result).
+            StoreError: the store cannot be used, or ``resume`` names no usable run.
+        """
+        options = RunOptions(
+            executor=executor,
+            max_workers=max_workers,
+            params=params,
+            fail_fast=fail_fast,
+            raise_on_failure=raise_on_failure,
+            resume=resume,
+            store=store,
+            report_path=report_path,
+            refresh=refresh,
+            progress=progress,
+        )
+        return self._run(options)
+
+    def _plan(self, options: RunOptions) -> RunPlan:
+        if options.max_workers is None:
+            options.max_workers = self.max_workers
+        index = self._index
+        upstreams = [[(u, index[u]) for u in self._deps[t.name]] for t in self._order]
+        plan = plan_run(self.name, self._graph, list(self._order), upstreams, options)
+        self._last = plan
+        return plan
+
+    def _run(self, options: RunOptions) -> RunResult:
+        """Run with ``options`` (the body of :meth:`run`; subclasses wrap this or ``run``)."""
+        executor = resolve_executor(options.executor, options.max_workers or self.max_workers)
+        plan = self._plan(options)
+        if hasattr(executor, "run_plan"):
+            return execute_run(plan, executor)
+        arun = executor.arun_plan
+        return run_async_entry(lambda: execute_run_async(plan, arun))
+
+    async def execute_async(
+        self,
+        executor: Any = "async",
+        max_workers: int | None = None,
+        params: Mapping[str, Any] | None = None,
+        fail_fast: bool = False,
+        raise_on_failure: bool = True,
+        resume: str | bool | None = None,
+        store: Any = DEFAULT_STORE,
+        report_path: Any = None,
+        refresh: bool = False,
+        progress: Callable[[TaskRecord], object] | None = None,
+    ) -> RunResult:
+        """Run on the running event loop (``await wf.execute_async()``); same keywords as :meth:`run`.
+
+        With the default ``executor="async"`` the tasks run on this loop; with another
+        executor the blocking run happens in a worker thread.
+
+        Example:
+            >>> import asyncio
+            >>> from ferroflow import Workflow, task
+            >>> async def hello():
+            ...     return "hello"
+            >>> wf = Workflow("a")
+            >>> _ = wf.add_task(task(hello))
+            >>> asyncio.run(wf.execute_async(store=None))["hello"]
+            'hello'
+        """
+        options = RunOptions(
+            executor=executor,
+            max_workers=max_workers,
+            params=params,
+            fail_fast=fail_fast,
+            raise_on_failure=raise_on_failure,
+            resume=resume,
+            store=store,
+            report_path=report_path,
+            refresh=refresh,
+            progress=progress,
+        )
+        return await self._run_async(options)
+
+    async def _run_async(self, options: RunOptions) -> RunResult:
+        executor = resolve_executor(options.executor, options.max_workers or self.max_workers)
+        plan = self._plan(options)
+        if hasattr(executor, "arun_plan"):
+            return await execute_run_async(plan, executor.arun_plan)
+        return await run_blocking(lambda: execute_run(plan, executor))
