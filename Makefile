@@ -58,8 +58,8 @@ test-python: install ## pytest
 
 test: install lint typecheck test-rust test-python ## Everything CI runs
 
-bench: install ## Benchmarks side by side with peers, with ratio tables
-	$(PY) benches/compare.py
+bench: install ## Benchmarks side by side with peers, with ratio tables (BENCH_ARGS=--quick for a short pass)
+	$(PY) benches/compare.py $(BENCH_ARGS)
 
 demo: install ## The showcase
 	$(VENV)/bin/ferroflow demo

@@ -214,7 +214,13 @@ def _kahn(names: list[str], edges: Edges, back: tuple[str, str]) -> dict[str, Ca
     return {"build": build, "order": order, "setup_cycle": setup_cycle, "cycle": cycle}
 
 
-FACTORIES = {"ferroflow": _ferroflow, "graphlib": _graphlib, "rustworkx": _rustworkx, "networkx": _networkx, "kahn": _kahn}
+FACTORIES = {
+    "ferroflow": _ferroflow,
+    "graphlib": _graphlib,
+    "rustworkx": _rustworkx,
+    "networkx": _networkx,
+    "kahn": _kahn,
+}
 
 
 def worker(peer: str, n: int, repeats: int) -> dict[str, Any]:
@@ -278,8 +284,10 @@ def main() -> None:
         rows = {p: run_peer(p, n, repeats, args.timeout) for p in args.peers}
         ff = rows.get("ferroflow")
         print(f"\nN = {n:,} nodes, ~{3 * n:,} edges (median of {repeats})")
-        print(f"{'peer':<10} {'build':>12} {'order':>12} {'is-DAG':>12} {'b+o+dag':>12} {'cycle+path':>12} {'peak MB':>8}"
-              f" {'total x':>8} {'cycle x':>8}")
+        print(
+            f"{'peer':<10} {'build':>12} {'order':>12} {'is-DAG':>12} {'b+o+dag':>12} {'cycle+path':>12} {'peak MB':>8}"
+            f" {'total x':>8} {'cycle x':>8}"
+        )
         for peer, r in rows.items():
             if r is None:
                 print(f"{peer:<10} {'(did not finish)':>12}")

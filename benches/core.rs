@@ -56,7 +56,12 @@ fn bench_scheduler(c: &mut Criterion) {
     for workers in [1, 2, 4] {
         let options = Options::new(workers);
         group.bench_function(format!("{workers} workers"), |b| {
-            b.iter(|| scheduler::run(&g, &options, |_| Ok::<_, ()>(true)).unwrap().states.len())
+            b.iter(|| {
+                scheduler::run(&g, &options, |_| Ok::<_, ()>(true))
+                    .unwrap()
+                    .states
+                    .len()
+            })
         });
     }
     group.finish();

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from ferroflow.errors import TaskTimeoutError
 from ferroflow.scripts import (
     CommandSpec,
@@ -21,6 +20,7 @@ from ferroflow.scripts import (
     run_command,
     split_command,
 )
+
 from tests.conftest import wait_until
 
 

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import textwrap
 import threading
 import time
 from pathlib import Path
 
 import pytest
-
 from ferroflow import StoreError
 from ferroflow._sqlite import SQLiteDB
 from ferroflow._store_schema import MIGRATIONS, SCHEMA_VERSION
@@ -28,7 +27,7 @@ from .conftest import wait_until
 def _raise(exc: BaseException) -> BaseException:
     try:
         raise exc
-    except BaseException as e:
+    except BaseException as e:  # noqa: BLE001 - returns it with its traceback set
         return e
 
 
@@ -179,17 +178,16 @@ def test_finished_tasks_are_committed_in_batches_before_the_run_ends(tmp_path: P
     rec.task_finished(TaskRecord("a", TaskStatus.COMPLETED, attempts=1, result="A"))
     rec.task_started("b", time.time())
 
-    other = sqlite3.connect(store.path)  # an independent reader, as another process would be
-    wait_until(lambda: other.execute("SELECT count(*) FROM tasks WHERE run_id = 'r'").fetchone()[0] == 2)
-    rows = dict(other.execute("SELECT name, status FROM tasks WHERE run_id = 'r'").fetchall())
-    assert rows == {"a": "completed", "b": "running"}
-    assert store.get_run("r").run.status == "running"
+    other = Store(store.path)  # an independent reader with its own connections, as another process would be
+
+    def seen() -> dict[str, str]:
+        return {t.name: t.status for t in other.get_run("r").tasks}
+
+    wait_until(lambda: seen() == {"a": "completed", "b": "running"})
+    assert other.get_run("r").run.status == "running"
     rec.finish(RunResult("r", "wf", {"a": "A"}, status="cancelled", stats={}))
-    assert dict(other.execute("SELECT name, status FROM tasks WHERE run_id = 'r'").fetchall()) == {
-        "a": "completed",
-        "b": "running",
-    }
-    assert store.get_run("r").run.status == "cancelled"
+    assert seen() == {"a": "completed", "b": "running"}
+    assert other.get_run("r").run.status == "cancelled"
     other.close()
 
 
@@ -310,7 +308,7 @@ def test_two_processes_writing_runs_at_once_lose_nothing(tmp_path: Path) -> None
 def test_a_transaction_waits_for_another_writer_instead_of_failing(tmp_path: Path) -> None:
     store = open_store(tmp_path)
     assert store is not None
-    blocker = sqlite3.connect(store.path, isolation_level=None)
+    blocker = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)
     blocker.execute("BEGIN IMMEDIATE")
     released = threading.Event()
 
@@ -369,7 +367,7 @@ def test_a_store_from_schema_version_1_is_migrated(tmp_path: Path) -> None:
 
     store = open_store(path)
     assert store is not None
-    assert store.schema_version == SCHEMA_VERSION == 2
+    assert store.schema_version == SCHEMA_VERSION == 3
     detail = store.get_run("old")
     assert detail.run.params == {"x": 1} and detail.task("a").logs == []
     assert store.resume_results("old", "wf") == ("old", {"a": 41})
@@ -416,42 +414,42 @@ def test_an_sqlite_file_of_another_application_is_refused(tmp_path: Path) -> Non
     conn.close()
 
 
+def _without_permission_override() -> None:
+    """In the child, before exec: drop CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH, so that even root
+    obeys permission bits (a read-only directory is then read-only for the child)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
 def test_a_store_in_a_read_only_directory_gives_a_store_error(tmp_path: Path) -> None:
-    # Root ignores permission bits, so as root the attempt runs as an unprivileged user.
-    base = Path(tempfile.mkdtemp(prefix="ferroflow-ro-"))
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    code = """
+        import sys
+        from ferroflow.store import open_store
+        from ferroflow.errors import StoreError
+        try:
+            open_store(sys.argv[1])
+        except StoreError as e:
+            print("StoreError:", e)
+    """
     try:
-        base.chmod(0o755)
-        ro = base / "ro"
-        ro.mkdir()
-        ro.chmod(0o555)
-        code = """
-            import sys
-            from ferroflow.store import open_store
-            from ferroflow.errors import StoreError
-            try:
-                open_store(sys.argv[1])
-            except StoreError as e:
-                print("StoreError:", e)
-        """
-        kwargs = {"user": 65534, "group": 65534, "extra_groups": []} if os.geteuid() == 0 else {}
         proc = subprocess.run(
             [sys.executable, "-c", textwrap.dedent(code), str(ro / "ferroflow.db")],
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
-            cwd=base,
-            env={**os.environ, "HOME": str(base)},
-            **kwargs,  # type: ignore[call-overload]
+            preexec_fn=_without_permission_override if os.geteuid() == 0 else None,
         )
         assert proc.stdout.startswith("StoreError:"), proc.stdout + proc.stderr
         assert str(ro / "ferroflow.db") in proc.stdout and "writable" in proc.stdout
         assert list(ro.iterdir()) == []
     finally:
-        (base / "ro").chmod(0o755)
-        for p in sorted(base.rglob("*"), reverse=True):
-            p.rmdir() if p.is_dir() else p.unlink()
-        base.rmdir()
+        ro.chmod(0o755)
 
 
 def test_a_full_disk_mid_run_gives_a_store_error_and_keeps_what_was_written(
@@ -474,6 +472,8 @@ def test_a_full_disk_mid_run_gives_a_store_error_and_keeps_what_was_written(
         return conn
 
     monkeypatch.setattr(SQLiteDB, "_connect", full_connect)
+    for conn in store._db._all:
+        conn.execute(f"PRAGMA max_page_count = {pages}")
     records = {
         "a": TaskRecord("a", TaskStatus.COMPLETED, attempts=1, result="kept"),
         "big": TaskRecord("big", TaskStatus.COMPLETED, attempts=1, result=os.urandom(200_000)),
@@ -484,6 +484,7 @@ def test_a_full_disk_mid_run_gives_a_store_error_and_keeps_what_was_written(
     assert str(store.path) in str(info.value) and "full" in str(info.value)
 
     monkeypatch.setattr(SQLiteDB, "_connect", connect)
+    store.close()
     check = sqlite3.connect(store.path)
     assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert check.execute("SELECT name, status FROM tasks").fetchall() == [("a", "completed")]

@@ -33,6 +33,7 @@ from .tasks import Task, TaskRegistry, registry, task
 from .workflow import Workflow
 
 # --- watch ---
+from .watch import Change, FileEvent, WatchApp, on_any, on_created, on_deleted, on_modified, run
 
 # --- store, state, reports, logging ---
 from .cache import UncacheableWarning
@@ -53,6 +54,8 @@ from .state import StateManager
 from .store import Store, open_store
 
 # --- flow files, projects, schedules ---
+from .project import FlowWorkflow, Project, load_flow
+from .schedule import next_fire_times
 
 try:
     __version__ = version("ferroflow")
@@ -61,18 +64,22 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 
 __all__ = [
     "AsyncExecutor",
+    "Change",
     "CycleError",
     "DAG",
     "DuplicateTaskError",
     "Executor",
     "FerroflowError",
+    "FileEvent",
     "FileReport",
     "Flow",
     "FlowFileError",
+    "FlowWorkflow",
     "JsonFormatter",
     "LogLevel",
     "PipelineReport",
     "ProcessExecutor",
+    "Project",
     "ReportStatus",
     "RetryPolicy",
     "RunResult",
@@ -91,6 +98,7 @@ __all__ = [
     "ThreadedExecutor",
     "UncacheableWarning",
     "UnknownDependencyError",
+    "WatchApp",
     "WatchError",
     "Workflow",
     "WorkflowError",
@@ -101,10 +109,17 @@ __all__ = [
     "current_task",
     "dump_report",
     "get_task_logger",
+    "load_flow",
     "load_report",
+    "next_fire_times",
+    "on_any",
+    "on_created",
+    "on_deleted",
+    "on_modified",
     "open_store",
     "pipeline_file",
     "pipeline_step",
     "registry",
+    "run",
     "task",
 ]

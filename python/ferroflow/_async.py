@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
-__all__ = ["in_running_loop", "run_async_entry", "run_blocking", "run_coroutine_sync"]
+__all__ = ["in_daemon_thread", "in_running_loop", "run_async_entry", "run_blocking", "run_coroutine_sync"]
 
 T = TypeVar("T")
 
@@ -48,7 +48,7 @@ def _on_fresh_thread(fn: Callable[[], T], name: str) -> T:
     def target() -> None:
         try:
             box.append((True, context.run(fn)))
-        except BaseException as e:  # carried back to the caller
+        except BaseException as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
             box.append((False, e))
 
     thread = threading.Thread(target=target, name=name, daemon=True)
@@ -91,3 +91,35 @@ def run_async_entry(factory: Callable[[], Coroutine[Any, Any, T]], *, use_uvloop
 async def run_blocking(fn: Callable[[], T]) -> T:
     """Run the blocking ``fn()`` in a worker thread without blocking the loop."""
     return await anyio.to_thread.run_sync(fn, abandon_on_cancel=False)
+
+
+async def in_daemon_thread(fn: Callable[..., T], *args: Any, name: str = "ferroflow-task") -> T:
+    """Await ``fn(*args)`` run on a new daemon thread (with this context).
+
+    Unlike ``asyncio.to_thread``, the loop never waits for the thread: if the caller stops
+    waiting (a timeout), the loop can close while the thread is abandoned.
+    """
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[T] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(ok: bool, value: Any) -> None:
+        if not fut.done():
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(value)
+
+    def target() -> None:
+        value: Any
+        try:
+            value, ok = context.run(fn, *args), True
+        except BaseException as e:  # noqa: BLE001 - carried back to the awaiting coroutine
+            value, ok = e, False
+        try:
+            loop.call_soon_threadsafe(settle, ok, value)
+        except RuntimeError:  # the loop is closed: nobody waits for this outcome any more
+            pass
+
+    threading.Thread(target=target, name=name, daemon=True).start()
+    return await fut

@@ -161,3 +161,105 @@ def run_graph(graph: Graph, execute: Callable[[int], object], workers: int, fail
     """
 
 # ---------------------------------------------------------------- watch
+
+from typing import Self as _Self
+from typing import final as _final
+
+@_final
+class Watcher:
+    """One watcher over all the roots of a set of subscriptions (a ``notify`` watcher in Rust).
+
+    Each subscription is a tuple ``(root, recursive, patterns, ignore,
+    default_ignores, process_existing, stable_for_seconds)``. Globs are
+    compiled once and applied in Rust: a pattern without ``/`` or ``**``
+    matches the file name at any depth, one with ``/`` or ``**`` the path
+    relative to the root (``**/`` matches zero or more folders); ``*`` never
+    crosses ``/``. Ignored folders (``.git``, ``node_modules``, caches and
+    user ignores) are never walked and cost no OS watch.
+
+    One non-recursive OS watch is put on each folder, before the folder is
+    read, so a tree created in one go (``mkdir -p a/b/c`` + a write) reports
+    every file in it. When the kernel event queue overflows (inotify
+    ``IN_Q_OVERFLOW``) or a watch is lost, the roots are rescanned and the
+    differences reported, so no created, modified or deleted file goes
+    unreported.
+
+    Linux limits that apply (``/proc/sys/fs/inotify/``): ``max_user_watches``
+    bounds the folders watched natively by one user; past it, the subtree
+    that could not be watched is polled instead and a warning (see
+    ``take_warnings``) names it and says how to raise the limit
+    (``sudo sysctl fs.inotify.max_user_watches=524288``) or to use
+    ``force_polling``. With ``strict_watch_limit=True`` the constructor raises
+    ``WatchError`` with that advice instead. ``max_queued_events`` (often
+    16384) bounds the kernel queue; past it, events are lost and the rescan
+    above recovers them. ``max_user_instances`` bounds inotify instances
+    (one per ``Watcher``).
+
+    Args:
+        subscriptions: The subscriptions; events name them by index.
+        debounce_ms: The window over which the changes of one path are
+            coalesced (created+modified → added, created+deleted → nothing,
+            deleted+created → modified, many modified → one).
+        force_polling: Poll instead of using OS events (for network mounts).
+        poll_interval_ms: Interval between polling passes (also for subtrees
+            past the watch limit and for roots that vanished).
+        strict_watch_limit: Raise instead of polling when the watch limit is hit.
+        max_buffered: Events waiting for ``next_batch`` before the watcher
+            stops draining (changes keep coalescing per path meanwhile).
+        max_os_watches: Test only: act as if the OS refused watches past this many.
+
+    Raises:
+        WatchError: a root does not exist, is not a folder or cannot be read;
+            a glob is invalid; the watch limit was hit with ``strict_watch_limit``.
+    """
+
+    def __new__(
+        cls,
+        subscriptions: Sequence[tuple[str, bool, Sequence[str], Sequence[str], bool, bool, float]],
+        *,
+        debounce_ms: int = 1600,
+        force_polling: bool = False,
+        poll_interval_ms: int = 1000,
+        strict_watch_limit: bool = False,
+        max_buffered: int = 10000,
+        max_os_watches: int | None = None,
+    ) -> _Self: ...
+    def next_batch(
+        self, timeout_ms: int = 1000, max_events: int = 10000
+    ) -> list[tuple[int, str, list[int], bool]] | None:
+        """Wait (GIL released, in 50 ms steps that check signals) for the next events.
+
+        Returns:
+            ``(change, path, subscriptions, existing)`` tuples, where ``change``
+            is 1 added, 2 modified, 3 deleted (``ferroflow.watch.Change``),
+            ``subscriptions`` the indices of the matching subscriptions and
+            ``existing`` marks files reported by ``process_existing`` (listed
+            first, before any live event); ``[]`` on timeout; ``None`` once closed.
+
+        Raises:
+            WatchError: the watcher thread failed since the last call.
+            KeyboardInterrupt: Ctrl+C while waiting (main thread).
+        """
+    def close(self) -> None:
+        """Stop the watcher thread and release every OS watch (idempotent)."""
+    @property
+    def is_closed(self) -> bool:
+        """Whether ``close()`` was called."""
+    def stats(self) -> dict[str, int]:
+        """Counters: ``events``, ``rescans``, ``polls``, ``os_watches``, ``polled_subtrees``,
+        ``known_files``, ``pending`` (in the debouncer), ``buffered`` (waiting for ``next_batch``)."""
+    def take_warnings(self) -> list[str]:
+        """Warnings since the last call: watch limit (with the subtree now polled), unreadable folders, lost roots."""
+    def watched_dirs(self) -> list[str]:
+        """Folders with an OS watch, sorted."""
+    def polled_dirs(self) -> list[str]:
+        """Subtrees watched by polling because the OS refused more watches."""
+    def roots(self) -> list[str]:
+        """The distinct roots, resolved (absolute, symlinks resolved)."""
+    def _pause_reader(self) -> None:
+        """Test only: stop reading OS events, so the kernel queue overflows (proves the rescan path)."""
+    def _resume_reader(self) -> None:
+        """Test only: read OS events again."""
+
+def check_glob(pattern: str) -> None:
+    """Raise ``WatchError`` naming ``pattern`` if it is not a valid glob."""

@@ -43,13 +43,54 @@ _SCALARS = (bool, int, float, str)
 
 _TASK_UPSERT = (
     "INSERT OR REPLACE INTO tasks (run_id, name, status, attempts, started_at, finished_at, error, traceback,"
-    " reason, has_result, result, result_json, cached, resumed, logs) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " reason, has_result, result, result_json, cached, resumed, logs, position)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
+_COMPLETED = TaskStatus.COMPLETED
+
+# Started marks and small completed tasks (result None, no error, no logs) -- almost all of a
+# run of many small tasks -- are appended as one pickled list per batch to ``task_log``: one row
+# per batch instead of one per task, which keeps recording far below the cost of the tasks.
+# Everything else (results, errors, logs) gets a full row in ``tasks``.
+_LOG_INSERT = "INSERT INTO task_log (run_id, seq, entries) VALUES (?, ?, ?)"
+_LOG_PROTOCOL = 4  # a plain list of lists of str / int / float / bool / None
 
 # Run ids with a live recorder in this process: a 'running' row of ours that is
 # not in here belongs to a run that died without finishing.
 ACTIVE_RUNS: set[str] = set()
 _LIVE: weakref.WeakSet[RunRecorder] = weakref.WeakSet()
+
+
+class _Batch:
+    """What one flush writes, coalesced per task: the last thing heard about a task wins.
+
+    ``log`` maps a task to its ``task_log`` entry ``[name, status, attempts, started_at,
+    finished_at, reason, cached, resumed, position]``; ``rows`` to its ``tasks`` row.
+    """
+
+    __slots__ = ("log", "rows")
+
+    def __init__(self) -> None:
+        self.log: dict[str, list[Any]] = {}
+        self.rows: dict[str, tuple[Any, ...]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.log or self.rows)
+
+    def merge_older(self, older: _Batch) -> None:
+        """Fold in a batch that could not be written (its entries are older than ours)."""
+        for name, entry in older.log.items():
+            if name not in self.log and name not in self.rows:
+                self.log[name] = entry
+        for name, row in older.rows.items():
+            if name not in self.log and name not in self.rows:
+                self.rows[name] = row
+
+    def write(self, conn: Any, run_id: str, seq: int) -> None:
+        if self.log:
+            conn.execute(_LOG_INSERT, (run_id, seq, pickle.dumps(list(self.log.values()), protocol=_LOG_PROTOCOL)))
+        if self.rows:
+            conn.executemany(_TASK_UPSERT, list(self.rows.values()))
 
 
 def encode_value(value: Any) -> bytes | None:
@@ -89,30 +130,40 @@ def json_view(value: Any) -> str | None:
     return text if len(text) <= _JSON_VIEW_LIMIT else None
 
 
-def _error_text(record: TaskRecord) -> tuple[str | None, str | None]:
+def error_text(record: TaskRecord) -> tuple[str | None, str | None]:
+    """``("Type: message", formatted traceback)`` of a record's error."""
     err = record.error
     if err is None:
         return None, record.traceback
-    text = f"{type(err).__name__}: {err}"
+    msg = str(err)
+    text = f"{type(err).__name__}: {msg}" if msg else type(err).__name__
     trace = record.traceback
     if trace is None and err.__traceback__ is not None:
         trace = "".join(tb.format_exception(type(err), err, err.__traceback__))
     return text, trace
 
 
-def task_row(run_id: str, record: TaskRecord) -> tuple[Any, ...]:
+def task_row(run_id: str, record: TaskRecord, position: int | None = None) -> tuple[Any, ...]:
     """The ``tasks`` row of a record."""
     status = record.status
-    has_result = status is TaskStatus.COMPLETED
-    blob = json_text = None
-    if has_result:
-        blob = encode_value(record.result)
+    result = record.result
+    if status is _COMPLETED:
+        if result is None:  # the common case of small tasks: no pickling, no JSON
+            blob: bytes | None = _NONE_PICKLE
+            json_text: str | None = "null"
+        else:
+            blob = encode_value(result)
+            json_text = json_view(result)
+            if blob is None:
+                logger.warning("result of task %r in run %s cannot be pickled; it is not stored", record.name, run_id)
         has_result = blob is not None
-        json_text = json_view(record.result)
-        if blob is None:
-            logger.warning("result of task %r in run %s cannot be pickled; it is not stored", record.name, run_id)
-    error, trace = _error_text(record)
-    logs = json.dumps(record.logs) if record.logs else None
+    else:
+        blob = json_text = None
+        has_result = False
+    if record.error is None and record.traceback is None:
+        error = trace = None
+    else:
+        error, trace = error_text(record)
     return (
         run_id,
         record.name,
@@ -123,12 +174,13 @@ def task_row(run_id: str, record: TaskRecord) -> tuple[Any, ...]:
         error,
         trace,
         record.reason,
-        int(has_result),
+        has_result,
         blob,
         json_text,
-        int(record.cached),
-        int(record.resumed),
-        logs,
+        record.cached,
+        record.resumed,
+        json.dumps(record.logs) if record.logs else None,
+        position,
     )
 
 
@@ -150,12 +202,16 @@ class RunRecorder:
         '42'
     """
 
-    def __init__(self, db: SQLiteDB, run_id: str, workflow: str) -> None:
+    def __init__(self, db: SQLiteDB, run_id: str, workflow: str, task_names: list[str] | None = None) -> None:
         self.run_id = run_id
         self.workflow = workflow
         self._db = db
+        names = task_names or []
+        self._task_count = len(names)
+        self._positions: dict[str, int] = {name: i for i, name in enumerate(names)}
         self._pending: deque[TaskRecord | tuple[str, float]] = deque()
-        self._unsaved: dict[str, tuple[Any, ...]] = {}
+        self._unsaved = _Batch()
+        self._seq = 0
         self._final: set[str] = set()
         self._wake = threading.Event()
         self._stopping = False
@@ -186,40 +242,66 @@ class RunRecorder:
                 break
             self.flush()
 
-    def _drain(self) -> dict[str, tuple[Any, ...]]:
-        rows = self._unsaved
-        self._unsaved = {}
-        pending = self._pending
-        run_id = self.run_id
+    def _drain(self) -> _Batch:
+        batch = self._unsaved
+        self._unsaved = _Batch()
+        log, rows = batch.log, batch.rows
+        pending, final, position = self._pending, self._final, self._positions.get
+        popleft, done = pending.popleft, _COMPLETED
         for _ in range(len(pending)):
-            item = pending.popleft()
+            item = popleft()
             if type(item) is tuple:
                 name, at = item
-                if name not in self._final:
-                    rows[name] = (run_id, name, "running", 0, at, None, None, None, None, 0, None, None, 0, 0, None)
+                if name not in final:
+                    log[name] = [name, "running", 0, at, None, None, False, False, position(name)]
+                continue
+            assert isinstance(item, TaskRecord)
+            name = item.name
+            if (
+                item.status is done
+                and item.result is None
+                and item.error is None
+                and item.traceback is None
+                and not item.logs
+            ):
+                rows.pop(name, None)
+                log[name] = [
+                    name,
+                    "completed",
+                    item.attempts,
+                    item.started_at,
+                    item.finished_at,
+                    item.reason,
+                    item.cached,
+                    item.resumed,
+                    position(name),
+                ]
+                final.add(name)
             else:
-                assert isinstance(item, TaskRecord)
-                rows[item.name] = task_row(run_id, item)
+                log.pop(name, None)
+                rows[name] = task_row(self.run_id, item, position(name))
                 if item.status.is_final:
-                    self._final.add(item.name)
-        return rows
+                    final.add(name)
+        return batch
+
+    def _write(self, conn: Any, batch: _Batch) -> None:
+        batch.write(conn, self.run_id, self._seq + 1)
 
     def flush(self) -> None:
         """Commit what has been queued so far (the writer does this every ~100 ms)."""
         with self._lock:
-            rows = self._drain()
-            if not rows:
+            batch = self._drain()
+            if not batch:
                 return
-            values = list(rows.values())
             try:
-                self._db.run_write(lambda conn: conn.executemany(_TASK_UPSERT, values), action="record tasks in")
+                self._db.run_write(lambda conn: self._write(conn, batch), action="record tasks in")
             except StoreError as exc:
                 # Keep the rows: the next flush (or finish) tries again, e.g. once disk space is back.
                 self._error = exc
-                rows.update(self._unsaved)
-                self._unsaved = rows
+                self._unsaved.merge_older(batch)
                 logger.error("%s", exc)
             else:
+                self._seq += 1
                 self._error = None
 
     def _stop_writer(self) -> None:
@@ -231,11 +313,15 @@ class RunRecorder:
     # ---------------------------------------------------------------- end
 
     def finish(self, result: RunResult) -> None:
-        """Commit the remaining tasks and the run's final status, stats and report.
+        """Commit the remaining tasks and the run's final status, times and stats.
 
-        Builds ``result.report`` when the engine has not set it. Tasks present
-        in ``result.records`` but never passed to ``task_finished`` are written
-        too.
+        Tasks in ``result.records`` that never went through ``task_finished``
+        are written too. The run report is not serialized here (that would
+        cost more than the run itself for many small tasks): the task rows hold
+        everything it shows and :meth:`Store.get_report` rebuilds it from them.
+        A report that was already built, and possibly edited, when ``finish``
+        is called is stored as it is. A result without a report gets one,
+        built when ``result.report`` is first read.
 
         Raises:
             StoreError: The store could not be written (disk full, read-only,
@@ -245,25 +331,24 @@ class RunRecorder:
             return
         self._finished = True
         self._stop_writer()
-        from .reports import build_run_report
-
-        if result.report is None:
-            result.report = build_run_report(result)
-        report_json = result.report.model_dump_json()
+        report = _materialized_report(result)
+        report_json = report.model_dump_json(fallback=str) if hasattr(report, "model_dump_json") else None
         with self._lock:
-            rows = self._drain()
-            for name, record in result.records.items():
-                if name not in self._final:
-                    rows[name] = task_row(self.run_id, record)
-            values = list(rows.values())
+            batch = self._drain()
+            if len(self._final) < self._task_count or not self._task_count:
+                for name, record in result.records.items():
+                    if name not in self._final:
+                        batch.log.pop(name, None)
+                        batch.rows[name] = task_row(self.run_id, record, self._positions.get(name))
             finished_at = result.finished_at if result.finished_at is not None else time.time()
             stats = json.dumps(result.stats, default=str)
 
             def write(conn: Any) -> None:
-                conn.executemany(_TASK_UPSERT, values)
+                self._write(conn, batch)
                 conn.execute(
-                    "UPDATE runs SET status = ?, finished_at = ?, stats = ?, report = ? WHERE run_id = ?",
-                    (result.status, finished_at, stats, report_json, self.run_id),
+                    "UPDATE runs SET status = ?, started_at = coalesce(?, started_at), finished_at = ?, stats = ?,"
+                    " report = ? WHERE run_id = ?",
+                    (result.status, result.started_at, finished_at, stats, report_json, self.run_id),
                 )
 
             try:
@@ -283,6 +368,18 @@ class RunRecorder:
         finally:
             ACTIVE_RUNS.discard(self.run_id)
             _LIVE.discard(self)
+
+
+def _materialized_report(result: RunResult) -> Any:
+    """The report if it exists already; otherwise arrange for it to be built on first read."""
+    built = getattr(result, "_report", None)
+    if built is not None:
+        return built
+    if getattr(result, "_report_builder", None) is None and hasattr(result, "set_report_builder"):
+        from .reports import build_run_report
+
+        result.set_report_builder(lambda: build_run_report(result))
+    return None
 
 
 @atexit.register

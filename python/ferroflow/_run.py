@@ -12,20 +12,24 @@ else goes through the *full* runner (``when``, cache, retry loop, timeouts, call
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import functools
+import gc
 import logging
 import secrets
 import threading
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _async
 from .context import _CURRENT, TaskContext
 from .errors import StoreError, TaskTimeoutError, WorkflowError
-from .inputs import Binding, plan_binding
+from .inputs import Binding
 from .results import RunResult, TaskRecord, TaskStatus
 from .retries import RetryPolicy
 from .store import DEFAULT_STORE, open_store
@@ -76,6 +80,22 @@ class RunOptions:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many small objects at once.
+
+    Building a plan allocates a few objects per task and frees none, which makes the
+    collector rescan the growing heap over and over; pausing it keeps planning linear.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def new_run_id() -> str:
     """A readable, time-sortable, unique run id (``20260101-120000-3fa9c1``)."""
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
@@ -90,7 +110,9 @@ class RunPlan:
 
     Executors call :meth:`execute` (sync, any thread) or :meth:`execute_async` (on a loop)
     once per node id whose upstreams completed, and report nodes that never ran with
-    :meth:`mark_blocked` / :meth:`mark_cancelled`. Results and statuses live here.
+    :meth:`mark_blocked` / :meth:`mark_cancelled`. Results and statuses live here, in flat
+    per-node lists; :class:`TaskRecord` objects are built from them when someone asks
+    (the store, a progress callback, ``RunResult.records``).
 
     Attributes:
         graph: The workflow's graph (node ids index ``tasks``).
@@ -105,7 +127,7 @@ class RunPlan:
         workflow: str,
         graph: Graph,
         tasks: Sequence[Task[..., Any]],
-        upstreams: Sequence[Sequence[tuple[str, int]]],
+        bindings: list[Binding],
         options: RunOptions,
         store: Store | None,
         run_id: str,
@@ -114,6 +136,7 @@ class RunPlan:
         self.workflow = workflow
         self.graph = graph
         self.tasks = tasks
+        self.names = [t.name for t in tasks]
         self.options = options
         self.fail_fast = options.fail_fast
         self.max_workers = options.max_workers
@@ -123,45 +146,55 @@ class RunPlan:
         self.recorder: Any = None
         n = len(tasks)
         self.results: list[Any] = [None] * n
-        self.records: list[TaskRecord] = [TaskRecord(t.name) for t in tasks]
-        self.bindings: list[Binding] = [plan_binding(t.name, t.params, upstreams[i], self.params) for i, t in enumerate(tasks)]
+        self.status: list[TaskStatus] = [_PENDING] * n
+        self.started: list[float | None] = [None] * n
+        self.finished: list[float | None] = [None] * n
+        self.attempts: list[int] = [0] * n
+        self.errors: dict[int, BaseException] = {}
+        self.tracebacks: dict[int, str] = {}
+        self.reasons: dict[int, str] = {}
+        self.logs: dict[int, list[str]] = {}
+        self.cached: set[int] = set()
+        self.bindings = bindings
         self.resumed_ids: set[int] = set()
-        for i, t in enumerate(tasks):
-            if t.name in resumed:
+        for i, name in enumerate(self.names):
+            if name in resumed:
                 self.resumed_ids.add(i)
-                self.results[i] = resumed[t.name]
-                rec = self.records[i]
-                rec.status, rec.resumed, rec.result = _COMPLETED, True, resumed[t.name]
+                self.results[i] = resumed[name]
+                self.status[i] = _COMPLETED
         self.started_at = time.time()
         self.finished_at: float | None = None
         self.interrupted = False
-        self._lock = threading.Lock()
-        self._final_hook: Callable[[TaskRecord], None] | None = None
-        self._runners: list[Callable[[], bool]] = []
+        self._final_hook: Callable[[int], None] | None = None
+        self.execute: Callable[[int], bool] = self._execute_unstarted
 
     # ------------------------------------------------------------ lifecycle
 
     def begin(self) -> None:
-        """Open the store record (if any) and precompute the runners."""
+        """Open the store record (if any) and build the node runner."""
         if self.store is not None:
             self.recorder = self.store.begin_run(
                 run_id=self.run_id,
                 workflow=self.workflow,
                 params=self.params,
-                task_names=[t.name for t in self.tasks],
+                task_names=list(self.names),
                 resumed_from=self.options.extra.get("resumed_from"),
             )
-            for i in self.resumed_ids:
-                self.recorder.task_finished(self.records[i])
+            for i in sorted(self.resumed_ids):
+                self.recorder.task_finished(self.record(i))
         self._final_hook = self._make_final_hook()
-        self._runners = [self._make_runner(i) for i in range(len(self.tasks))]
+        self.execute = self._make_execute()
 
-    def _make_final_hook(self) -> Callable[[TaskRecord], None] | None:
-        recorder, progress = self.recorder, self.options.progress
+    def _execute_unstarted(self, node: int) -> bool:
+        raise RuntimeError("RunPlan.begin() must be called before execute()")
+
+    def _make_final_hook(self) -> Callable[[int], None] | None:
+        recorder, progress, record = self.recorder, self.options.progress, self.record
         if recorder is None and progress is None:
             return None
 
-        def final(rec: TaskRecord) -> None:
+        def final(i: int) -> None:
+            rec = record(i)
             if recorder is not None:
                 recorder.task_finished(rec)
             if progress is not None:
@@ -172,16 +205,93 @@ class RunPlan:
 
         return final
 
+    def record(self, i: int) -> TaskRecord:
+        """The :class:`TaskRecord` of node ``i`` as it stands now."""
+        status = self.status[i]
+        return TaskRecord(
+            self.names[i],
+            status,
+            self.attempts[i],
+            self.started[i],
+            self.finished[i],
+            self.results[i] if status is _COMPLETED else None,
+            self.errors.get(i),
+            self.tracebacks.get(i),
+            self.reasons.get(i),
+            i in self.cached,
+            i in self.resumed_ids,
+            self.logs.get(i, []),
+        )
+
     # ------------------------------------------------------------ what executors call
 
-    def execute(self, node: int) -> bool:
-        """Run node ``node`` to its final status; True if successors may run."""
-        return self._runners[node]()
+    def _make_execute(self) -> Callable[[int], bool]:
+        """The node runner: a fast inline path for plain tasks, the full runner otherwise.
 
-    @property
-    def runners(self) -> list[Callable[[], bool]]:
-        """The precomputed sync runner of each node (``runners[i]()`` == ``execute(i)``)."""
-        return self._runners
+        A plain task (no retries, timeout, ``when``, callbacks or cache; positional inputs
+        only) costs: gather its arguments by precomputed ids, call it, store result/status.
+        """
+        n = len(self.tasks)
+        fns: list[Callable[..., Any]] = [t.fn for t in self.tasks]
+        ups: list[tuple[int, ...]] = [()] * n
+        slow = bytearray(n)
+        for i, t in enumerate(self.tasks):
+            b = self.bindings[i]
+            up_pos = b.up_pos
+            if i in self.resumed_ids:
+                slow[i] = 2
+            elif t.needs_full_runner or up_pos is None or b.error is not None:
+                slow[i] = 1
+            else:
+                ups[i] = up_pos
+                if t.is_async:
+                    fns[i] = _sync_coroutine_caller(t.fn)
+        results, status, started, finished, attempts = (
+            self.results,
+            self.status,
+            self.started,
+            self.finished,
+            self.attempts,
+        )
+        names, logs, run_id, wf, params = self.names, self.logs, self.run_id, self.workflow, self.params
+        recorder, final, fail, full = self.recorder, self._final_hook, self._fail, self._run_full
+        cur_set, cur_reset, now, context = _CURRENT.set, _CURRENT.reset, time.time, TaskContext
+
+        def execute(i: int) -> bool:
+            kind = slow[i]
+            if kind:
+                return True if kind == 2 else full(i, _inline_attempt)
+            status[i] = _RUNNING
+            started[i] = t0 = now()
+            attempts[i] = 1
+            if recorder is not None:
+                recorder.task_started(names[i], t0)
+            ctx = context(run_id, wf, names[i], 1, params)
+            token = cur_set(ctx)
+            up = ups[i]
+            try:
+                if not up:
+                    value = fns[i]()
+                elif len(up) == 1:
+                    value = fns[i](results[up[0]])
+                else:
+                    value = fns[i](*[results[j] for j in up])
+            except Exception as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
+                cur_reset(token)
+                if ctx.logs:
+                    logs[i] = ctx.logs
+                return fail(i, e)
+            cur_reset(token)
+            results[i] = value
+            if ctx.logs:
+                logs[i] = ctx.logs
+            finished[i] = now()
+            status[i] = _COMPLETED
+            if final is not None:
+                final(i)
+            return True
+
+        return execute
 
     def sync_runner(self, node: int, attempt: SyncAttempt) -> Callable[[], bool]:
         """A runner for ``node`` whose attempts go through ``attempt`` (e.g. a worker process)."""
@@ -194,7 +304,8 @@ class RunPlan:
         if node in self.resumed_ids:
             return True
         t = self.tasks[node]
-        if t.is_async and not t.needs_full_runner and self.bindings[node].error is None:
+        b = self.bindings[node]
+        if t.is_async and not t.needs_full_runner and b.up_pos is not None and b.error is None:
             return await self._run_fast_async(node)
         return await self._run_full_async(node)
 
@@ -203,22 +314,22 @@ class RunPlan:
         for i in nodes:
             self._set_final(i, _UPSTREAM_FAILED, reason=self._blocked_reason(i))
 
-    def mark_cancelled(self, nodes: Sequence[int], reason: str = "cancelled: an earlier task failed (fail_fast)") -> None:
+    def mark_cancelled(
+        self, nodes: Sequence[int], reason: str = "cancelled: an earlier task failed (fail_fast)"
+    ) -> None:
         """Mark ``nodes`` ``CANCELLED`` (not started)."""
         for i in nodes:
-            if self.records[i].status is _PENDING:
+            if self.status[i] is _PENDING:
                 self._set_final(i, _CANCELLED, reason=reason)
 
     def apply_states(self, states: Sequence[int]) -> None:
         """Apply the final node states of ``_core.run_graph`` (4 blocked, 5 cancelled)."""
-        blocked = [i for i, s in enumerate(states) if s == 4]
-        cancelled = [i for i, s in enumerate(states) if s == 5]
-        self.mark_blocked(blocked)
-        self.mark_cancelled(cancelled)
+        self.mark_blocked([i for i, s in enumerate(states) if s == 4])
+        self.mark_cancelled([i for i, s in enumerate(states) if s == 5])
 
     def cancel_pending(self, reason: str) -> None:
         """Mark every task that never started ``CANCELLED`` (after an interrupt)."""
-        self.mark_cancelled([i for i, r in enumerate(self.records) if r.status is _PENDING], reason)
+        self.mark_cancelled([i for i, s in enumerate(self.status) if s is _PENDING], reason)
 
     # ------------------------------------------------------------ status bookkeeping
 
@@ -230,9 +341,9 @@ class RunPlan:
             nxt = []
             for i in frontier:
                 for p in self.graph.predecessor_ids(i):
-                    status = self.records[p].status
+                    status = self.status[p]
                     if status is _FAILED:
-                        return f"upstream task {self.tasks[p].name!r} failed"
+                        return f"upstream task {self.names[p]!r} failed"
                     if p not in seen and status in (_UPSTREAM_FAILED, _PENDING):
                         seen.add(p)
                         nxt.append(p)
@@ -244,92 +355,45 @@ class RunPlan:
         if cb is not None:
             try:
                 cb(t.name, status)
-            except Exception:
+            except Exception:  # noqa: BLE001 - a callback never fails or re-runs the task
                 _log_callback_error("on_status_change", t.name)
 
     def _set_final(self, i: int, status: TaskStatus, *, reason: str | None = None) -> None:
-        rec = self.records[i]
-        rec.status = status
-        rec.reason = reason
-        rec.finished_at = time.time()
+        self.status[i] = status
+        if reason is not None:
+            self.reasons[i] = reason
+        self.finished[i] = time.time()
         self._notify(self.tasks[i], status)
         if self._final_hook is not None:
-            self._final_hook(rec)
+            self._final_hook(i)
 
     def _fail(self, i: int, error: BaseException, *, log: bool = True) -> bool:
-        rec = self.records[i]
-        rec.error = error
-        rec.traceback = "".join(traceback.format_exception(error))
+        self.errors[i] = error
+        self.tracebacks[i] = "".join(traceback.format_exception(error))
         if log:
-            logger.error("task %r failed: %s: %s", rec.name, type(error).__name__, error)
+            logger.error("task %r failed: %s: %s", self.names[i], type(error).__name__, error)
         self._set_final(i, _FAILED)
         return False
 
-    def _start(self, i: int, t: Task[..., Any]) -> TaskRecord:
-        rec = self.records[i]
-        rec.status = _RUNNING
-        rec.started_at = now = time.time()
+    def _start(self, i: int, t: Task[..., Any]) -> None:
+        self.status[i] = _RUNNING
+        self.started[i] = now = time.time()
         if self.recorder is not None:
-            self.recorder.task_started(rec.name, now)
+            self.recorder.task_started(t.name, now)
         self._notify(t, _RUNNING)
-        return rec
 
     def _complete(self, i: int, value: Any, *, cached: bool = False) -> bool:
         self.results[i] = value
-        rec = self.records[i]
-        rec.result = value
-        rec.cached = cached
+        if cached:
+            self.cached.add(i)
         self._set_final(i, _COMPLETED)
         return True
 
-    # ------------------------------------------------------------ runners
+    def _add_logs(self, i: int, ctx: TaskContext) -> None:
+        if ctx.logs:
+            self.logs.setdefault(i, []).extend(ctx.logs)
 
-    def _make_runner(self, i: int) -> Callable[[], bool]:
-        if i in self.resumed_ids:
-            return _true
-        t = self.tasks[i]
-        b = self.bindings[i]
-        if t.needs_full_runner or b.error is not None or b.up_pos is None:
-            return lambda: self._run_full(i, _inline_attempt)
-        return self._make_fast(i, t, b.up_pos)
-
-    def _make_fast(self, i: int, t: Task[..., Any], up_pos: tuple[int, ...]) -> Callable[[], bool]:
-        fn: Callable[..., Any] = t.fn
-        if t.is_async:
-            coro_fn = fn
-
-            def fn(*args: Any) -> Any:
-                return _async.run_coroutine_sync(coro_fn(*args))
-
-        results, rec, name = self.results, self.records[i], t.name
-        run_id, wf, params = self.run_id, self.workflow, self.params
-        recorder, final, fail = self.recorder, self._final_hook, self._fail
-        cur_set, cur_reset, now = _CURRENT.set, _CURRENT.reset, time.time
-
-        def run() -> bool:
-            rec.status = _RUNNING
-            rec.started_at = rec.finished_at = now()
-            rec.attempts = 1
-            if recorder is not None:
-                recorder.task_started(name, rec.started_at)
-            ctx = TaskContext(run_id, wf, name, 1, params)
-            token = cur_set(ctx)
-            try:
-                value = fn(*[results[j] for j in up_pos])
-            except Exception as e:
-                rec.logs = ctx.logs
-                return fail(i, e)
-            finally:
-                cur_reset(token)
-            results[i] = rec.result = value
-            rec.logs = ctx.logs
-            rec.status = _COMPLETED
-            rec.finished_at = now()
-            if final is not None:
-                final(rec)
-            return True
-
-        return run
+    # ------------------------------------------------------------ the full runner
 
     def _prepare(self, i: int) -> tuple[list[Any], dict[str, Any], str | None] | bool:
         """Bind inputs, evaluate ``when`` and look up the cache.
@@ -343,7 +407,7 @@ class RunPlan:
         if t.when is not None:
             try:
                 go = _call_when(t, args, kwargs)
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
                 logger.error("task %r: its `when` condition raised %s: %s", t.name, type(e).__name__, e)
                 e.add_note(f"raised by the `when` condition of task {t.name!r}")
                 return self._fail(i, e, log=False)
@@ -390,7 +454,7 @@ class RunPlan:
         if t.on_retry is not None:
             try:
                 t.on_retry(t.name, attempt)
-            except Exception:
+            except Exception:  # noqa: BLE001 - a callback never fails or re-runs the task
                 _log_callback_error("on_retry", t.name)
         return delay
 
@@ -403,49 +467,49 @@ class RunPlan:
             return prepared
         args, kwargs, key = prepared
         t = self.tasks[i]
-        rec = self._start(i, t)
+        self._start(i, t)
         attempt = 0
         while True:
             attempt += 1
-            rec.attempts = attempt
+            self.attempts[i] = attempt
             ctx = self._context(t, attempt)
             try:
                 value = attempt_fn(t, args, kwargs, ctx)
-            except Exception as e:
-                rec.logs.extend(ctx.logs)
+            except Exception as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
+                self._add_logs(i, ctx)
                 try:
                     delay = self._retry_or_raise(t, e, attempt)
-                except Exception:
+                except Exception:  # noqa: BLE001 - the attempt's own error, re-raised by the policy
                     return self._fail(i, e)
                 self.options.sleep(delay)
                 continue
-            rec.logs.extend(ctx.logs)
+            self._add_logs(i, ctx)
             return self._after_success(i, value, key)
 
     async def _run_fast_async(self, i: int) -> bool:
-        t, rec = self.tasks[i], self.records[i]
+        t = self.tasks[i]
         up_pos = self.bindings[i].up_pos or ()
         results = self.results
-        rec.status = _RUNNING
-        rec.started_at = time.time()
-        rec.attempts = 1
+        self.status[i] = _RUNNING
+        self.started[i] = now = time.time()
+        self.attempts[i] = 1
         if self.recorder is not None:
-            self.recorder.task_started(rec.name, rec.started_at)
+            self.recorder.task_started(t.name, now)
         ctx = TaskContext(self.run_id, self.workflow, t.name, 1, self.params)
         token = _CURRENT.set(ctx)
         try:
             value = await t.fn(*[results[j] for j in up_pos])
-        except Exception as e:
-            rec.logs = ctx.logs
+        except Exception as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
+            self._add_logs(i, ctx)
             return self._fail(i, e)
         finally:
             _CURRENT.reset(token)
-        results[i] = rec.result = value
-        rec.logs = ctx.logs
-        rec.status = _COMPLETED
-        rec.finished_at = time.time()
+        results[i] = value
+        self._add_logs(i, ctx)
+        self.finished[i] = time.time()
+        self.status[i] = _COMPLETED
         if self._final_hook is not None:
-            self._final_hook(rec)
+            self._final_hook(i)
         return True
 
     async def _run_full_async(self, i: int) -> bool:
@@ -454,72 +518,80 @@ class RunPlan:
             return prepared
         args, kwargs, key = prepared
         t = self.tasks[i]
-        rec = self._start(i, t)
+        self._start(i, t)
         attempt = 0
         while True:
             attempt += 1
-            rec.attempts = attempt
+            self.attempts[i] = attempt
             ctx = self._context(t, attempt)
             try:
                 value = await _async_attempt(t, args, kwargs, ctx)
-            except Exception as e:
-                rec.logs.extend(ctx.logs)
+            except Exception as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
+                self._add_logs(i, ctx)
                 try:
                     delay = self._retry_or_raise(t, e, attempt)
-                except Exception:
+                except Exception:  # noqa: BLE001 - the attempt's own error, re-raised by the policy
                     return self._fail(i, e)
                 await self.options.async_sleep(delay)
                 continue
-            rec.logs.extend(ctx.logs)
+            self._add_logs(i, ctx)
             return self._after_success(i, value, key)
 
     # ------------------------------------------------------------ the end
 
+    def stats(self) -> dict[str, Any]:
+        """The ``get_workflow_stats()`` dict of this run so far."""
+        return stats_of(self.status, (self.finished_at or time.time()) - self.started_at)
+
     def result(self) -> RunResult:
         """The ``RunResult`` of the run as it stands now."""
-        records = self.records
-        results: dict[str, Any] = {}
-        errors: dict[str, BaseException] = {}
-        for i, rec in enumerate(records):
-            status = rec.status
-            if status is _COMPLETED:
-                results[rec.name] = self.results[i]
-            elif status is _FAILED and rec.error is not None:
-                errors[rec.name] = rec.error
-        stats = stats_of(records, (self.finished_at or time.time()) - self.started_at)
+        status, names = self.status, self.names
+        values = self.results
+        results = {names[i]: values[i] for i, s in enumerate(status) if s is _COMPLETED}
+        errors = {names[i]: e for i, e in sorted(self.errors.items())}
+        stats = self.stats()
         if self.interrupted:
             status_text = "cancelled"
         elif errors or stats["failed"]:
             status_text = "failed"
-        elif any(r.status is _CANCELLED for r in records):
+        elif _CANCELLED in status:
             status_text = "cancelled"
         else:
             status_text = "completed"
-        return RunResult(
+        result = RunResult(
             self.run_id,
             self.workflow,
             results,
             status=status_text,
             stats=stats,
             errors=errors,
-            records={r.name: r for r in records},
             params=self.params,
             started_at=self.started_at,
             finished_at=self.finished_at,
         )
+        record = self.record
+        result.set_records_builder(lambda: {names[i]: record(i) for i in range(len(names))})
+        return result
+
+
+def _sync_coroutine_caller(coro_fn: Callable[..., Any]) -> Callable[..., Any]:
+    def call(*args: Any) -> Any:
+        return _async.run_coroutine_sync(coro_fn(*args))
+
+    return call
 
 
 def _true() -> bool:
     return True
 
 
-def stats_of(records: Sequence[TaskRecord], elapsed: float) -> dict[str, Any]:
-    """The ``get_workflow_stats()`` dict for a list of records."""
+def stats_of(statuses: Sequence[TaskStatus], elapsed: float) -> dict[str, Any]:
+    """The ``get_workflow_stats()`` dict for a list of statuses."""
     counts = dict.fromkeys(TaskStatus, 0)
-    for r in records:
-        counts[r.status] += 1
+    for s in statuses:
+        counts[s] += 1
     return {
-        "total_tasks": len(records),
+        "total_tasks": len(statuses),
         "completed": counts[_COMPLETED],
         "failed": counts[_FAILED],
         "skipped": counts[_SKIPPED],
@@ -566,7 +638,9 @@ async def _async_timeout(coro: Awaitable[Any], timeout: float, name: str, attemp
     try:
         return await asyncio.wait_for(coro, timeout)
     except TimeoutError:
-        raise TaskTimeoutError(f"task {name!r} timed out after {timeout:g} s (attempt {attempt}); it was cancelled") from None
+        raise TaskTimeoutError(
+            f"task {name!r} timed out after {timeout:g} s (attempt {attempt}); it was cancelled"
+        ) from None
 
 
 def _inline_attempt(t: Task[..., Any], args: list[Any], kwargs: dict[str, Any], ctx: TaskContext) -> Any:
@@ -580,7 +654,7 @@ def _inline_attempt(t: Task[..., Any], args: list[Any], kwargs: dict[str, Any], 
     def target() -> None:
         try:
             box.append((True, context.run(_invoke, t, args, kwargs, ctx)))
-        except BaseException as e:  # carried back to the waiting thread
+        except BaseException as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
             box.append((False, e))
         finally:
             done.set()
@@ -608,8 +682,10 @@ async def _async_attempt(t: Task[..., Any], args: list[Any], kwargs: dict[str, A
     try:
         if t.is_async:
             aw = t.fn(*args, **kwargs)
-        else:
+        elif t.timeout is None:
             aw = asyncio.to_thread(t.fn, *args, **kwargs)
+        else:  # a thread the loop never waits for, so a timed-out attempt can be abandoned
+            aw = _async.in_daemon_thread(functools.partial(t.fn, *args, **kwargs), name=f"ferroflow-task-{t.name}")
         if t.timeout is None:
             return await aw
         try:
@@ -646,7 +722,7 @@ def plan_run(
     workflow: str,
     graph: Graph,
     tasks: Sequence[Task[..., Any]],
-    upstreams: Sequence[Sequence[tuple[str, int]]],
+    bindings: list[Binding],
     options: RunOptions,
 ) -> RunPlan:
     """Open the store, resolve resume, and build the plan (not started yet)."""
@@ -658,7 +734,7 @@ def plan_run(
         workflow=workflow,
         graph=graph,
         tasks=tasks,
-        upstreams=upstreams,
+        bindings=bindings,
         options=options,
         store=store,
         run_id=options.run_id or new_run_id(),
@@ -676,7 +752,9 @@ def finish_run(plan: RunPlan) -> RunResult:
     if plan.options.report_path is not None:
         from .reports import dump_report
 
-        dump_report(plan.options.report_path, result.report)
+        target = Path(plan.options.report_path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        dump_report(target, result.report)
     if result.status == "failed" and plan.options.raise_on_failure:
         raise _workflow_error(result)
     return result

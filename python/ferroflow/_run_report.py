@@ -11,9 +11,11 @@ Steps are built with ``model_construct`` (the data is already valid) so a run of
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ._recorder import error_text
 from .reports import PipelineReport, ReportStatus, Review, StepReport
 from .results import RunResult, TaskStatus
 
@@ -88,9 +90,39 @@ def _step(
     )
 
 
-def _message(counts: dict[str, int], total: int) -> str:
-    parts = [f"{n} {status}" for status, n in counts.items() if n]
-    return f"{total} tasks: " + (", ".join(parts) if parts else "none ran")
+def _header(
+    *,
+    run_id: str,
+    workflow: str,
+    status: str,
+    params: dict[str, Any],
+    started_at: float | None,
+    finished_at: float | None,
+    stats: dict[str, Any],
+    counts: dict[str, int],
+    total: int,
+) -> PipelineReport:
+    parts = [f"{n} {name}" for name, n in counts.items() if n]
+    done = sum(n for name, n in counts.items() if TaskStatus(name).is_final)
+    ended = status in ("completed", "failed", "cancelled")
+    now = datetime.now(UTC)
+    return PipelineReport(
+        batch_id=run_id,
+        kind="workflow_run",
+        stage=status,
+        message=f"{total} tasks: " + (", ".join(parts) if parts else "none ran"),
+        progress=100.0 if ended else (round(100.0 * done / total, 2) if total else 0.0),
+        created_at=_dt(started_at) or now,
+        updated_at=_dt(finished_at) or now,
+        metadata={
+            "workflow": workflow,
+            "run_status": status,
+            "params": json.loads(json.dumps(params, default=str)),
+            "started_at": started_at,
+            "finished_at": finished_at,
+            "stats": json.loads(json.dumps(stats, default=str)),
+        },
+    )
 
 
 def build_run_report(result: RunResult) -> PipelineReport:
@@ -107,10 +139,9 @@ def build_run_report(result: RunResult) -> PipelineReport:
     steps: list[StepReport] = []
     counts: dict[str, int] = {}
     for name, rec in result.records.items():
-        error = None
-        if rec.error is not None:
-            text = str(rec.error)
-            error = f"{type(rec.error).__name__}: {text}" if text else type(rec.error).__name__
+        error = trace = None
+        if rec.error is not None or rec.traceback is not None:
+            error, trace = error_text(rec)
         steps.append(
             _step(
                 name,
@@ -119,7 +150,7 @@ def build_run_report(result: RunResult) -> PipelineReport:
                 rec.started_at,
                 rec.finished_at,
                 error,
-                rec.traceback,
+                trace,
                 rec.reason,
                 rec.cached,
                 rec.resumed,
@@ -127,26 +158,23 @@ def build_run_report(result: RunResult) -> PipelineReport:
             )
         )
         counts[rec.status.value] = counts.get(rec.status.value, 0) + 1
-    report = PipelineReport(
-        batch_id=result.run_id,
-        kind="workflow_run",
-        stage=result.status,
-        message=_message(counts, len(result.records)),
-        progress=100.0 if result.status in ("completed", "failed", "cancelled") else None,
-        metadata={
-            "workflow": result.workflow,
-            "run_status": result.status,
-            "started_at": result.started_at,
-            "finished_at": result.finished_at,
-            "stats": dict(result.stats),
-        },
+    report = _header(
+        run_id=result.run_id,
+        workflow=result.workflow,
+        status=result.status,
+        params=result.params,
+        started_at=result.started_at,
+        finished_at=result.finished_at,
+        stats=result.stats,
+        counts=counts,
+        total=len(result.records),
     )
     report.steps = steps
     return report
 
 
 def report_from_rows(detail: RunDetail) -> PipelineReport:
-    """A report rebuilt from the store's rows (for runs still going or interrupted)."""
+    """The run report rebuilt from the store's rows (equal to the one the run built)."""
     steps: list[StepReport] = []
     counts: dict[str, int] = {}
     for t in detail.tasks:
@@ -168,19 +196,16 @@ def report_from_rows(detail: RunDetail) -> PipelineReport:
         )
         counts[status.value] = counts.get(status.value, 0) + 1
     run = detail.run
-    report = PipelineReport(
-        batch_id=run.run_id,
-        kind="workflow_run",
-        stage=run.status,
-        message=_message(counts, run.task_count),
-        progress=round(100.0 * sum(s.status.is_final for s in steps) / run.task_count, 2) if run.task_count else None,
-        metadata={
-            "workflow": run.workflow,
-            "run_status": run.status,
-            "started_at": run.started_at,
-            "finished_at": run.finished_at,
-            "stats": dict(run.stats),
-        },
+    report = _header(
+        run_id=run.run_id,
+        workflow=run.workflow,
+        status=run.status,
+        params=run.params,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        stats=run.stats,
+        counts=counts,
+        total=max(run.task_count, len(steps)),
     )
     report.steps = steps
     return report

@@ -48,6 +48,8 @@ def describe_error(path: Path, action: str, exc: BaseException) -> StoreError:
         hint = "the directory is missing or not writable; pass a writable store path or store=None"
     elif "disk" in low and ("full" in low or "i/o" in low) or isinstance(exc, OSError) and exc.errno == 28:
         hint = "the disk is full or failing; free some space and retry"
+    elif "locked" in low or "busy" in low:
+        hint = f"another process kept it locked for over {_RETRY_DEADLINE_S:.0f} s; retry when it is done"
     else:
         hint = "check the file and its permissions"
     return StoreError(f"cannot {action} store {path}: {text} ({hint})")
@@ -63,6 +65,8 @@ class SQLiteDB:
         init: Called with a fresh connection inside a write transaction the
             first time the file is opened in this process (create tables,
             migrate); it runs once per ``SQLiteDB``.
+        probe: Called with the first connection before anything is written
+            (not even the switch to WAL); raise to refuse the file untouched.
 
     Example:
         >>> import tempfile, pathlib
@@ -80,6 +84,7 @@ class SQLiteDB:
         *,
         synchronous: str = "FULL",
         init: Callable[[sqlite3.Connection], None] | None = None,
+        probe: Callable[[sqlite3.Connection], None] | None = None,
     ) -> None:
         self.path = path
         self._synchronous = synchronous
@@ -87,6 +92,7 @@ class SQLiteDB:
         self._lock = threading.Lock()
         self._closed = False
         self._all: list[sqlite3.Connection] = []
+        self._probe = probe
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -104,6 +110,11 @@ class SQLiteDB:
         except sqlite3.Error as exc:
             raise describe_error(self.path, "open", exc) from exc
         try:
+            # Reading the schema first fails cleanly on a file that is not a database, before any write.
+            self._retry(lambda: conn.execute("SELECT count(*) FROM sqlite_master").fetchone())
+            if self._probe is not None:
+                self._probe(conn)
+                self._probe = None
             mode = self._retry(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchone())
             if mode is None or str(mode[0]).lower() != "wal":
                 raise sqlite3.OperationalError(f"journal mode is {mode!r}, WAL is required (read-only medium?)")

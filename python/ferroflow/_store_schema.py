@@ -7,17 +7,26 @@ a crash half-way leaves the old version intact. A file whose version is newer
 than this code knows is refused (:class:`~ferroflow.errors.StoreError`), never
 touched.
 
-Schema (version 2)::
+Schema (version 3)::
 
     runs   run_id TEXT PK, workflow TEXT, status TEXT ('running', 'completed',
            'failed', 'cancelled'), params TEXT (JSON), started_at REAL,
            finished_at REAL (epoch seconds), resumed_from TEXT, pid INTEGER,
            host TEXT, task_count INTEGER, stats TEXT (JSON),
-           report TEXT (PipelineReport JSON)                          [v2]
+           report TEXT (PipelineReport JSON, only when the run's report
+           was built and possibly edited before the run ended; otherwise
+           it is rebuilt from the task rows)                          [v2]
     tasks  (run_id, name) PK, status TEXT, attempts INTEGER, started_at REAL,
            finished_at REAL, error TEXT, traceback TEXT, reason TEXT,
            has_result INTEGER, result BLOB (pickle), result_json TEXT,
            cached INTEGER, resumed INTEGER, logs TEXT (JSON list)     [v2]
+           position INTEGER (the task's place in the workflow)        [v3]
+    task_log (run_id, seq) PK, entries BLOB: one pickled list per recorded
+           batch of started marks and of completed tasks whose result is
+           None with no error or logs, each ``[name, status, attempts,
+           started_at, finished_at, reason, cached, resumed, position]``;
+           a task's ``tasks`` row, if any, or else its last entry here, is
+           its record                                                 [v3]
     cache  key TEXT PK, task_name TEXT, value BLOB (pickle),
            created_at REAL, expires_at REAL (NULL = never)
 
@@ -32,7 +41,7 @@ from collections.abc import Callable
 
 from .errors import StoreError
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "check", "migrate"]
 
 _V1 = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -82,6 +91,16 @@ ALTER TABLE runs ADD COLUMN report TEXT;
 ALTER TABLE tasks ADD COLUMN logs TEXT;
 """
 
+_V3 = """
+ALTER TABLE tasks ADD COLUMN position INTEGER;
+CREATE TABLE IF NOT EXISTS task_log (
+    run_id  TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
+    entries BLOB NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+"""
+
 
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     def apply(conn: sqlite3.Connection) -> None:
@@ -94,17 +113,14 @@ def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
 
 
 #: ``MIGRATIONS[i]`` upgrades a store from version ``i`` to ``i + 1``.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_script(_V1), _script(_V2)]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_script(_V1), _script(_V2), _script(_V3)]
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_OWN_TABLES = {"runs", "tasks", "cache"}
+_OWN_TABLES = {"runs", "tasks", "cache", "task_log"}
 
 
-def migrate(conn: sqlite3.Connection, path: object, target: int = SCHEMA_VERSION) -> int:
-    """Bring the open store up to ``target``; run inside a write transaction.
-
-    Returns:
-        The version the file had before.
+def check(conn: sqlite3.Connection, path: object, target: int = SCHEMA_VERSION) -> int:
+    """Refuse a file this code must not touch; returns its schema version (reads only).
 
     Raises:
         StoreError: The file was written by a newer ferroflow, or it is an
@@ -124,6 +140,19 @@ def migrate(conn: sqlite3.Connection, path: object, target: int = SCHEMA_VERSION
                 f"{path} is an SQLite database of something else (tables: {', '.join(sorted(foreign))}), "
                 "not a ferroflow store; pass another store path"
             )
+    return version
+
+
+def migrate(conn: sqlite3.Connection, path: object, target: int = SCHEMA_VERSION) -> int:
+    """Bring the open store up to ``target``; run inside a write transaction.
+
+    Returns:
+        The version the file had before.
+
+    Raises:
+        StoreError: As for :func:`check`.
+    """
+    version = check(conn, path, target)
     for step in range(version, target):
         MIGRATIONS[step](conn)
     if version != target:

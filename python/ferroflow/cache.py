@@ -6,9 +6,14 @@ A key is the SHA-256 (hex) of a versioned, length-prefixed record of:
 2. the function's fingerprint: its source text (``inspect.getsource``), or when
    there is none (REPL, ``exec``) its code object (bytecode, constants, names,
    nested code objects, recursively); plus the values of its closure cells and
-   of the globals it names that are plain values (``None``, bool, numbers,
-   str, bytes, and tuples / lists / dicts / sets of those). A closed-over or
-   referenced function is fingerprinted the same way, recursively;
+   of the globals it names that are plain constants (``None``, bool, numbers,
+   str, bytes, enum members, and tuples / frozensets / frozen dataclasses of
+   those). A closed-over function, or a function of the same module that it
+   calls, is fingerprinted the same way, recursively. Mutable objects it closes
+   over (lists, dicts, sets, clients, counters) count by their type only: they
+   are state, and keying on their contents would make every call a miss. Pass
+   such values as inputs, or bump ``cache_version``, when they should key the
+   cache;
 3. the inputs: the task's ``cache_key(inputs)`` string when it has one, else a
    digest of the pickled inputs (protocol 4, memo disabled). Dicts and sets are
    canonicalized at any depth (items sorted by their own digest), so equal
@@ -20,10 +25,17 @@ reads, or bumping ``cache_version`` therefore yields a new key. Nothing in a
 key depends on ``id()`` or ``hash()``. Inputs (or closure values) that cannot be
 pickled make the task uncached for that call: :func:`cache_key` returns
 ``None`` and emits an :class:`UncacheableWarning`; it never raises.
+
+The source text makes keys stable across processes and interpreter versions as
+long as the file is unchanged; the code-object fallback is stable for one
+Python version.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import enum
 import hashlib
 import inspect
 import io
@@ -45,10 +57,6 @@ _MAX_PLAIN_ITEMS = 10_000
 
 class UncacheableWarning(UserWarning):
     """A task call could not be cached (its inputs or closure cannot be hashed); it simply runs."""
-
-
-class _Unhashable(Exception):
-    pass
 
 
 # ---------------------------------------------------------------- values
@@ -85,16 +93,21 @@ def stable_digest(value: Any) -> bytes:
     return hashlib.sha256(buf.getvalue()).digest()
 
 
-def _is_plain(value: Any, depth: int = 0) -> bool:
-    if isinstance(value, _PLAIN_SCALARS) and type(value) in _PLAIN_SCALARS:
+def _is_constant(value: Any, depth: int = 0) -> bool:
+    """Immutable plain data: scalars, tuples / frozensets of them, enum members, frozen dataclasses."""
+    kind = type(value)
+    if kind in _PLAIN_SCALARS or isinstance(value, enum.Enum):
         return True
-    if depth > 4 or type(value) not in (tuple, list, dict, set, frozenset):
+    if depth > 4:
         return False
-    if len(value) > _MAX_PLAIN_ITEMS:
-        return False
-    if type(value) is dict:
-        return all(_is_plain(k, depth + 1) and _is_plain(v, depth + 1) for k, v in value.items())
-    return all(_is_plain(x, depth + 1) for x in value)
+    if kind is tuple or kind is frozenset:
+        return len(value) <= _MAX_PLAIN_ITEMS and all(_is_constant(x, depth + 1) for x in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        params = getattr(kind, "__dataclass_params__", None)
+        return bool(params is not None and params.frozen) and all(
+            _is_constant(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value)
+        )
+    return False
 
 
 # ---------------------------------------------------------------- functions
@@ -119,20 +132,32 @@ def _global_names(code: types.CodeType) -> set[str]:
     return names
 
 
+# Code object -> its source: reading and tokenizing the file is by far the slowest part of a key.
+# Keyed by identity, holding the code object so the id is not reused; a code object never changes,
+# and the source read the first time is the source of the code that runs.
+_SOURCES: dict[int, tuple[types.CodeType, bytes]] = {}
+_SOURCES_MAX = 4096
+
+
 def _source_or_code(fn: types.FunctionType) -> bytes:
+    code = fn.__code__
+    hit = _SOURCES.get(id(code))
+    if hit is not None and hit[0] is code:
+        return hit[1]
     try:
-        return inspect.getsource(fn).encode()
+        text = inspect.getsource(fn).encode()
     except (OSError, TypeError):
         parts: list[bytes] = []
-        _code_bytes(fn.__code__, parts)
-        return b"\0".join(parts)
+        _code_bytes(code, parts)
+        text = b"\0".join(parts)
+    if len(_SOURCES) >= _SOURCES_MAX:
+        _SOURCES.clear()
+    _SOURCES[id(code)] = (code, text)
+    return text
 
 
 def function_fingerprint(fn: Callable[..., Any]) -> bytes:
     """A digest of what a function computes: source (or code), closure values, plain globals it reads.
-
-    Raises:
-        _Unhashable: A closure value cannot be pickled (internal; ``cache_key`` turns it into a warning).
 
     Example:
         >>> def make(n):
@@ -179,7 +204,7 @@ def _fingerprint(fn: Any, seen: set[int]) -> bytes:
     for name in sorted(_global_names(fn.__code__)):
         if name in g:
             value = g[name]
-            if _is_plain(value):
+            if _is_constant(value):
                 h.update(b"\0global:" + name.encode() + b"=")
                 h.update(stable_digest(value))
             elif isinstance(value, types.FunctionType) and value.__module__ == fn.__module__:
@@ -195,10 +220,12 @@ def _value_digest(value: Any, seen: set[int]) -> bytes:
         return hashlib.sha256(b"module:" + value.__name__.encode()).digest()
     if isinstance(value, type):
         return hashlib.sha256(f"class:{value.__module__}.{value.__qualname__}".encode()).digest()
-    try:
-        return stable_digest(value)
-    except Exception as exc:
-        raise _Unhashable(f"closure value of type {type(value).__name__} cannot be pickled: {exc}") from exc
+    if _is_constant(value):
+        with contextlib.suppress(Exception):  # e.g. a frozen dataclass defined inside a function
+            return stable_digest(value)
+    # Mutable objects (lists, dicts, clients, counters...) are state, not code: only their type counts.
+    kind = type(value)
+    return hashlib.sha256(f"object:{kind.__module__}.{kind.__qualname__}".encode()).digest()
 
 
 # ---------------------------------------------------------------- keys
@@ -247,7 +274,7 @@ def cache_key(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str |
     h.update(f"version:{version!r}\0".encode())
     try:
         h.update(function_fingerprint(fn))
-    except (_Unhashable, RecursionError) as exc:
+    except RecursionError as exc:
         _warn(name, f"{exc}")
         return None
     inputs = _bound_inputs(fn, args, kwargs)

@@ -87,7 +87,9 @@ class AlreadyRunningError(FerroflowError):
     """
 
     def __init__(self, pid: int, path: Path) -> None:
-        super().__init__(f"the scheduler is already running (pid {pid}, pid file {path}); stop it with `ferroflow scheduler stop`")
+        super().__init__(
+            f"the scheduler is already running (pid {pid}, pid file {path}); stop it with `ferroflow scheduler stop`"
+        )
         self.pid = pid
 
 
@@ -301,9 +303,11 @@ def start_daemon(
     ]
     # The launcher starts the daemon in a new session and exits at once, so the
     # daemon is re-parented to init and this process keeps no child behind.
-    launched = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)  # noqa: S603
+    launched = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
     if launched.returncode != 0 or not launched.stdout.strip().isdigit():
-        raise FerroflowError(f"the scheduler could not be launched: {launched.stderr.strip() or launched.stdout.strip()}")
+        raise FerroflowError(
+            f"the scheduler could not be launched: {launched.stderr.strip() or launched.stdout.strip()}"
+        )
     pid = int(launched.stdout.strip())
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -399,7 +403,10 @@ class Scheduler:
     def run(self) -> None:
         """Tick until :attr:`stop_event` is set, then wind down."""
         ensure_tables(self.store)
-        logger.info("scheduler started (pid %d, check every %gs, catch-up %s)", os.getpid(), self.check_interval, self.catchup)
+        self.recover()
+        logger.info(
+            "scheduler started (pid %d, check every %gs, catch-up %s)", os.getpid(), self.check_interval, self.catchup
+        )
         while not self.stop_event.is_set():
             try:
                 wait = self.tick()
@@ -413,16 +420,21 @@ class Scheduler:
     def tick(self, now: float | None = None) -> float:
         """Reap finished runs, start due ones; returns seconds to sleep."""
         self.reap()
+        self._start_queued()
         now = time.time() if now is None else now
         grace_seconds = max(2 * self.check_interval, 5.0)
         wait = self.check_interval
         for s in list_schedules(self.store):
             if not s.enabled:
                 continue
-            due, handled = due_fire_times(s.cron, s.tz, s.last_fire, now, catchup=self.catchup, grace_seconds=grace_seconds)
+            due, handled = due_fire_times(
+                s.cron, s.tz, s.last_fire, now, catchup=self.catchup, grace_seconds=grace_seconds
+            )
             if handled != s.last_fire:
                 with self.store.transaction() as conn:
-                    conn.execute("UPDATE schedules SET last_fire = ? WHERE id = ? AND last_fire < ?", (handled, s.id, handled))
+                    conn.execute(
+                        "UPDATE schedules SET last_fire = ? WHERE id = ? AND last_fire < ?", (handled, s.id, handled)
+                    )
             for moment in due:
                 self._launch(s, moment)
             upcoming = s.next_fire(after=max(now, handled))
@@ -441,25 +453,70 @@ class Scheduler:
 
     def _launch(self, s: Schedule, moment: datetime) -> None:
         fire = moment.timestamp()
-        if any(f.schedule_id == s.id for f in self.in_flight):
-            self._claim(s, fire, "skipped", "the previous run of this schedule was still running")
-            logger.warning("schedule %s: %s skipped, previous run still running", s.id, moment.isoformat())
+        busy = any(f.schedule_id == s.id for f in self.in_flight)
+        if busy and self.catchup != "all":
+            if self._claim(s, fire, "skipped", "the previous run of this schedule was still running") is not None:
+                logger.warning("schedule %s: %s skipped, previous run still running", s.id, moment.isoformat())
             return
-        row_id = self._claim(s, fire, "running")
-        if row_id is None:
-            return  # this fire time was already handled (e.g. before a restart)
+        # Claimed first (unique per fire time), so a restart never runs it twice;
+        # queued rows of one schedule run one after another.
+        if self._claim(s, fire, "queued") is not None:
+            self._start_queued()
+
+    def _start_queued(self) -> None:
+        with self.store.read() as conn:
+            rows = conn.execute(
+                "SELECT id, schedule_id, fire_time FROM schedule_runs WHERE status = 'queued' ORDER BY fire_time, id"
+            ).fetchall()
+        for row_id, schedule_id, fire in rows:
+            if self.stop_event.is_set() or any(f.schedule_id == schedule_id for f in self.in_flight):
+                continue
+            s = get_schedule(self.store, schedule_id)
+            if s is None:
+                self._set_row(row_id, "error", "the schedule was removed before it ran")
+                continue
+            self._start(s, int(row_id), datetime.fromtimestamp(fire).astimezone())
+
+    def _set_row(self, row_id: int, status: str, message: str | None) -> None:
+        with self.store.transaction() as conn:
+            conn.execute(
+                "UPDATE schedule_runs SET status = ?, finished_at = ?, message = ? WHERE id = ?",
+                (status, time.time(), message, row_id),
+            )
+
+    def _start(self, s: Schedule, row_id: int, moment: datetime) -> None:
         stamp = moment.strftime("%Y%m%dT%H%M%S%z")
         log_path = self.log_dir / s.id / f"{stamp}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        args = [sys.executable, "-m", "ferroflow.daemon", "run-one", "--store", str(self.store.path), "--row", str(row_id)]
+        args = [
+            sys.executable,
+            "-m",
+            "ferroflow.daemon",
+            "run-one",
+            "--store",
+            str(self.store.path),
+            "--row",
+            str(row_id),
+        ]
         with log_path.open("ab") as log:
-            proc = subprocess.Popen(  # noqa: S603
+            proc = subprocess.Popen(
                 args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=s.workdir, start_new_session=True
             )
         with self.store.transaction() as conn:
-            conn.execute("UPDATE schedule_runs SET pid = ?, log_path = ? WHERE id = ?", (proc.pid, str(log_path), row_id))
+            conn.execute(
+                "UPDATE schedule_runs SET status = 'running', started_at = ?, pid = ?, log_path = ? WHERE id = ?",
+                (time.time(), proc.pid, str(log_path), row_id),
+            )
         self.in_flight.append(_InFlight(s.id, row_id, proc, log_path))
         logger.info("schedule %s (%s): run for %s started, log %s", s.id, s.target, moment.isoformat(), log_path)
+
+    def recover(self) -> None:
+        """Mark runs left ``running`` by a daemon that died as interrupted."""
+        with self.store.read() as conn:
+            rows = conn.execute("SELECT id, pid FROM schedule_runs WHERE status = 'running'").fetchall()
+        for row_id, pid in rows:
+            if pid is None or not _pid_alive(int(pid)):
+                self._set_row(int(row_id), "interrupted", "the scheduler stopped before the run finished")
 
     def reap(self) -> None:
         """Record runs whose process ended without recording themselves."""
@@ -491,10 +548,16 @@ class Scheduler:
             self._finish_row(f, "cancelled", "the scheduler stopped before the run finished")
             logger.warning("schedule %s: run cancelled by scheduler stop", f.schedule_id)
         self.in_flight = []
+        # Queued runs stay queued: the next start runs them.
 
 
 def serve(
-    store: Any, *, check_interval: float = 60.0, catchup: Catchup = "latest", grace: float = 30.0, log_file: str | None = None
+    store: Any,
+    *,
+    check_interval: float = 60.0,
+    catchup: Catchup = "latest",
+    grace: float = 30.0,
+    log_file: str | None = None,
 ) -> None:
     """Run the daemon loop in this process until ``SIGTERM``/``SIGINT``.
 
@@ -545,7 +608,12 @@ def run_one(store: Any, row_id: int) -> int:
     if schedule is None:
         _record(store, row_id, "error", None, "the schedule was removed before it ran")
         return 2
-    logger.info("schedule %s: running %s (fire time %s)", schedule.id, schedule.target, datetime.fromtimestamp(row[1]).isoformat())
+    logger.info(
+        "schedule %s: running %s (fire time %s)",
+        schedule.id,
+        schedule.target,
+        datetime.fromtimestamp(row[1]).isoformat(),
+    )
     with _cancel_on_sigterm() as cancelled:
         try:
             run_id, status = run_scheduled(schedule, store, cancel=cancelled)
@@ -603,7 +671,7 @@ def _launch(args: argparse.Namespace) -> int:
         "--log-file",
         args.log_file,
     ]
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         serve_args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True
     )
     print(proc.pid, flush=True)
@@ -635,7 +703,13 @@ def main(argv: list[str] | None = None) -> int:
     assert store is not None
     if args.command == "serve":
         try:
-            serve(store, check_interval=args.check_interval, catchup=args.catchup, grace=args.grace, log_file=args.log_file)
+            serve(
+                store,
+                check_interval=args.check_interval,
+                catchup=args.catchup,
+                grace=args.grace,
+                log_file=args.log_file,
+            )
         except AlreadyRunningError as exc:
             logger.error("%s", exc)
             return 1

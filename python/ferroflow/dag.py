@@ -24,7 +24,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Self
 
 from .results import RunResult, TaskRecord, TaskStatus
 from .store import DEFAULT_STORE
@@ -166,7 +166,7 @@ class DAG(_WorkflowFront):
                 self._collected[id(t)] = t
             self._workflow()
 
-    def __enter__(self) -> DAG:
+    def __enter__(self) -> Self:
         self._explicit = True
         _active_dags().append(self)
         return self

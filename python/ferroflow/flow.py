@@ -74,7 +74,9 @@ class Flow(_WorkflowFront):
         else:
             raise TypeError(f"flow {self.name!r}: expected a Task or a callable, got {type(t).__name__}: {t!r}")
         if task.name in self._names:
-            raise DuplicateTaskError(f"flow {self.name!r} already has a task named {task.name!r}; task names must be unique")
+            raise DuplicateTaskError(
+                f"flow {self.name!r} already has a task named {task.name!r}; task names must be unique"
+            )
         self._names.add(task.name)
         self._pending.append(task)
         self._pending_deps[task.name] = deps

@@ -70,6 +70,10 @@ class FlowDefinition:
     output_dir: Path
     cancel: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
+    def __reduce__(self) -> tuple[type[FlowDefinition], tuple[FlowSpec, Path, Path, Path, Path]]:
+        # The cancel event stays in this process; a worker process gets its own.
+        return (FlowDefinition, (self.spec, self.file, self.tasks_dir, self.base_dir, self.output_dir))
+
     @classmethod
     def load(
         cls,
@@ -295,7 +299,7 @@ class ScriptTaskRunner:
         cmd = self.flow.command_for(self.task, self.flow.values(params, run_id=run_id, tmp_dir=tmp_dir))
         cmd.env = {**self.flow.task_env(self.task, params, run_id=run_id, tmp_dir=tmp_dir), **cmd.env}
         stdout_path, stderr_path = self.flow.log_paths(run_id, self.task.id, attempt)
-        logger.info("task %s: %s", self.task.id, " ".join(shlex.quote(w) for w in cmd.popen_args()))
+        logger.debug("task %s: %s", self.task.id, " ".join(shlex.quote(w) for w in cmd.popen_args()))
         started = time.monotonic()
         outcome = run_command(
             cmd,

@@ -97,14 +97,14 @@ class TaskSpec(BaseModel):
             for item in value.values():
                 _check_scalar(item, "each argument value")
         else:
-            raise ValueError("args must be a list of arguments or a mapping of --key to value")
+            raise ValueError("args must be a list of arguments or a mapping of --key to value")  # noqa: TRY004 - pydantic reports ValueError only
         return value
 
     @field_validator("env", mode="before")
     @classmethod
     def _env_shape(cls, value: Any) -> Any:
         if not isinstance(value, dict):
-            raise ValueError("env must be a mapping of variable names to values")
+            raise ValueError("env must be a mapping of variable names to values")  # noqa: TRY004 - pydantic reports ValueError only
         for key, item in value.items():
             if item is None:
                 raise ValueError(f"env variable {key!r} cannot be null")
@@ -160,7 +160,7 @@ class FlowSpec(BaseModel):
     @classmethod
     def _params_shape(cls, value: Any) -> Any:
         if not isinstance(value, dict):
-            raise ValueError("params must be a mapping of names to default values")
+            raise ValueError("params must be a mapping of names to default values")  # noqa: TRY004 - pydantic reports ValueError only
         for key, item in value.items():
             _check_scalar(item, f"param {key!r}")
         return value
@@ -282,7 +282,7 @@ def parse_flow_file(path: str | os.PathLike[str], tasks_dir: str | os.PathLike[s
         raise FlowFileError(f"{shown}: YAML flow files need PyYAML: pip install 'ferroflow[yaml]'") from None
     problems = _Problems(file, positions)
     if not isinstance(data, dict):
-        problems.add((), "a flow file holds a mapping with a \"tasks\" list")
+        problems.add((), 'a flow file holds a mapping with a "tasks" list')
         problems.raise_if_any()
     data = dict(data)
     data.setdefault("name", file.stem)
@@ -327,7 +327,9 @@ def _check_graph(raw: list[_RawTask], problems: _Problems) -> None:
             continue
         if task.id in seen:
             first_line = problems.where(("tasks", seen[task.id], "id"))[0]
-            problems.add(("tasks", task.index, "id"), f'duplicate task id "{task.id}" (first defined on line {first_line})')
+            problems.add(
+                ("tasks", task.index, "id"), f'duplicate task id "{task.id}" (first defined on line {first_line})'
+            )
         else:
             seen[task.id] = task.index
     ids = list(seen)
@@ -380,7 +382,9 @@ def _check_scripts(
         loc = ("tasks", task.index, "script")
         if not script.is_file():
             found = sorted(p.name for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
-            problems.add(loc, f'script "{task.script}" not found in {display_path(folder)}{suggest(task.script, found)}')
+            problems.add(
+                loc, f'script "{task.script}" not found in {display_path(folder)}{suggest(task.script, found)}'
+            )
         elif script.suffix != ".py" and not os.access(script, os.X_OK):
             problems.add(loc, f'script "{task.script}" is not executable (chmod +x it, or use a .py script)')
 

@@ -119,6 +119,9 @@ def plan_binding(
         The :class:`Binding`; if a required parameter gets no value, ``Binding.error`` says
         which (the task then fails with a ``TypeError`` naming it, without being called).
     """
+    fast = _plain_binding(task_name, params, upstreams, run_params)
+    if fast is not None:
+        return fast
     up_id = dict(upstreams)
     bound: dict[str, int | _Const] = {}
     used: set[str] = set()
@@ -149,6 +152,36 @@ def plan_binding(
             "no upstream task of that name, no upstream result left for it, no run parameter and no default"
         )
     return _assemble(task_name, params, bound, remaining if has_var_pos or has_var_kw else [], up_id, error)
+
+
+def _plain_binding(
+    task_name: str,
+    params: Sequence[Param],
+    upstreams: Sequence[tuple[str, int]],
+    run_params: Mapping[str, Any],
+) -> Binding | None:
+    """The common case without the general machinery: required positional parameters, none
+    named after an upstream or a run parameter, and enough upstreams to fill them."""
+    k = len(params)
+    if k > len(upstreams):
+        return None
+    for p in params:
+        if p.kind is not _POK or p.has_default or p.name in run_params:
+            return None
+    if k:
+        names = {p.name for p in params}
+        for name, _ in upstreams:
+            if name in names:
+                return None
+    b = Binding.__new__(Binding)
+    b.task_name = task_name
+    ids = tuple(up for _, up in upstreams[:k])
+    b.up_pos = ids
+    b._pos = ids
+    b._kw_up = ()
+    b._kw_const = {}
+    b.error = None
+    return b
 
 
 def _assemble(

@@ -28,7 +28,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,26 +76,58 @@ class FlowWorkflow(Workflow):
             registry.unregister(task)
             self.add_task(task, depends_on=list(spec.depends_on))
 
-    def run(self, *args: Any, params: dict[str, Any] | None = None, **kwargs: Any) -> RunResult:  # type: ignore[override]
-        """Run the flow (the keywords of ``Workflow.run``); placeholders are checked first.
+    def run(
+        self,
+        executor: Any = None,
+        max_workers: int | None = None,
+        params: Mapping[str, Any] | None = None,
+        fail_fast: bool = False,
+        raise_on_failure: bool = True,
+        resume: str | bool | None = None,
+        store: Any = DEFAULT_STORE,
+        report_path: Any = None,
+        refresh: bool = False,
+        progress: Callable[[TaskRecord], object] | None = None,
+    ) -> RunResult:
+        """Run the flow (the arguments of ``Workflow.run``); placeholders are checked first.
 
-        Runs of one ``FlowWorkflow`` object happen one at a time (they share the
-        object's ``TMP_DIR`` slot); load the file again for concurrent runs.
+        ``params`` override the file's defaults. Runs of one ``FlowWorkflow``
+        object happen one at a time (they share the object's ``TMP_DIR`` slot);
+        load the file again for concurrent runs. An interrupted run stops every
+        script process tree it started.
 
         Raises:
             FlowFileError: A placeholder has no value (nothing ran).
             WorkflowError: A task failed (unless ``raise_on_failure=False``).
         """
-        merged = self.flow.merged_params(params)
+        merged = self.flow.merged_params(dict(params or {}))
         self.flow.check(merged)
-        with self._run_lock:
-            tmp_dir = Path(tempfile.mkdtemp(prefix=f"ferroflow-{self.flow.name}-"))
-            self._tmp["path"] = tmp_dir
-            try:
-                return super().run(*args, params=merged, **kwargs)
-            finally:
-                self._tmp.pop("path", None)
-                shutil.rmtree(tmp_dir, ignore_errors=True)
+        if self.flow.cancel.is_set():
+            self.flow.cancel = threading.Event()  # an earlier run was cancelled; this one starts afresh
+        options: dict[str, Any] = {
+            "executor": executor,
+            "max_workers": max_workers,
+            "fail_fast": fail_fast,
+            "raise_on_failure": raise_on_failure,
+            "resume": resume,
+            "store": store,
+            "report_path": report_path,
+            "refresh": refresh,
+            "progress": progress,
+        }
+        try:
+            with self._run_lock:
+                tmp_dir = Path(tempfile.mkdtemp(prefix=f"ferroflow-{self.flow.name}-"))
+                self._tmp["path"] = tmp_dir
+                try:
+                    return super().run(params=merged, **options)
+                finally:
+                    self._tmp.pop("path", None)
+                    shutil.rmtree(tmp_dir, ignore_errors=True)
+        except BaseException:
+            # Failed or interrupted (Ctrl+C, SIGTERM): no script process tree may outlive the run.
+            self.flow.cancel.set()
+            raise
 
     def dry_run(self, params: dict[str, Any] | None = None) -> DryRun:
         """Write the equivalent bash script to the output folder; run nothing."""

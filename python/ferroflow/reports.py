@@ -456,7 +456,7 @@ def dump_report(path: str | os.PathLike[str], report: BaseModel) -> Path:
         'b'
     """
     target = Path(path)
-    data = report.model_dump_json(indent=2).encode()
+    data = report.model_dump_json(indent=2, fallback=str).encode()
     fd, tmp = -1, ""
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 __all__ = ["RunResult", "TaskRecord", "TaskStatus"]
 
 
-class TaskStatus(str, Enum):
+class TaskStatus(StrEnum):
     """The life of a task in one run.
 
     ``PENDING -> RUNNING -> COMPLETED | FAILED``; a task whose ``when`` is false
@@ -113,7 +113,8 @@ class RunResult(Mapping[str, Any]):
         self.status = status
         self.stats = stats
         self.errors: dict[str, BaseException] = errors or {}
-        self.records: dict[str, TaskRecord] = records or {}
+        self._records: dict[str, TaskRecord] | None = records if records is not None else {}
+        self._records_builder: Callable[[], dict[str, TaskRecord]] | None = None
         self._report = report
         self._report_builder: Callable[[], Any] | None = None
         self.params: dict[str, Any] = params or {}
@@ -136,6 +137,23 @@ class RunResult(Mapping[str, Any]):
     def set_report_builder(self, builder: Callable[[], Any]) -> None:
         """Build the report lazily with ``builder()`` when ``report`` is first read."""
         self._report_builder = builder
+
+    @property
+    def records(self) -> dict[str, TaskRecord]:
+        """Task name to its :class:`TaskRecord` (built on first access when the run set a builder)."""
+        if self._records_builder is not None:
+            builder, self._records_builder = self._records_builder, None
+            self._records = builder()
+        return self._records if self._records is not None else {}
+
+    @records.setter
+    def records(self, value: dict[str, TaskRecord]) -> None:
+        self._records = value
+        self._records_builder = None
+
+    def set_records_builder(self, builder: Callable[[], dict[str, TaskRecord]]) -> None:
+        """Build ``records`` lazily with ``builder()`` when first read."""
+        self._records_builder = builder
 
     @property
     def results(self) -> dict[str, Any]:

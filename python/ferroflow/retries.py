@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["RetryPolicy"]
 
@@ -41,7 +41,7 @@ class RetryPolicy:
     jitter: float = 0.1
     max_delay: float | None = None
     retry_on: tuple[type[BaseException], ...] = (Exception,)
-    task_name: str = "?"
+    task_name: str = field(default="?", compare=False, repr=False)
 
     def __post_init__(self) -> None:
         where = f"task {self.task_name!r}"

@@ -255,7 +255,9 @@ def resolve_timezone(tz: str | None) -> ZoneInfo:
     except (ZoneInfoNotFoundError, ValueError):
         close = difflib.get_close_matches(name, sorted(available_timezones()), n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise ScheduleError(f'unknown time zone "{name}"{hint}: use an IANA name such as "Europe/Berlin" or "UTC"') from None
+        raise ScheduleError(
+            f'unknown time zone "{name}"{hint}: use an IANA name such as "Europe/Berlin" or "UTC"'
+        ) from None
 
 
 def _as_aware(moment: datetime | str | float | None, zone: ZoneInfo) -> datetime:

@@ -311,7 +311,7 @@ def run_command(
     env.update(spec.env)
     started = time.monotonic()
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
-        proc = subprocess.Popen(  # noqa: S603 - argv list, no shell unless the task asked for one
+        proc = subprocess.Popen(
             spec.popen_args(),
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -336,11 +336,10 @@ def run_command(
         if timed_out or cancelled:
             kill_process_group(proc.pid, grace=grace, leader=proc)
             break
-    if not (timed_out or cancelled):
+    if not (timed_out or cancelled) and _group_alive(proc.pid, proc):
         # The leader is done; a grandchild left behind in its group would hold
         # on to resources after the task "finished", so stop it too.
-        if _group_alive(proc.pid, proc):
-            kill_process_group(proc.pid, grace=grace, leader=proc)
+        kill_process_group(proc.pid, grace=grace, leader=proc)
     exit_code = proc.returncode if proc.returncode is not None else -int(signal.SIGKILL)
     outcome = CommandOutcome(
         exit_code=exit_code,

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import socket
 import sqlite3
 import threading
@@ -43,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Final
 from . import _recorder
 from ._recorder import RunRecorder, decode_value, encode_value
 from ._sqlite import SQLiteDB
-from ._store_schema import SCHEMA_VERSION, migrate
+from ._store_schema import SCHEMA_VERSION, check, migrate
 from .errors import StoreError
 
 if TYPE_CHECKING:
@@ -200,6 +201,7 @@ class TaskSummary:
     cached: bool
     resumed: bool
     logs: list[str]
+    position: int | None = None
 
     @property
     def duration_seconds(self) -> float | None:
@@ -222,6 +224,10 @@ class RunDetail:
             if t.name == name:
                 return t
         raise KeyError(name)
+
+
+def _ignore(_: object) -> None:
+    return None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -287,7 +293,32 @@ def _task_summary(row: sqlite3.Row) -> TaskSummary:
         cached=bool(row["cached"]),
         resumed=bool(row["resumed"]),
         logs=logs if isinstance(logs, list) else [],
+        position=row["position"],
     )
+
+
+def _logged_summary(entry: list[Any]) -> TaskSummary:
+    name, status, attempts, started, finished, reason, cached, resumed, position = entry
+    done = status == "completed"
+    return TaskSummary(
+        name=name,
+        status=status,
+        attempts=attempts,
+        started_at=started,
+        finished_at=finished,
+        error=None,
+        traceback=None,
+        reason=reason,
+        has_result=done,
+        result_json="null" if done else None,
+        cached=bool(cached),
+        resumed=bool(resumed),
+        logs=[],
+        position=position,
+    )
+
+
+_FINAL_STATUSES = frozenset({"completed", "failed", "skipped", "upstream_failed", "cancelled"})
 
 
 _RUN_COLUMNS = "run_id, workflow, status, params, started_at, finished_at, resumed_from, pid, host, task_count, stats"
@@ -313,7 +344,9 @@ class Store:
         self.path = Path(path).absolute()
         if self.path.is_dir():
             raise StoreError(f"cannot open store {self.path}: it is a directory; pass the directory itself to store=")
-        self._db = SQLiteDB(self.path, synchronous="FULL", init=self._init)
+        self._db = SQLiteDB(
+            self.path, synchronous="FULL", init=self._init, probe=lambda conn: _ignore(check(conn, self.path))
+        )
 
     def _init(self, conn: sqlite3.Connection) -> None:
         migrate(conn, self.path)
@@ -391,7 +424,7 @@ class Store:
             if isinstance(exc.__cause__, sqlite3.IntegrityError):
                 raise StoreError(f"run id {run_id!r} already exists in store {self.path}") from exc
             raise
-        return RunRecorder(self._db, run_id, workflow)
+        return RunRecorder(self._db, run_id, workflow, task_names)
 
     # ------------------------------------------------------------ resume
 
@@ -435,15 +468,58 @@ class Store:
         else:
             raise StoreError(f"resume= takes a run id or True, not {resume!r}")
         run_id: str = row["run_id"]
+        blobs = {
+            r["name"]: r["result"]
+            for r in self._db.query(
+                "SELECT name, result FROM tasks WHERE run_id = ? AND status = 'completed' AND has_result = 1",
+                (run_id,),
+            )
+        }
         results: dict[str, Any] = {}
-        for task in self._db.query(
-            "SELECT name, result FROM tasks WHERE run_id = ? AND status = 'completed' AND has_result = 1", (run_id,)
-        ):
+        for task in self._task_summaries(run_id):
+            if task.status != "completed" or not task.has_result:
+                continue
+            if task.name not in blobs:  # logged compactly: completed, result None
+                results[task.name] = None
+                continue
             try:
-                results[task["name"]] = decode_value(task["result"])
+                results[task.name] = decode_value(blobs[task.name])
             except Exception as exc:  # noqa: BLE001 - e.g. the result's class is gone; the task runs again
-                logger.warning("result of task %r in run %s cannot be loaded (%s); it runs again", task[0], run_id, exc)
+                logger.warning(
+                    "result of task %r in run %s cannot be loaded (%s); it runs again", task.name, run_id, exc
+                )
         return run_id, results
+
+    def _task_summaries(self, run_id: str) -> list[TaskSummary]:
+        """Every task of a run: its ``tasks`` row, or else its last ``task_log`` entry, in workflow order."""
+        merged: dict[str, TaskSummary] = {}
+        for (entries,) in self._db.query("SELECT entries FROM task_log WHERE run_id = ? ORDER BY seq", (run_id,)):
+            for entry in pickle.loads(entries):
+                merged[entry[0]] = _logged_summary(entry)
+        for row in self._db.query(
+            "SELECT name, status, attempts, started_at, finished_at, error, traceback, reason, has_result,"
+            " result_json, cached, resumed, logs, position FROM tasks WHERE run_id = ?",
+            (run_id,),
+        ):
+            logged = merged.get(row["name"])
+            if logged is None or row["status"] in _FINAL_STATUSES or logged.status not in _FINAL_STATUSES:
+                merged[row["name"]] = _task_summary(row)
+        big = 1 << 62
+        return sorted(
+            merged.values(),
+            key=lambda t: (t.position if t.position is not None else big, t.started_at or 0.0, t.name),
+        )
+
+    def _result(self, run_id: str, task_name: str) -> Any:
+        rows = self._db.query("SELECT has_result, result FROM tasks WHERE run_id = ? AND name = ?", (run_id, task_name))
+        if rows:
+            if not rows[0]["has_result"]:
+                raise KeyError(task_name)
+            return decode_value(rows[0]["result"])
+        for task in self._task_summaries(run_id):
+            if task.name == task_name and task.status == "completed":
+                return None  # logged compactly: completed with a None result
+        raise KeyError(task_name)
 
     def _last_resumable(self, workflow: str) -> sqlite3.Row:
         for row in self._iter_runs(workflow):
@@ -550,13 +626,7 @@ class Store:
             StoreError: No run has this id (or unique id prefix).
         """
         row = self._resolve_run(run_id)
-        tasks = self._db.query(
-            "SELECT name, status, attempts, started_at, finished_at, error, traceback, reason, has_result,"
-            " result_json, cached, resumed, logs FROM tasks WHERE run_id = ?"
-            " ORDER BY started_at IS NULL, started_at, finished_at, name",
-            (row["run_id"],),
-        )
-        return RunDetail(run=_summary(row), tasks=[_task_summary(t) for t in tasks])
+        return RunDetail(run=_summary(row), tasks=self._task_summaries(row["run_id"]))
 
     def load_result(self, run_id: str, task_name: str) -> Any:
         """The stored result of one task.
@@ -565,12 +635,12 @@ class Store:
             StoreError: The run or task is unknown, or it has no stored result.
         """
         row = self._resolve_run(run_id)
-        rows = self._db.query(
-            "SELECT has_result, result FROM tasks WHERE run_id = ? AND name = ?", (row["run_id"], task_name)
-        )
-        if not rows or not rows[0]["has_result"]:
-            raise StoreError(f"run {row['run_id']!r} in store {self.path} has no stored result for task {task_name!r}")
-        return decode_value(rows[0]["result"])
+        try:
+            return self._result(row["run_id"], task_name)
+        except KeyError:
+            raise StoreError(
+                f"run {row['run_id']!r} in store {self.path} has no stored result for task {task_name!r}"
+            ) from None
 
     def get_report(self, run_id: str) -> PipelineReport | None:
         """The run's report; ``None`` if no run has this id.
@@ -610,6 +680,7 @@ class Store:
 
         def delete(conn: sqlite3.Connection) -> int:
             conn.execute("DELETE FROM tasks WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM task_log WHERE run_id = ?", (run_id,))
             count: int = conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,)).rowcount
             return count
 

@@ -195,9 +195,12 @@ def _import_user_code(target: Target) -> Any:
         return importlib.import_module(target.module)
     except FerroflowError:
         raise
-    except (Exception, SystemExit) as exc:  # user code: any error is reported, with where it happened
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - user code: any error is reported, with where
         frames = traceback.extract_tb(exc.__traceback__)
-        where = next((f"{display_path(Path(f.filename))}:{f.lineno}" for f in reversed(frames) if "ferroflow" not in f.filename), "")
+        where = next(
+            (f"{display_path(Path(f.filename))}:{f.lineno}" for f in reversed(frames) if "ferroflow" not in f.filename),
+            "",
+        )
         at = f" (at {where})" if where else ""
         raise FlowFileError(f"cannot import {target.spec}: {type(exc).__name__}: {exc}{at}") from None
 

@@ -23,12 +23,13 @@ from __future__ import annotations
 import inspect
 import itertools
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
-from .retries import RetryPolicy
 from .results import TaskStatus
+from .retries import RetryPolicy
 
 if TYPE_CHECKING:
     from .dag import DAG
@@ -55,7 +56,33 @@ class Param:
     default: Any
 
 
+_DEFAULT_RETRY = RetryPolicy()
+_DEFAULT_OPTIONS = (0, 1.0, 2.0, 0.1, None, (Exception,))
+_FnInfo = tuple[tuple[Param, ...], bool, str | None]
+_info_cache: weakref.WeakKeyDictionary[Callable[..., Any], _FnInfo] = weakref.WeakKeyDictionary()
+
+
+def _fn_info(fn: Callable[..., Any]) -> _FnInfo:
+    """Parameters, async-ness and first doc line of ``fn``, cached per function (many tasks
+    often share one function, and reading a signature costs microseconds)."""
+    try:
+        return _info_cache[fn]
+    except (KeyError, TypeError):
+        pass
+    info = (_read_params(fn), _is_async(fn), _first_doc_line(fn))
+    try:
+        _info_cache[fn] = info
+    except TypeError:  # not weak-referenceable: just not cached
+        pass
+    return info
+
+
 def _signature_params(fn: Callable[..., Any]) -> tuple[Param, ...]:
+    """The parameters of ``fn`` (cached)."""
+    return _fn_info(fn)[0]
+
+
+def _read_params(fn: Callable[..., Any]) -> tuple[Param, ...]:
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):  # some builtins have no signature: pass everything positionally
@@ -107,7 +134,6 @@ class Task(Generic[P, R]):
     """
 
     __slots__ = (
-        "__dict__",
         "__weakref__",
         "_downstream",
         "_seq",
@@ -153,28 +179,21 @@ class Task(Generic[P, R]):
             name = getattr(fn, "__name__", None)
             if not isinstance(name, str) or name == "<lambda>":
                 raise TypeError(f"Task of {fn!r} needs a name: pass name=... (lambdas have none)")
-        if not isinstance(name, str) or not name:
+        if type(name) is not str or not name:
             raise TypeError(f"Task name must be a non-empty str, got {name!r}")
-        for label, cb in (("when", when), ("cache_key", cache_key), ("on_status_change", on_status_change)):
-            if cb is not None and not callable(cb):
-                raise TypeError(f"task {name!r}: {label} must be callable, got {cb!r}")
-        if on_retry is not None and not callable(on_retry):
-            raise TypeError(f"task {name!r}: on_retry must be callable, got {on_retry!r}")
+        if when is not None or cache_key is not None or on_status_change is not None or on_retry is not None:
+            _check_callbacks(name, when=when, cache_key=cache_key, on_status_change=on_status_change, on_retry=on_retry)
         if timeout is not None and not timeout > 0:
             raise ValueError(f"task {name!r}: timeout must be > 0 seconds, got {timeout!r}")
         if cache_ttl is not None and not cache_ttl > 0:
             raise ValueError(f"task {name!r}: cache_ttl must be > 0 seconds, got {cache_ttl!r}")
         self.fn: Callable[P, R] = fn
         self.name: str = name
-        self.retry = RetryPolicy(
-            retries=retries,
-            delay=delay,
-            backoff=backoff,
-            jitter=jitter,
-            max_delay=max_delay,
-            retry_on=retry_on if isinstance(retry_on, tuple) else (retry_on,),
-            task_name=name,
-        )
+        retry_on = retry_on if isinstance(retry_on, tuple) else (retry_on,)
+        if (retries, delay, backoff, jitter, max_delay, retry_on) == _DEFAULT_OPTIONS:
+            self.retry = _DEFAULT_RETRY  # the common case: no validation, no allocation
+        else:
+            self.retry = RetryPolicy(retries, delay, backoff, jitter, max_delay, retry_on, task_name=name)
         self.timeout = timeout
         self.when = when
         self.cache_ttl = cache_ttl
@@ -182,16 +201,21 @@ class Task(Generic[P, R]):
         self.cache_version = cache_version
         self.on_status_change = on_status_change
         self.on_retry = on_retry
-        self.description = description if description is not None else _first_doc_line(fn)
-        self.is_async = _is_async(fn)
-        self.params: tuple[Param, ...] = _signature_params(fn)
+        params, is_async, doc_line = _fn_info(fn)
+        self.description = description if description is not None else doc_line
+        self.is_async = is_async
+        self.params: tuple[Param, ...] = params
         self._upstream: list[Task[..., Any]] = []
         self._downstream: list[Task[..., Any]] = []
         self._seq = next(_creation_order)
-        self.__dict__.update(__wrapped__=fn, __doc__=getattr(fn, "__doc__", None), __name__=name)
         _track_new(self)
 
     # ------------------------------------------------------------ options
+
+    @property
+    def __wrapped__(self) -> Callable[P, R]:
+        """The plain function (as ``functools.wraps`` would expose it)."""
+        return self.fn
 
     @property
     def retries(self) -> int:
@@ -219,10 +243,9 @@ class Task(Generic[P, R]):
 
     def __getstate__(self) -> dict[str, Any]:
         # Neighbours are wiring, not part of the task: pickling one task must not pull the graph.
-        state = {k: getattr(self, k) for k in Task.__slots__ if k not in ("__dict__", "__weakref__")}
+        state = {k: getattr(self, k) for k in Task.__slots__ if k != "__weakref__"}
         state["_upstream"] = []
         state["_downstream"] = []
-        state.update(self.__dict__)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -287,6 +310,12 @@ class Task(Generic[P, R]):
 TaskT = TypeVar("TaskT", bound=Task[..., Any])
 
 
+def _check_callbacks(name: str, **callbacks: object) -> None:
+    for label, cb in callbacks.items():
+        if cb is not None and not callable(cb):
+            raise TypeError(f"task {name!r}: {label} must be callable, got {cb!r}")
+
+
 def _first_doc_line(fn: object) -> str | None:
     doc = getattr(fn, "__doc__", None)
     if isinstance(doc, str) and doc.strip():
@@ -295,11 +324,13 @@ def _first_doc_line(fn: object) -> str | None:
 
 
 def _as_tasks(value: object, op: str) -> list[Task[..., Any]]:
-    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    items: list[object] = list(value) if isinstance(value, (list, tuple)) else [value]
+    tasks: list[Task[..., Any]] = []
     for item in items:
         if not isinstance(item, Task):
             raise TypeError(f"{op} expects a Task or a list of Tasks, got {type(item).__name__}: {item!r}")
-    return items
+        tasks.append(item)
+    return tasks
 
 
 def _link(up: Task[..., Any], down: Task[..., Any]) -> None:

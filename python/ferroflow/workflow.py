@@ -20,41 +20,27 @@ Example:
 from __future__ import annotations
 
 import difflib
+import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ._async import run_async_entry, run_blocking
 from ._core import Graph
-from ._run import RunOptions, RunPlan, execute_run, execute_run_async, plan_run, stats_of
+from ._run import RunOptions, RunPlan, execute_run, execute_run_async, gc_paused, plan_run, stats_of
 from .errors import CycleError, DuplicateTaskError, UnknownDependencyError
 from .executors.base import resolve_executor
-from .inputs import injected_upstreams
+from .inputs import Binding, injected_upstreams, plan_binding
 from .results import RunResult, TaskRecord, TaskStatus
 from .store import DEFAULT_STORE
 from .tasks import Task, registry
 
 __all__ = ["Workflow"]
 
-_NAMED_KINDS = ("POSITIONAL_ONLY", "POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY")
-
-
-class _Names:
-    """Membership over the existing and the incoming task names, without copying either."""
-
-    __slots__ = ("_a", "_b")
-
-    def __init__(self, a: Mapping[str, Any], b: Mapping[str, Any]) -> None:
-        self._a, self._b = a, b
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._a or name in self._b
-
-    def __iter__(self) -> Iterator[str]:  # pragma: no cover - only membership is used
-        yield from self._a
-        yield from self._b
-
-    def __len__(self) -> int:  # pragma: no cover - only membership is used
-        return len(self._a) + len(self._b)
+_NAMED = (
+    inspect.Parameter.POSITIONAL_ONLY,
+    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    inspect.Parameter.KEYWORD_ONLY,
+)
 
 
 def _dep_name(dep: object, task_name: str) -> str:
@@ -97,6 +83,7 @@ class Workflow:
         self._deps: dict[str, list[str]] = {}
         self._param_index: dict[str, list[str]] = {}
         self._last: RunPlan | None = None
+        self._binding_cache: list[Binding] | None = None
 
     # ------------------------------------------------------------ building
 
@@ -130,7 +117,9 @@ class Workflow:
         t = self._as_task(task)
         name = t.name
         if name in self._tasks:
-            raise DuplicateTaskError(f"workflow {self.name!r} already has a task named {name!r}; task names must be unique")
+            raise DuplicateTaskError(
+                f"workflow {self.name!r} already has a task named {name!r}; task names must be unique"
+            )
         declared = self._declared(name, depends_on, self._tasks)
         injected = [p for p in injected_upstreams(t.params, name, self._tasks) if p not in declared]
         downstream = [d for d in self._param_index.get(name, ()) if name not in self._deps[d]]
@@ -147,6 +136,7 @@ class Workflow:
         self._commit(t, declared + injected)
         for down in downstream:
             self._deps[down].append(name)
+        self._binding_cache = None
         return t
 
     def _as_task(self, task: object) -> Task[..., Any]:
@@ -156,7 +146,9 @@ class Workflow:
             t: Task[..., Any] = Task(task)
             registry.unregister(t)
             return t
-        raise TypeError(f"workflow {self.name!r}: add_task expects a Task or a callable, got {type(task).__name__}: {task!r}")
+        raise TypeError(
+            f"workflow {self.name!r}: add_task expects a Task or a callable, got {type(task).__name__}: {task!r}"
+        )
 
     def _declared(self, name: str, depends_on: object, known: Any) -> list[str]:
         if depends_on is None:
@@ -173,8 +165,8 @@ class Workflow:
                 declared.append(dn)
         return declared
 
-    def _unknown_message(self, name: str, dep: str) -> str:
-        close = difflib.get_close_matches(dep, list(self._tasks), n=1)
+    def _unknown_message(self, name: str, dep: str, extra: Mapping[str, Any] | None = None) -> str:
+        close = difflib.get_close_matches(dep, [*self._tasks, *(extra or {})], n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return (
             f"task {name!r} depends on {dep!r}, which is not a task of workflow {self.name!r}{hint}; "
@@ -182,13 +174,14 @@ class Workflow:
         )
 
     def _commit(self, t: Task[..., Any], deps: list[str]) -> None:
+        self._binding_cache = None
         name = t.name
         self._index[name] = len(self._order)
         self._order.append(t)
         self._tasks[name] = t
         self._deps[name] = deps
         for p in t.params:
-            if p.kind.name in _NAMED_KINDS and p.name != name:
+            if p.kind in _NAMED and p.name != name:
                 self._param_index.setdefault(p.name, []).append(name)
 
     def _rebuild_graph(self) -> None:
@@ -199,37 +192,57 @@ class Workflow:
         self._graph = graph
 
     def _add_many(self, tasks: Sequence[Task[..., Any]], deps: Mapping[str, Sequence[str | Task[..., Any]]]) -> None:
-        """Add many tasks at once (one bulk graph build); all or nothing.
+        """Add many tasks at once (one bulk graph build, linear time); all or nothing.
 
         ``deps`` maps a task name to its declared upstreams (which may be in the batch).
         """
+        existing = self._tasks
         incoming: dict[str, Task[..., Any]] = {}
         for t in tasks:
-            if t.name in self._tasks or t.name in incoming:
+            if t.name in existing or t.name in incoming:
                 raise DuplicateTaskError(
                     f"workflow {self.name!r} has two tasks named {t.name!r}; task names must be unique"
                 )
             incoming[t.name] = t
-        names = _Names(self._tasks, incoming)
         new_deps: dict[str, list[str]] = {}
         edges: list[tuple[str, str]] = []
         for t in tasks:
-            name = t.name
-            declared = self._declared(name, deps.get(name), names)
-            if t.params:
-                declared += [p for p in injected_upstreams(t.params, name, names) if p not in declared]
-            new_deps[name] = declared
-            edges.extend((up, name) for up in declared)
+            declared = new_deps[t.name] = self._bulk_upstreams(t, deps.get(t.name, ()), incoming)
+            edges.extend((up, t.name) for up in declared)
         later: list[tuple[str, str]] = []
-        for new in incoming:
-            for existing in self._param_index.get(new, ()):
-                if new not in self._deps[existing]:
-                    later.append((new, existing))
-        self._graph.extend(list(incoming), edges + later)
-        for t in tasks:
-            self._commit(t, new_deps[t.name])
-        for new, existing in later:
-            self._deps[existing].append(new)
+        if self._param_index:
+            for new in incoming:
+                for other in self._param_index.get(new, ()):
+                    if new not in self._deps[other]:
+                        later.append((new, other))
+        with gc_paused():
+            self._graph.extend(list(incoming), edges + later if later else edges)
+            for t in tasks:
+                self._commit(t, new_deps[t.name])
+        for new, other in later:
+            self._deps[other].append(new)
+        self._binding_cache = None
+
+    def _bulk_upstreams(
+        self, t: Task[..., Any], deps: Iterable[str | Task[..., Any]], incoming: Mapping[str, Any]
+    ) -> list[str]:
+        """Declared upstreams of ``t`` (validated), then the name-injected ones."""
+        name, existing = t.name, self._tasks
+        declared: list[str] = []
+        for dep in deps:
+            dn = dep if isinstance(dep, str) else _dep_name(dep, name)
+            if dn in declared:
+                continue
+            if dn == name:
+                raise CycleError(f"task {name!r} depends on itself: {name} -> {name}", [name, name])
+            if dn not in incoming and dn not in existing:
+                raise UnknownDependencyError(self._unknown_message(name, dn, incoming))
+            declared.append(dn)
+        for p in t.params:
+            pn = p.name
+            if pn != name and (pn in incoming or pn in existing) and pn not in declared and p.kind in _NAMED:
+                declared.append(pn)
+        return declared
 
     # ------------------------------------------------------------ inspection
 
@@ -289,40 +302,45 @@ class Workflow:
         order = self._order
         return [[order[i] for i in layer] for layer in self._graph.layer_ids()]
 
-    def _record(self, name: str) -> TaskRecord | None:
+    def _node(self, name: str) -> int:
         idx = self._index.get(name)
         if idx is None:
             raise KeyError(f"workflow {self.name!r} has no task {name!r}")
+        return idx
+
+    def _last_plan(self, idx: int) -> RunPlan | None:
         last = self._last
-        if last is None or idx >= len(last.records):
+        if last is None or idx >= len(last.status):
             return None
-        return last.records[idx]
+        return last
 
     def get_task_status(self, name: str) -> TaskStatus:
         """The status of ``name`` in the latest run (``PENDING`` before any run)."""
-        rec = self._record(name)
-        return TaskStatus.PENDING if rec is None else rec.status
+        idx = self._node(name)
+        last = self._last_plan(idx)
+        return TaskStatus.PENDING if last is None else last.status[idx]
 
     def get_task_result(self, name: str) -> Any:
         """The result of ``name`` in the latest run (``None`` if it has none)."""
-        rec = self._record(name)
-        if rec is None or rec.status is not TaskStatus.COMPLETED:
+        idx = self._node(name)
+        last = self._last_plan(idx)
+        if last is None or last.status[idx] is not TaskStatus.COMPLETED:
             return None
-        return rec.result
+        return last.results[idx]
 
     def get_task_record(self, name: str) -> TaskRecord | None:
         """The :class:`TaskRecord` of ``name`` in the latest run, if there was one."""
-        return self._record(name)
+        idx = self._node(name)
+        last = self._last_plan(idx)
+        return None if last is None else last.record(idx)
 
     def get_workflow_stats(self) -> dict[str, Any]:
         """Counts of the latest run: ``total_tasks, completed, failed, skipped, pending,
         running, total_time_seconds`` (tasks that never ran count as pending)."""
         last = self._last
         if last is None:
-            return stats_of([TaskRecord(t.name) for t in self._order], 0.0)
-        import time
-
-        return stats_of(last.records, (last.finished_at or time.time()) - last.started_at)
+            return stats_of([TaskStatus.PENDING] * len(self._order), 0.0)
+        return last.stats()
 
     def visualize(self, format: str = "ascii") -> str:
         """Draw the workflow as ``"ascii"``, ``"mermaid"`` or ``"dot"`` text.
@@ -339,7 +357,7 @@ class Workflow:
 
         statuses = None
         if self._last is not None:
-            statuses = [r.status for r in self._last.records]
+            statuses = list(self._last.status)
         return render(self.name, self._order, self._deps, self._index, self._graph.layer_ids(), format, statuses)
 
     # ------------------------------------------------------------ running
@@ -395,12 +413,28 @@ class Workflow:
         )
         return self._run(options)
 
+    def _bindings(self, params: Mapping[str, Any]) -> list[Binding]:
+        """Every task's input binding for these run parameters (SPEC §2), planned once.
+
+        Bindings that no run parameter can change are cached until the workflow changes.
+        """
+        reusable = not any(key in self._param_index for key in params)
+        if reusable and self._binding_cache is not None:
+            return self._binding_cache
+        index, deps = self._index, self._deps
+        with gc_paused():
+            bindings = [
+                plan_binding(t.name, t.params, [(u, index[u]) for u in deps[t.name]], params) for t in self._order
+            ]
+        if reusable:
+            self._binding_cache = bindings
+        return bindings
+
     def _plan(self, options: RunOptions) -> RunPlan:
         if options.max_workers is None:
             options.max_workers = self.max_workers
-        index = self._index
-        upstreams = [[(u, index[u]) for u in self._deps[t.name]] for t in self._order]
-        plan = plan_run(self.name, self._graph, list(self._order), upstreams, options)
+        bindings = self._bindings(options.params or {})
+        plan = plan_run(self.name, self._graph, list(self._order), bindings, options)
         self._last = plan
         return plan
 

@@ -47,7 +47,9 @@ fn run_graph<'py>(
     fail_fast: bool,
 ) -> PyResult<Bound<'py, PyList>> {
     if workers < 1 {
-        return Err(PyValueError::new_err(format!("workers must be at least 1, got {workers}")));
+        return Err(PyValueError::new_err(format!(
+            "workers must be at least 1, got {workers}"
+        )));
     }
     if !execute.is_callable() {
         return Err(PyTypeError::new_err(format!(
@@ -65,16 +67,16 @@ fn run_graph<'py>(
         return Ok(PyList::empty(py));
     }
     let options = Options::new(usize::try_from(workers).unwrap_or(usize::MAX)).fail_fast(fail_fast);
-    let exec = PyExecute {
-        func: execute.unbind(),
-    };
+    let exec = PyExecute { func: execute.unbind() };
     let mut interrupt: Option<PyErr> = None;
     let outcome = py.detach(|| {
-        scheduler::run_with(&plan, &options, &exec, || match Python::attach(|py| py.check_signals()) {
-            Ok(()) => false,
-            Err(err) => {
-                interrupt = Some(err);
-                true
+        scheduler::run_with(&plan, &options, &exec, || {
+            match Python::attach(|py| py.check_signals()) {
+                Ok(()) => false,
+                Err(err) => {
+                    interrupt = Some(err);
+                    true
+                }
             }
         })
     });

@@ -26,8 +26,9 @@ const STEP: Duration = Duration::from_millis(50);
 /// `(root, recursive, patterns, ignore, default_ignores, process_existing, stable_for_seconds)`
 type SubTuple = (PathBuf, bool, Vec<String>, Vec<String>, bool, bool, f64);
 
-/// `(change, path, subscription indices)`; change values match `ferroflow.watch.Change`.
-type EventTuple = (u8, OsString, Vec<u32>);
+/// `(change, path, subscription indices, existing)`; change values match
+/// `ferroflow.watch.Change`; `existing` marks files reported by `process_existing`.
+type EventTuple = (u8, OsString, Vec<u32>, bool);
 
 fn seconds(value: f64, what: &str) -> PyResult<Duration> {
     Duration::try_from_secs_f64(value)
@@ -100,7 +101,7 @@ impl PyWatcher {
                     return Ok(Some(
                         events
                             .into_iter()
-                            .map(|e| (e.change as u8, e.path.into_os_string(), e.subs))
+                            .map(|e| (e.change as u8, e.path.into_os_string(), e.subs, e.existing))
                             .collect(),
                     ))
                 }

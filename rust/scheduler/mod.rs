@@ -46,7 +46,7 @@ const WORKER_STACK_BYTES: usize = 8 << 20;
 /// How a run is carried out.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Worker threads (0 is treated as 1).
+    /// Worker threads (0 is treated as 1; never more than the nodes).
     pub workers: usize,
     /// After the first failure, start nothing new.
     pub fail_fast: bool,
@@ -151,7 +151,8 @@ pub fn run_with<X: Execute>(
             interrupted: false,
         });
     }
-    let workers = options.workers.max(1);
+    // More threads than nodes would only sit idle.
+    let workers = options.workers.clamp(1, plan.len());
     let budget = Budget {
         tasks: options.batch_tasks.max(1),
         time: options.batch_time,
@@ -223,7 +224,10 @@ mod tests {
         let finished: Vec<AtomicBool> = (0..g.node_count()).map(|_| AtomicBool::new(false)).collect();
         let misordered = AtomicBool::new(false);
         let out = run(g, options, |n| {
-            if g.predecessors(n).iter().any(|&p| !finished[p as usize].load(Ordering::Acquire)) {
+            if g.predecessors(n)
+                .iter()
+                .any(|&p| !finished[p as usize].load(Ordering::Acquire))
+            {
                 misordered.store(true, Ordering::Relaxed);
             }
             calls[n as usize].fetch_add(1, Ordering::Relaxed);
@@ -235,7 +239,11 @@ mod tests {
             }
         })
         .unwrap();
-        (out, calls.into_iter().map(AtomicU32::into_inner).collect(), misordered.into_inner())
+        (
+            out,
+            calls.into_iter().map(AtomicU32::into_inner).collect(),
+            misordered.into_inner(),
+        )
     }
 
     /// The states a sequential run reaches, driven by the ready tracker.
@@ -303,7 +311,10 @@ mod tests {
     fn false_is_a_failure_without_error() {
         let g = graph(3, &[(0, 1), (0, 2)]);
         let out = run(&g, &Options::new(2), |n| Ok::<_, ()>(n != 0)).unwrap();
-        assert_eq!(out.states, vec![NodeState::Failed, NodeState::Blocked, NodeState::Blocked]);
+        assert_eq!(
+            out.states,
+            vec![NodeState::Failed, NodeState::Blocked, NodeState::Blocked]
+        );
         assert!(out.error.is_none());
     }
 
@@ -312,7 +323,10 @@ mod tests {
         let g = graph(3, &[(0, 1), (1, 2)]);
         let out = run(&g, &Options::new(1), |n| if n == 2 { Ok(true) } else { Err(n) }).unwrap();
         assert_eq!(out.error, Some(0));
-        assert_eq!(out.states, vec![NodeState::Failed, NodeState::Blocked, NodeState::Blocked]);
+        assert_eq!(
+            out.states,
+            vec![NodeState::Failed, NodeState::Blocked, NodeState::Blocked]
+        );
         let g = graph(2, &[]);
         let out = run(&g, &Options::new(2), Err::<bool, NodeId>).unwrap();
         assert!(matches!(out.error, Some(0 | 1)));
@@ -331,7 +345,10 @@ mod tests {
             f[1] = true;
             f
         });
-        assert_eq!(&out.states[..3], &[NodeState::Done, NodeState::Failed, NodeState::Blocked]);
+        assert_eq!(
+            &out.states[..3],
+            &[NodeState::Done, NodeState::Failed, NodeState::Blocked]
+        );
         assert!(out.states[3..].iter().all(|&s| s == NodeState::Cancelled));
         assert_eq!(calls.iter().sum::<u32>(), 2);
         assert_eq!(out.error.as_deref(), Some("node 1 failed"));
@@ -363,7 +380,13 @@ mod tests {
         let out = run(&g, &Options::new(2), |n| Ok::<_, ()>(n != 0)).unwrap();
         assert_eq!(
             out.states,
-            vec![NodeState::Failed, NodeState::Blocked, NodeState::Done, NodeState::Done, NodeState::Done]
+            vec![
+                NodeState::Failed,
+                NodeState::Blocked,
+                NodeState::Done,
+                NodeState::Done,
+                NodeState::Done
+            ]
         );
     }
 
@@ -393,11 +416,13 @@ mod tests {
     fn monitor_cancels_waiting_nodes() {
         let n = 1000;
         let g = graph(n, &(1..n).map(|i| (i - 1, i)).collect::<Vec<_>>());
+        let started = AtomicBool::new(false);
         let polled = AtomicBool::new(false);
         let mut options = Options::new(2);
         options.poll_interval = Duration::from_millis(1);
         let exec = PerNode(|node: NodeId| {
             if node == 0 {
+                started.store(true, Ordering::Release);
                 // Hold the run open until the monitor asked to stop.
                 let deadline = Instant::now() + Duration::from_secs(10);
                 while !polled.load(Ordering::Acquire) && Instant::now() < deadline {
@@ -407,13 +432,18 @@ mod tests {
             Ok::<_, ()>(true)
         });
         let out = run_with(&Plan::new(&g), &options, &exec, || {
-            polled.store(true, Ordering::Release);
-            true
+            let stop = started.load(Ordering::Acquire);
+            polled.store(stop, Ordering::Release);
+            stop
         })
         .unwrap();
         assert!(out.interrupted);
         assert_eq!(out.states[0], NodeState::Done);
-        assert!(out.count(NodeState::Cancelled) >= n - 2, "{}", out.count(NodeState::Cancelled));
+        assert!(
+            out.count(NodeState::Cancelled) >= n - 2,
+            "{}",
+            out.count(NodeState::Cancelled)
+        );
         assert_eq!(out.count(NodeState::Done) + out.count(NodeState::Cancelled), n);
     }
 

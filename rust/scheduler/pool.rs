@@ -214,6 +214,16 @@ impl<'a, X: Execute> Pool<'a, X> {
         if let Some(n) = local.pop() {
             return Some(n);
         }
+        let found = self.steal(local, seed);
+        if found.is_some() && !local.is_empty() {
+            // This worker took more than it can start now: let a sleeper take
+            // some, in case the node it starts blocks for long.
+            self.sleep.wake_one();
+        }
+        found
+    }
+
+    fn steal(&self, local: &Worker<NodeId>, seed: &mut u64) -> Option<NodeId> {
         loop {
             let mut retry = false;
             match self.injector.steal_batch_and_pop(local) {
@@ -251,8 +261,7 @@ impl<'a, X: Execute> Pool<'a, X> {
                 count += 1;
                 // Reading the clock costs about as much as the bookkeeping of
                 // a node, so look at it every few nodes only.
-                let spent =
-                    count >= self.budget.tasks || (count % 4 == 0 && started.elapsed() >= self.budget.time);
+                let spent = count >= self.budget.tasks || (count % 4 == 0 && started.elapsed() >= self.budget.time);
                 if spent || self.stop.load(Ordering::Relaxed) {
                     // Back into the deque: this worker takes it next, or it is
                     // cancelled with the rest if the run stopped.

@@ -88,6 +88,8 @@ pub struct Event {
     pub path: PathBuf,
     /// Indices of the subscriptions that match it.
     pub subs: Vec<u32>,
+    /// Whether this reports a file that existed at start (`process_existing`).
+    pub existing: bool,
 }
 
 #[derive(Debug)]
@@ -336,6 +338,7 @@ impl<W: DirWatcher> Engine<W> {
                         change: Change::Created,
                         path,
                         subs,
+                        existing: true,
                     });
                 }
             }
@@ -549,7 +552,12 @@ impl<W: DirWatcher> Engine<W> {
             }
             let subs = self.matcher.matching(&path);
             if !subs.is_empty() {
-                out.push(Event { change, path, subs });
+                out.push(Event {
+                    change,
+                    path,
+                    subs,
+                    existing: false,
+                });
             }
         }
         out

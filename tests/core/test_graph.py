@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 import pytest
-
 from ferroflow import CycleError, DuplicateTaskError, FerroflowError, UnknownDependencyError
 from ferroflow._core import Graph, ReadyTracker
 

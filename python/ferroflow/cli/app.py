@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from . import demo, runs, schedule, scheduler, targets
+from . import demo, run, runs, schedule, scheduler
 from ._output import CliState, Output
 
 __all__ = ["app", "main"]
@@ -39,7 +39,9 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     flows_dir: Annotated[Path, typer.Option("--flows-dir", "-f", help="Folder of flow files.")] = Path("flows"),
-    tasks_dir: Annotated[Path, typer.Option("--tasks-dir", "-t", help="Folder of the scripts flows run.")] = Path("tasks"),
+    tasks_dir: Annotated[Path, typer.Option("--tasks-dir", "-t", help="Folder of the scripts flows run.")] = Path(
+        "tasks"
+    ),
     output_dir: Annotated[
         Path, typer.Option("--output-dir", "-o", help="Folder for task logs and dry-run scripts.")
     ] = Path("ferroflow_output"),
@@ -81,7 +83,7 @@ def root(
     )
 
 
-targets.register(app)
+run.register(app)
 runs.register(app)
 schedule.register(app)
 scheduler.register(app)

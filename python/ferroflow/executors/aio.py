@@ -60,63 +60,71 @@ class AsyncExecutor(BaseExecutor):
 
     async def arun_plan(self, plan: RunPlan) -> None:
         """Run ``plan`` on the running event loop."""
-        n = len(plan.tasks)
-        if not n:
+        if not len(plan.tasks):
             return
         limit = self.max_concurrency or plan.max_workers
-        sem = asyncio.Semaphore(limit) if limit else None
-        tracker = ReadyTracker(plan.graph)
-        loop = asyncio.get_running_loop()
-        all_done = loop.create_future()
-        live: set[asyncio.Task[None]] = set()
-        state = {"stop": False, "pending": 0}
-        execute = plan.execute_async
-
-        async def node(i: int) -> None:
-            try:
-                if sem is None:
-                    ok = await execute(i)
-                else:
-                    async with sem:
-                        ok = await execute(i)
-            except BaseException as e:
-                if not all_done.done():
-                    all_done.set_exception(e)
-                raise
-            settle(i, ok)
-
-        def launch(nodes: list[int]) -> None:
-            if state["stop"]:
-                plan.mark_cancelled(nodes)
-                return
-            for i in nodes:
-                state["pending"] += 1
-                t = loop.create_task(node(i))
-                live.add(t)
-                t.add_done_callback(live.discard)
-
-        def settle(i: int, ok: bool) -> None:
-            if ok:
-                launch(tracker.complete(i))
-            else:
-                plan.mark_blocked(tracker.fail(i))
-                if plan.fail_fast and not state["stop"]:
-                    state["stop"] = True
-                    plan.mark_cancelled(tracker.cancel_waiting())
-            state["pending"] -= 1
-            if state["pending"] == 0 and not all_done.done():
-                all_done.set_result(None)
-
-        launch(tracker.start())
-        try:
-            await all_done
-        except BaseException:
-            for t in list(live):
-                t.cancel()
-            if live:
-                await asyncio.gather(*live, return_exceptions=True)
-            plan.mark_cancelled(tracker.cancel_waiting(), "cancelled: the run was interrupted")
-            raise
+        await _AsyncRun(plan, asyncio.Semaphore(limit) if limit else None).run()
 
     def __repr__(self) -> str:
         return f"AsyncExecutor(use_uvloop={self.use_uvloop!r}, max_concurrency={self.max_concurrency!r})"
+
+
+class _AsyncRun:
+    """One run on the loop: each ready node becomes an asyncio task; its end settles it."""
+
+    def __init__(self, plan: RunPlan, sem: asyncio.Semaphore | None) -> None:
+        self.plan = plan
+        self.sem = sem
+        self.tracker = ReadyTracker(plan.graph)
+        self.loop = asyncio.get_running_loop()
+        self.all_done: asyncio.Future[None] = self.loop.create_future()
+        self.live: set[asyncio.Task[None]] = set()
+        self.stop = False
+        self.pending = 0
+
+    async def run(self) -> None:
+        self.launch(self.tracker.start())
+        try:
+            await self.all_done
+        except BaseException:
+            for t in list(self.live):
+                t.cancel()
+            if self.live:
+                await asyncio.gather(*self.live, return_exceptions=True)
+            self.plan.mark_cancelled(self.tracker.cancel_waiting(), "cancelled: the run was interrupted")
+            raise
+
+    async def node(self, i: int) -> None:
+        try:
+            if self.sem is None:
+                ok = await self.plan.execute_async(i)
+            else:
+                async with self.sem:
+                    ok = await self.plan.execute_async(i)
+        except BaseException as e:
+            if not self.all_done.done():
+                self.all_done.set_exception(e)
+            raise
+        self.settle(i, ok)
+
+    def launch(self, nodes: list[int]) -> None:
+        if self.stop:
+            self.plan.mark_cancelled(nodes)
+            return
+        for i in nodes:
+            self.pending += 1
+            t = self.loop.create_task(self.node(i))
+            self.live.add(t)
+            t.add_done_callback(self.live.discard)
+
+    def settle(self, i: int, ok: bool) -> None:
+        if ok:
+            self.launch(self.tracker.complete(i))
+        else:
+            self.plan.mark_blocked(self.tracker.fail(i))
+            if self.plan.fail_fast and not self.stop:
+                self.stop = True
+                self.plan.mark_cancelled(self.tracker.cancel_waiting())
+        self.pending -= 1
+        if self.pending == 0 and not self.all_done.done():
+            self.all_done.set_result(None)

@@ -117,8 +117,8 @@ def resolve_executor(spec: object, max_workers: int | None) -> Any:
     raise TypeError(f"executor must be a name or an executor object, got {type(spec).__name__}: {spec!r}")
 
 
-def drive_with_pool(plan: RunPlan, runners: list[Callable[[], bool]], workers: int, thread_name: str) -> None:
-    """Run ``runners`` on a thread pool, handing out nodes with ``_core.ReadyTracker``.
+def drive_with_pool(plan: RunPlan, execute: Callable[[int], bool], workers: int, thread_name: str) -> None:
+    """Run ``execute(node)`` on a thread pool, handing out nodes with ``_core.ReadyTracker``.
 
     The calling thread owns the tracker: it submits ready nodes, waits for any to finish,
     and reports them (``complete`` / ``fail``), so the tracker needs no lock.
@@ -130,7 +130,7 @@ def drive_with_pool(plan: RunPlan, runners: list[Callable[[], bool]], workers: i
 
         def submit(nodes: list[int]) -> None:
             for i in nodes:
-                running[pool.submit(runners[i])] = i
+                running[pool.submit(execute, i)] = i
 
         try:
             submit(tracker.start())

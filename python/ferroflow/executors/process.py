@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
+import os
+import subprocess
+import sys
 import threading
 import traceback
 from multiprocessing.connection import Connection
@@ -27,8 +29,6 @@ from ..errors import FerroflowError, TaskTimeoutError
 from .base import BaseExecutor, check_workers, drive_with_pool
 
 if TYPE_CHECKING:
-    from multiprocessing.process import BaseProcess
-
     from .._run import RunPlan
     from ..tasks import Task
 
@@ -37,16 +37,16 @@ __all__ = ["ProcessExecutor"]
 logger = logging.getLogger("ferroflow")
 
 
-def _worker_main(conn: Connection) -> None:
+def _worker_main(rconn: Connection, wconn: Connection) -> None:
     """The loop of a worker process: receive a call, run it, send back the outcome."""
     while True:
         try:
-            message = conn.recv_bytes()
+            message = rconn.recv_bytes()
         except (EOFError, OSError, KeyboardInterrupt):
             return
         if not message:
             return
-        conn.send_bytes(_run_call(message))
+        wconn.send_bytes(_run_call(message))
 
 
 def _run_call(message: bytes) -> bytes:
@@ -57,18 +57,18 @@ def _run_call(message: bytes) -> bytes:
         value = fn(*args, **kwargs)
         if asyncio.iscoroutine(value):
             value = asyncio.run(value)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
         tb = traceback.format_exc()
         try:
             return bytes(cloudpickle.dumps(("err", e, tb, ctx.logs)))
-        except Exception:
+        except Exception:  # noqa: BLE001 - user code may raise anything; recorded, never lost
             carried = RuntimeError(f"{type(e).__name__}: {e}")
             return bytes(cloudpickle.dumps(("err", carried, tb, ctx.logs)))
     finally:
         _CURRENT.reset(token)
     try:
         return bytes(cloudpickle.dumps(("ok", value, None, ctx.logs)))
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
         error = FerroflowError(
             f"task {ctx.task!r} returned an object that cannot be pickled "
             f"({type(value).__name__}: {type(e).__name__}: {e}); the process executor must send results "
@@ -77,54 +77,69 @@ def _run_call(message: bytes) -> bytes:
         return bytes(cloudpickle.dumps(("err", error, traceback.format_exc(), ctx.logs)))
 
 
-def _mp_context() -> Any:
-    """``forkserver`` where available (children fork from a clean single-threaded server that
-    preloaded this module, so the user's ``__main__`` is never re-run), else ``spawn``."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        mp = multiprocessing.get_context("forkserver")
-        mp.set_forkserver_preload([__name__])
-        return mp
-    return multiprocessing.get_context("spawn")  # pragma: no cover - platforms without forkserver
-
-
 class _Worker:
-    """One worker process and the parent's end of its pipe."""
+    """One worker process (a fresh interpreter) and the parent's ends of its two pipes.
 
-    def __init__(self, mp: Any) -> None:
-        parent, child = mp.Pipe(duplex=True)
-        self.conn: Connection = parent
-        self.proc: BaseProcess = mp.Process(target=_worker_main, args=(child,), daemon=True, name="ferroflow-worker")
-        self.proc.start()
-        child.close()
+    A plain subprocess rather than ``multiprocessing``: the user's ``__main__`` is never
+    re-imported, and the worker's stdout/stderr are the parent's.
+    """
+
+    def __init__(self) -> None:
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        code = f"from ferroflow.executors.process import _worker_entry; _worker_entry({to_child_r}, {from_child_w})"
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-c", code], pass_fds=(to_child_r, from_child_w))
+        finally:
+            os.close(to_child_r)
+            os.close(from_child_w)
+        self.send = Connection(to_child_w, readable=False)
+        self.recv = Connection(from_child_r, writable=False)
+        self.send.send_bytes(cloudpickle.dumps(list(sys.path)))
+
+    def is_alive(self) -> bool:
+        return self.proc.poll() is None
 
     def stop(self, timeout: float = 2.0) -> None:
         try:
-            self.conn.send_bytes(b"")
+            self.send.send_bytes(b"")
         except OSError:
             pass
-        self.proc.join(timeout)
-        if self.proc.is_alive():
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
             self.kill()
-        self.conn.close()
+        self.close()
 
     def kill(self) -> None:
         self.proc.kill()
-        self.proc.join(5.0)
+        self.proc.wait(5.0)
+
+    def close(self) -> None:
+        self.send.close()
+        self.recv.close()
+
+
+def _worker_entry(read_fd: int, write_fd: int) -> None:
+    """Entry point of a worker process (see :class:`_Worker`)."""
+    rconn = Connection(read_fd, writable=False)
+    wconn = Connection(write_fd, readable=False)
+    sys.path[:] = cloudpickle.loads(rconn.recv_bytes())
+    _worker_main(rconn, wconn)
 
 
 class _Pool:
     """Worker processes, one per pool thread, started lazily and replaced when killed."""
 
     def __init__(self) -> None:
-        self._mp = _mp_context()
         self._local = threading.local()
         self._lock = threading.Lock()
         self._workers: list[_Worker] = []
 
     def _worker(self) -> _Worker:
         w: _Worker | None = getattr(self._local, "worker", None)
-        if w is None or not w.proc.is_alive():
-            w = _Worker(self._mp)
+        if w is None or not w.is_alive():
+            w = _Worker()
             self._local.worker = w
             with self._lock:
                 self._workers.append(w)
@@ -133,30 +148,32 @@ class _Pool:
     def _drop(self, w: _Worker) -> None:
         self._local.worker = None
         w.kill()
-        w.conn.close()
+        w.close()
 
     def call(self, t: Task[..., Any], args: list[Any], kwargs: dict[str, Any], ctx: TaskContext) -> Any:
         try:
-            message = cloudpickle.dumps((t.fn, args, kwargs, (ctx.run_id, ctx.workflow, ctx.task, ctx.attempt, ctx.params)))
+            message = cloudpickle.dumps(
+                (t.fn, args, kwargs, (ctx.run_id, ctx.workflow, ctx.task, ctx.attempt, ctx.params))
+            )
         except Exception as e:
             raise FerroflowError(
                 f"task {t.name!r}: its function or inputs cannot be pickled for the process executor "
                 f"({type(e).__name__}: {e})"
             ) from e
         w = self._worker()
-        w.conn.send_bytes(message)
-        if not w.conn.poll(t.timeout):
+        w.send.send_bytes(message)
+        if not w.recv.poll(t.timeout):
             self._drop(w)
             logger.warning("task %r timed out after %g s; its worker process was killed", t.name, t.timeout)
             raise TaskTimeoutError(
                 f"task {t.name!r} timed out after {t.timeout:g} s (attempt {ctx.attempt}); its worker process was killed"
             )
         try:
-            kind, value, tb, logs = cloudpickle.loads(w.conn.recv_bytes())
+            kind, value, tb, logs = cloudpickle.loads(w.recv.recv_bytes())
         except (EOFError, OSError) as e:
             self._drop(w)
             raise FerroflowError(
-                f"task {t.name!r}: its worker process died (exit code {w.proc.exitcode}) before returning"
+                f"task {t.name!r}: its worker process died (exit code {w.proc.returncode}) before returning"
             ) from e
         ctx.logs.extend(logs)
         if kind == "ok":
@@ -169,14 +186,17 @@ class _Pool:
         with self._lock:
             workers, self._workers = self._workers, []
         for w in workers:
-            if w.proc.is_alive():
+            if w.is_alive():
                 w.stop()
+            else:
+                w.close()
 
 
 class ProcessExecutor(BaseExecutor):
     """Runs each task attempt in a worker process (up to ``max_workers`` at once).
 
-    Workers are started when first needed (``forkserver``, else ``spawn``) and reused. Coroutine tasks run
+    Workers are fresh interpreters started when first needed and reused (the caller's
+    ``__main__`` is not re-imported, so scripts need no ``if __name__ == "__main__"`` guard). Coroutine tasks run
     with ``asyncio.run`` inside the worker. A task that times out has its worker process
     killed (and replaced), so nothing keeps running; it is marked ``FAILED`` with
     ``TaskTimeoutError`` (or retried). A task whose result cannot be pickled fails with a
@@ -201,11 +221,11 @@ class ProcessExecutor(BaseExecutor):
         n = len(plan.tasks)
         if not n:
             return
-        workers = plan.max_workers or self.max_workers or multiprocessing.cpu_count()
+        workers = plan.max_workers or self.max_workers or (os.cpu_count() or 1)
         pool = _Pool()
         try:
             runners = [plan.sync_runner(i, pool.call) for i in range(n)]
-            drive_with_pool(plan, runners, min(workers, n), "ferroflow-process")
+            drive_with_pool(plan, lambda i: runners[i](), min(workers, n), "ferroflow-process")
         finally:
             pool.close()
 

@@ -44,12 +44,12 @@ class SequentialExecutor(BaseExecutor):
     def run_plan(self, plan: RunPlan) -> None:
         """Run ``plan`` in topological order on this thread."""
         order = plan.graph.topological_ids()
-        runners = plan.runners
+        execute = plan.execute
         bad = bytearray(len(order))
         for pos, i in enumerate(order):
             if bad[i]:
                 continue
-            if runners[i]():
+            if execute(i):
                 continue
             blocked = sorted(plan.graph.id_of(n) for n in plan.graph.descendants(plan.tasks[i].name))
             blocked = [j for j in blocked if not bad[j]]

@@ -56,10 +56,9 @@ class ThreadedExecutor(BaseExecutor):
             return
         run_graph = getattr(_core, "run_graph", None)
         if run_graph is None:  # an extension built without the scheduler: same semantics, Python pool
-            drive_with_pool(plan, plan.runners, workers, "ferroflow-thread")
+            drive_with_pool(plan, plan.execute, workers, "ferroflow-thread")
             return
-        runners = plan.runners
-        states = run_graph(plan.graph, lambda i: runners[i](), workers, plan.fail_fast)
+        states = run_graph(plan.graph, plan.execute, workers, plan.fail_fast)
         plan.apply_states(states)
 
     def __repr__(self) -> str:

@@ -1,0 +1,292 @@
+"""``ferroflow run``, ``list`` and ``graph``."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ..errors import FerroflowError, FlowFileError
+from ..flowfile import display_path
+from ..project import DryRun, FlowWorkflow, Project
+from ..targets import Target, as_workflow, load_python_target, parse_params, resolve_target
+from ._output import EXIT_FAILED, EXIT_INTERRUPTED, CliState, Output, fail, state, user_errors
+from .progress import RunProgress, print_run_summary
+
+__all__ = ["list_flow_rows", "register"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``run``, ``list`` and ``graph`` to ``app``."""
+    app.command("run")(run)
+    app.command("list")(list_flows)
+    app.command("graph")(graph)
+
+
+def run(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="A flow name, a flow file, a .py file or a module[:attr].")],
+    params: Annotated[
+        str | None, typer.Option("--params", "-p", help="Run params: a JSON object or @file.json.")
+    ] = None,
+    executor: Annotated[str, typer.Option("--executor", "-e", help="thread, sequential, process or async.")] = "thread",
+    max_workers: Annotated[
+        int | None, typer.Option("--max-workers", "-w", min=1, help="Parallel tasks / handlers.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan and write the bash script; run nothing.")
+    ] = False,
+    resume: Annotated[str | None, typer.Option("--resume", help="Reuse the completed tasks of this run id.")] = None,
+    resume_last: Annotated[bool, typer.Option("--resume-last", help="Resume the last failed run.")] = False,
+    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="After a failure, start nothing new.")] = False,
+    report: Annotated[Path | None, typer.Option("--report", help="Also write the run report (JSON) here.")] = None,
+    debounce: Annotated[float, typer.Option("--debounce", min=0.0, help="Watch: seconds to coalesce events.")] = 1.6,
+    no_recursive: Annotated[
+        bool, typer.Option("--no-recursive", help="Watch: only the roots, not sub-folders.")
+    ] = False,
+) -> None:
+    """Run a flow, a Python workflow, or watch the handlers a Python file registers."""
+    st = state(ctx)
+    out = st.output
+    with user_errors(out):
+        if resume is not None and resume_last:
+            fail(out, "--resume and --resume-last cannot be used together")
+        values = parse_params(params)
+        resolved = resolve_target(target, st.project())
+        run_kwargs: dict[str, Any] = {
+            "executor": executor,
+            "max_workers": max_workers,
+            "params": values,
+            "fail_fast": fail_fast,
+            "resume": resume if resume is not None else (True if resume_last else None),
+            "store": st.store(),
+            "report_path": report,
+            "raise_on_failure": False,
+        }
+        if resolved.kind in ("flow", "file"):
+            _run_flow(st, resolved, run_kwargs, dry_run)
+            return
+        loaded = load_python_target(resolved)
+        if loaded.watch_app is not None:
+            if dry_run:
+                _print_handlers(out, loaded.watch_app)
+                return
+            _watch(out, loaded.watch_app, debounce=debounce, max_workers=max_workers, recursive=not no_recursive)
+            return
+        workflow = as_workflow(loaded.runnable)
+        if dry_run:
+            _print_plan(out, workflow)
+            out.line("dry run: Python workflows have no script form; nothing ran")
+            return
+        _run_workflow(out, workflow, run_kwargs)
+
+
+def _run_flow(st: CliState, target: Target, run_kwargs: dict[str, Any], dry_run: bool) -> None:
+    out = st.output
+    workflow = st.project().load(target)
+    if dry_run:
+        _print_dry_run(out, workflow.dry_run(run_kwargs["params"]))
+        return
+    log_dir = workflow.flow.output_dir / "logs" / workflow.name
+    result = _run_workflow(out, workflow, run_kwargs, log_dir=log_dir)
+    del result
+
+
+def _run_workflow(out: Output, workflow: Any, run_kwargs: dict[str, Any], log_dir: Path | None = None) -> Any:
+    total = len(workflow.get_all_tasks())
+    in_main = threading.current_thread() is threading.main_thread()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        # Stop script process trees at once (the engine waits for running tasks
+        # before it lets the interrupt through), then interrupt the run.
+        if isinstance(workflow, FlowWorkflow):
+            workflow.flow.cancel.set()
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)} if in_main else {}
+    try:
+        with RunProgress(out, workflow.name, total) as progress:
+            result = workflow.run(progress=progress, **run_kwargs)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print_run_summary(out, result, str(log_dir / result.run_id) if log_dir is not None else None)
+    if report_path := run_kwargs.get("report_path"):
+        out.line(f"report: {report_path}")
+    if result.status != "completed":
+        raise typer.Exit(EXIT_FAILED)
+    return result
+
+
+def _print_dry_run(out: Output, dry: DryRun) -> None:
+    if out.json_mode:
+        plan = [[{"task": t, "depends_on": deps, "command": cmd} for t, deps, cmd in layer] for layer in dry.plan]
+        out.json("dry_run", flow=dry.flow, params=dry.params, plan=plan, script=str(dry.script_path))
+        return
+    out.print(f"[bold]plan of {dry.flow}[/] (params: {dry.params or '{}'})", highlight=False)
+    for n, layer in enumerate(dry.plan, start=1):
+        out.line(f"  stage {n}:")
+        for task_id, deps, cmd in layer:
+            after = f" (after {', '.join(deps)})" if deps else ""
+            out.line(f"    {task_id}{after}: {cmd}")
+    out.line(f"bash script: {dry.script_path}")
+    out.line("dry run: nothing ran")
+
+
+def _print_plan(out: Output, workflow: Any) -> None:
+    layers = [[t.name for t in layer] for layer in workflow.get_execution_plan()]
+    if out.json_mode:
+        out.json("plan", workflow=workflow.name, layers=layers)
+        return
+    out.print(f"[bold]plan of {workflow.name}[/]", highlight=False)
+    for n, layer in enumerate(layers, start=1):
+        out.line(f"  stage {n}: {', '.join(layer)}")
+
+
+# ---------------------------------------------------------------- watch
+
+
+def handler_rows(app: Any) -> list[dict[str, Any]]:
+    """The registered handlers as plain rows (handler, root, events, pattern, priority)."""
+    rows = []
+    for h in sorted(app.handlers, key=lambda h: -int(getattr(h, "priority", 0))):
+        events = getattr(h, "events", [])
+        names = [getattr(e, "name", str(e)) for e in events] if events else ["any"]
+        pattern = getattr(h, "pattern", None)
+        rows.append(
+            {
+                "handler": getattr(h, "name", repr(h)),
+                "root": str(getattr(h, "root", "")),
+                "events": ", ".join(names),
+                "pattern": ", ".join(pattern) if isinstance(pattern, list | tuple) else (pattern or "*"),
+                "priority": int(getattr(h, "priority", 0)),
+            }
+        )
+    return rows
+
+
+def _print_handlers(out: Output, app: Any) -> None:
+    rows = handler_rows(app)
+    if out.json_mode:
+        out.json("handlers", handlers=rows)
+        return
+    table = Table(title="watch handlers")
+    for column in ("handler", "root", "events", "pattern", "priority"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(row[c]) for c in ("handler", "root", "events", "pattern", "priority")))
+    out.print(table)
+
+
+def _configure_watch(app: Any, **options: Any) -> None:
+    """Apply the command-line watch options to an app built by the user's module."""
+    for name, value in options.items():
+        if value is not None and hasattr(app, name):
+            setattr(app, name, value)
+
+
+def _watch(out: Output, app: Any, *, debounce: float, max_workers: int | None, recursive: bool) -> None:
+    """Watch until SIGINT (exit 130) or SIGTERM (exit 0)."""
+    _configure_watch(app, debounce=debounce, max_workers=max_workers, recursive=recursive, json_logs=out.json_mode)
+    _print_handlers(out, app)
+    received: list[int] = []
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        app.start()
+        out.line("watching; press Ctrl+C to stop")
+        while not stop.wait(0.1):
+            if not app.is_running:
+                break
+    finally:
+        app.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received and received[0] == signal.SIGINT:
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+# ---------------------------------------------------------------- list / graph
+
+
+def list_flow_rows(project: Project) -> list[dict[str, Any]]:
+    """Every flow file of the project: name, tasks, description, file, problem (if invalid)."""
+    from ..flowfile import parse_flow_file
+
+    rows = []
+    for name, path in project.flow_files().items():
+        row: dict[str, Any] = {
+            "name": name,
+            "file": display_path(path),
+            "tasks": None,
+            "description": None,
+            "problem": None,
+        }
+        try:
+            spec = parse_flow_file(path, project.tasks_dir)
+        except FlowFileError as exc:
+            row["problem"] = exc.problems[0] if exc.problems else str(exc)
+        else:
+            row.update(tasks=len(spec.tasks), description=spec.description)
+        rows.append(row)
+    return rows
+
+
+def list_flows(ctx: typer.Context) -> None:
+    """List the flows in the flows folder."""
+    st = state(ctx)
+    out = st.output
+    with user_errors(out):
+        project = st.project()
+        rows = list_flow_rows(project)
+        if out.json_mode:
+            for row in rows:
+                out.json("flow", **row)
+            return
+        if not rows:
+            out.line(f"no flow files in {display_path(project.flows_dir)} (add NAME.json, .yaml or .toml)")
+            return
+        table = Table(title=f"flows in {display_path(project.flows_dir)}")
+        for column in ("flow", "tasks", "description", "file"):
+            table.add_column(column)
+        for row in rows:
+            tasks = str(row["tasks"]) if row["problem"] is None else "[red]invalid[/]"
+            description = row["description"] or "" if row["problem"] is None else row["problem"]
+            table.add_row(row["name"], tasks, description, row["file"])
+        out.print(table)
+
+
+def graph(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="A flow name, a flow file, a .py file or a module[:attr].")],
+    format: Annotated[str, typer.Option("--format", "-F", help="ascii, mermaid or dot.")] = "ascii",
+) -> None:
+    """Draw a flow's or workflow's tasks and dependencies."""
+    st = state(ctx)
+    out = st.output
+    with user_errors(out):
+        if format not in ("ascii", "mermaid", "dot"):
+            fail(out, f'unknown --format "{format}": use ascii, mermaid or dot')
+        resolved = resolve_target(target, st.project())
+        if resolved.kind in ("flow", "file"):
+            workflow: Any = st.project().load(resolved)
+        else:
+            loaded = load_python_target(resolved)
+            if loaded.runnable is None:
+                raise FerroflowError(f"{target} registers watch handlers, not a workflow; nothing to draw")
+            workflow = as_workflow(loaded.runnable)
+        text = workflow.visualize(format=format)
+        if out.json_mode:
+            out.json("graph", workflow=workflow.name, format=format, text=text)
+        else:
+            out.line(text)

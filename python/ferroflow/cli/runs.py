@@ -1,0 +1,216 @@
+"""``ferroflow runs`` (history from the store) and ``ferroflow report show``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from ..errors import StoreError
+from ._output import Output, state, user_errors
+
+__all__ = ["load_any_report", "register", "render_report"]
+
+_STATUS_STYLE = {
+    "completed": "green",
+    "SUCCESS": "green",
+    "failed": "red",
+    "FAILED": "red",
+    "running": "cyan",
+    "RUNNING": "cyan",
+    "skipped": "yellow",
+    "SKIPPED": "yellow",
+    "upstream_failed": "red",
+    "cancelled": "magenta",
+    "interrupted": "magenta",
+}
+
+report_app = typer.Typer(help="Run reports.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``runs`` and ``report`` to ``app``."""
+    app.command("runs")(runs)
+    app.add_typer(report_app, name="report")
+
+
+def _when(stamp: float | None) -> str:
+    return datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M:%S") if stamp else "-"
+
+
+def _styled(status: str) -> Text:
+    return Text(status, style=_STATUS_STYLE.get(status, ""))
+
+
+def runs(
+    ctx: typer.Context,
+    run_id: Annotated[str | None, typer.Argument(help="Show one run's tasks (an id or a unique prefix).")] = None,
+    workflow: Annotated[str | None, typer.Option("--workflow", "-W", help="Only runs of this workflow.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs to list.")] = 20,
+) -> None:
+    """List recorded runs, or show one run's tasks."""
+    st = state(ctx)
+    out = st.output
+    with user_errors(out):
+        store = st.store()
+        if run_id is not None:
+            _show_run(out, store, run_id)
+            return
+        rows = store.list_runs(workflow=workflow, limit=limit)
+        if out.json_mode:
+            for r in rows:
+                out.json(
+                    "run",
+                    run_id=r.run_id,
+                    workflow=r.workflow,
+                    status=r.status,
+                    started_at=r.started_at,
+                    duration_seconds=r.duration_seconds,
+                    tasks=r.task_count,
+                    stats=r.stats,
+                )
+            return
+        if not rows:
+            out.line(f"no runs recorded yet in {store.path}")
+            return
+        table = Table(title=f"runs in {store.path}")
+        for column in ("run id", "workflow", "status", "started", "duration", "tasks", "failed"):
+            table.add_column(column)
+        for r in rows:
+            duration = f"{r.duration_seconds:.2f}s" if r.duration_seconds is not None else "-"
+            failed = str(r.stats.get("failed", "-")) if r.stats else "-"
+            table.add_row(
+                r.run_id, r.workflow, _styled(r.status), _when(r.started_at), duration, str(r.task_count), failed
+            )
+        out.print(table)
+
+
+def _show_run(out: Output, store: Any, run_id: str) -> None:
+    detail = store.get_run(run_id)
+    run = detail.run
+    if out.json_mode:
+        out.json(
+            "run",
+            run_id=run.run_id,
+            workflow=run.workflow,
+            status=run.status,
+            params=run.params,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            resumed_from=run.resumed_from,
+            tasks=[
+                {
+                    "name": t.name,
+                    "status": t.status,
+                    "attempts": t.attempts,
+                    "duration_seconds": t.duration_seconds,
+                    "error": t.error,
+                    "reason": t.reason,
+                    "result": t.result_json,
+                }
+                for t in detail.tasks
+            ],
+        )
+        return
+    resumed = f", resumed from {run.resumed_from}" if run.resumed_from else ""
+    out.print(
+        f"[bold]{run.workflow}[/] run {run.run_id}: ",
+        _styled(run.status),
+        f" (started {_when(run.started_at)}{resumed})",
+    )
+    if run.params:
+        out.line(f"params: {run.params}")
+    table = Table()
+    for column in ("task", "status", "attempts", "duration", "detail"):
+        table.add_column(column, overflow="fold")
+    for t in detail.tasks:
+        duration = f"{t.duration_seconds:.2f}s" if t.duration_seconds is not None else "-"
+        detail_text = (t.error or t.reason or ("cached" if t.cached else "resumed" if t.resumed else "")).strip()
+        table.add_row(
+            t.name, _styled(t.status), str(t.attempts), duration, detail_text.splitlines()[0] if detail_text else ""
+        )
+    out.print(table)
+
+
+# ---------------------------------------------------------------- report show
+
+
+def load_any_report(store: Any, file_or_run: str) -> Any:
+    """A report from a JSON file, else from the store by run id.
+
+    Raises:
+        StoreError: Neither a readable report file nor a known run.
+    """
+    from ..reports import load_report
+
+    path = Path(file_or_run)
+    if path.suffix == ".json" or path.exists():
+        return load_report(path)
+    report = store.get_report(file_or_run)
+    if report is None:
+        raise StoreError(f'"{file_or_run}" is neither a report file nor a run id in {store.path}; see `ferroflow runs`')
+    return report
+
+
+def render_report(report: Any) -> Tree:
+    """A Rich tree: the batch, its steps (with notes, errors, output) and files."""
+    status = str(getattr(report.status, "value", report.status))
+    head = Text.assemble(
+        (f"{report.kind} {report.batch_id}", "bold"),
+        " ",
+        (status, _STATUS_STYLE.get(status, "")),
+        f" {report.percent:.0f}%",
+    )
+    tree = Tree(head)
+    if report.message:
+        tree.add(Text(report.message, style="dim"))
+    for step in report.steps:
+        _add_step(tree, step)
+    for file in report.files:
+        file_status = str(getattr(file.status, "value", file.status))
+        node = tree.add(
+            Text.assemble(
+                ("file ", "dim"), file.path or file.name or "", " ", (file_status, _STATUS_STYLE.get(file_status, ""))
+            )
+        )
+        for step in file.steps:
+            _add_step(node, step)
+    for error in report.errors:
+        tree.add(Text(f"error: {error}", style="red"))
+    return tree
+
+
+def _add_step(parent: Tree, step: Any) -> None:
+    status = str(getattr(step.status, "value", step.status))
+    took = f" {step.duration_ms / 1000:.2f}s" if step.duration_ms is not None else ""
+    attempts = step.metadata.get("attempts") if isinstance(step.metadata, dict) else None
+    extra = f" (attempts: {attempts})" if attempts and attempts > 1 else ""
+    node = parent.add(Text.assemble((step.label, "bold"), " ", (status, _STATUS_STYLE.get(status, "")), took + extra))
+    for note in step.notes[-6:]:
+        for line in str(note).splitlines()[-8:]:
+            node.add(Text(line, style="dim"))
+    for warning in step.warnings:
+        node.add(Text(f"warning: {warning}", style="yellow"))
+    for error in step.errors:
+        node.add(Text(f"error: {str(error).strip()}", style="red"))
+
+
+@report_app.command("show")
+def report_show(
+    ctx: typer.Context,
+    file_or_run: Annotated[str, typer.Argument(help="A report JSON file or a run id.")],
+) -> None:
+    """Render a run report in the terminal."""
+    st = state(ctx)
+    out = st.output
+    with user_errors(out):
+        report = load_any_report(st.store(), file_or_run)
+        if out.json_mode:
+            out.json("report", report=report.model_dump(mode="json"))
+            return
+        out.print(render_report(report))

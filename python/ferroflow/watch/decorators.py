@@ -1,0 +1,216 @@
+"""``@on_created``, ``@on_modified``, ``@on_deleted``, ``@on_any``.
+
+Each registers the decorated function on an app (the default app unless
+``app=`` is given) and returns the function unchanged, so it can still be
+called directly in tests.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from .app import WatchApp, default_app
+from .events import Change
+
+__all__ = ["on_any", "on_created", "on_deleted", "on_modified"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+Root = str | os.PathLike[str]
+Pattern = str | Sequence[str] | None
+
+
+def _register(
+    events: list[Change],
+    root: Root,
+    pattern: Pattern,
+    *,
+    process_existing: bool,
+    priority: int,
+    recursive: bool | None,
+    ignore: str | Sequence[str] | None,
+    stable_for: float | None,
+    app: WatchApp | None,
+) -> Callable[[F], F]:
+    def decorate(fn: F) -> F:
+        (app or default_app()).add_handler(
+            fn,
+            root,
+            events,
+            pattern,
+            process_existing,
+            priority,
+            recursive=recursive,
+            ignore=ignore,
+            stable_for=stable_for,
+        )
+        return fn
+
+    return decorate
+
+
+def on_created(
+    root: Root,
+    pattern: Pattern = None,
+    *,
+    process_existing: bool = False,
+    priority: int = 0,
+    recursive: bool | None = None,
+    ignore: str | Sequence[str] | None = None,
+    stable_for: float | None = None,
+    app: WatchApp | None = None,
+) -> Callable[[F], F]:
+    """Call the decorated function when a matching file is added under ``root``.
+
+    Args:
+        root: The folder to watch.
+        pattern: A glob or list of globs: ``*.txt`` matches the file name at
+            any depth; patterns with ``/`` or ``**`` match the path relative to
+            the root (``**/`` matches zero or more folders).
+        process_existing: Also report each existing matching file at start.
+        priority: Higher runs first among the handlers of one event.
+        recursive: Include sub-folders (default: the app's setting, True).
+        ignore: Extra globs to ignore, on top of ``.git/``, ``__pycache__/``,
+            ``node_modules/`` and editor swap/backup files.
+        stable_for: Deliver a new file only once it stopped changing for this
+            many seconds (one event with the final content for a slow copy).
+        app: The app to register on (default: :func:`default_app`).
+
+    Returns:
+        A decorator that registers the function and returns it unchanged.
+
+    Example:
+        >>> import tempfile
+        >>> from ferroflow.watch import WatchApp, FileEvent
+        >>> app = WatchApp()
+        >>> @on_created(tempfile.gettempdir(), pattern="*.csv", app=app)
+        ... def load(event: FileEvent) -> None:
+        ...     print(event.path)
+        >>> [h.name.rsplit(".", 1)[-1] for h in app.handlers], app.handlers[0].events
+        (['load'], [<Change.added: 1>])
+    """
+    return _register(
+        [Change.added],
+        root,
+        pattern,
+        process_existing=process_existing,
+        priority=priority,
+        recursive=recursive,
+        ignore=ignore,
+        stable_for=stable_for,
+        app=app,
+    )
+
+
+def on_modified(
+    root: Root,
+    pattern: Pattern = None,
+    *,
+    process_existing: bool = False,
+    priority: int = 0,
+    recursive: bool | None = None,
+    ignore: str | Sequence[str] | None = None,
+    app: WatchApp | None = None,
+) -> Callable[[F], F]:
+    """Call the decorated function when a matching file under ``root`` changes.
+
+    An editor's atomic save (write a temp file, rename it over the target)
+    is one modification of the target. Arguments as for :func:`on_created`;
+    with ``process_existing`` the handler is also called once per existing
+    matching file at start (with ``Change.added``).
+
+    Example:
+        >>> import tempfile
+        >>> from ferroflow.watch import WatchApp
+        >>> app = WatchApp()
+        >>> @on_modified(tempfile.gettempdir(), priority=5, app=app)
+        ... def reload(event): ...
+        >>> app.handlers[0].events, app.handlers[0].priority
+        ([<Change.modified: 2>], 5)
+    """
+    return _register(
+        [Change.modified],
+        root,
+        pattern,
+        process_existing=process_existing,
+        priority=priority,
+        recursive=recursive,
+        ignore=ignore,
+        stable_for=None,
+        app=app,
+    )
+
+
+def on_deleted(
+    root: Root,
+    pattern: Pattern = None,
+    *,
+    process_existing: bool = False,
+    priority: int = 0,
+    recursive: bool | None = None,
+    ignore: str | Sequence[str] | None = None,
+    app: WatchApp | None = None,
+) -> Callable[[F], F]:
+    """Call the decorated function when a matching file under ``root`` disappears.
+
+    A rename away counts as a deletion; removing a folder reports each file
+    that was in it. Arguments as for :func:`on_created`.
+
+    Example:
+        >>> import tempfile
+        >>> from ferroflow.watch import WatchApp
+        >>> app = WatchApp()
+        >>> @on_deleted(tempfile.gettempdir(), pattern=["*.log", "logs/**"], app=app)
+        ... def forget(event): ...
+        >>> app.handlers[0].pattern
+        ['*.log', 'logs/**']
+    """
+    return _register(
+        [Change.deleted],
+        root,
+        pattern,
+        process_existing=process_existing,
+        priority=priority,
+        recursive=recursive,
+        ignore=ignore,
+        stable_for=None,
+        app=app,
+    )
+
+
+def on_any(
+    root: Root,
+    pattern: Pattern = None,
+    *,
+    process_existing: bool = False,
+    priority: int = 0,
+    recursive: bool | None = None,
+    ignore: str | Sequence[str] | None = None,
+    stable_for: float | None = None,
+    app: WatchApp | None = None,
+) -> Callable[[F], F]:
+    """Call the decorated function for every change of a matching file under ``root``.
+
+    Arguments as for :func:`on_created` (``stable_for`` holds added files only).
+
+    Example:
+        >>> import tempfile
+        >>> from ferroflow.watch import WatchApp
+        >>> app = WatchApp()
+        >>> @on_any(tempfile.gettempdir(), recursive=False, app=app)
+        ... async def audit(event): ...
+        >>> len(app.handlers[0].events), app.handlers[0].is_async
+        (3, True)
+    """
+    return _register(
+        [Change.added, Change.modified, Change.deleted],
+        root,
+        pattern,
+        process_existing=process_existing,
+        priority=priority,
+        recursive=recursive,
+        ignore=ignore,
+        stable_for=stable_for,
+        app=app,
+    )

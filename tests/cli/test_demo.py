@@ -1,0 +1,29 @@
+"""``ferroflow demo`` finishes on its own, without a TTY, and leaves a usable project."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tests.cli.conftest import Invoker, ferroflow
+
+
+def test_demo_runs_end_to_end_as_a_real_process(tmp_path: Path) -> None:
+    started = time.monotonic()
+    done = ferroflow("demo", "--dir", str(tmp_path / "demo"), cwd=tmp_path, timeout=90)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert time.monotonic() - started < 60
+    out = done.stdout
+    for text in ("[5/5] summary completed", "slow_total completed (cached)", "squares completed in", "after 2 attempts",
+                 "processed/batch3.txt: 6 data rows", "run history", "try next", "\n  cd "):
+        assert text in out, text
+    assert "\x1b[" not in out
+    project = tmp_path / "demo"
+    assert (project / "ferroflow_output" / "summary.txt").read_text().startswith("etl summary (demo): 17 words")
+    listed = ferroflow("list", cwd=project)
+    assert listed.returncode == 0 and "etl" in listed.stdout
+
+
+def test_demo_through_the_runner(tmp_path: Path, invoke: Invoker) -> None:
+    result = invoke("demo", "--dir", str(tmp_path / "d"))
+    assert "done in" in result.stdout  # type: ignore[attr-defined]
