@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ferroflow.daemon import DaemonInfo, PidFile, Scheduler, pid_file_path, scheduler_status
+from ferroflow.daemon import DaemonInfo, PidFile, pid_file_path, scheduler_status
 from ferroflow.schedule import add_schedule, schedule_runs
+from ferroflow.scheduler import Scheduler
 from ferroflow.store import open_store
 
 from tests.conftest import wait_until
@@ -292,8 +293,17 @@ def test_a_python_workflow_target_runs_on_schedule(tmp_path: Path, home: Path) -
         "nightly = Workflow('nightly')\n"
         "nightly.add_task(Task(fn=lambda n=1: n * 10, name='ten'))\n"
     )
-    added = ferroflow("--json-logs", "schedule", "add", "sched_target_mod.py:nightly", "--cron", "@hourly",
-                      "--params", '{"n": 4}', cwd=tmp_path)
+    added = ferroflow(
+        "--json-logs",
+        "schedule",
+        "add",
+        "sched_target_mod.py:nightly",
+        "--cron",
+        "@hourly",
+        "--params",
+        '{"n": 4}',
+        cwd=tmp_path,
+    )
     assert added.returncode == 0, added.stderr
     schedule_id = json.loads(added.stdout)["id"]
     store = open_store(home)
@@ -307,14 +317,15 @@ def test_a_python_workflow_target_runs_on_schedule(tmp_path: Path, home: Path) -
 
 
 def test_interactive_status_refreshes_until_its_duration(tmp_path: Path, home: Path, flows: Path) -> None:
-    from typer.testing import CliRunner
-
     from ferroflow.cli.app import app
     from ferroflow.log import reset_logging
+    from typer.testing import CliRunner
 
     add_schedule(open_store(home), "tick", kind="flow", cron="@daily", tz="UTC")
     try:
-        result = CliRunner().invoke(app, ["scheduler", "status", "--interactive", "--refresh", "0.1", "--duration", "0.5"])
+        result = CliRunner().invoke(
+            app, ["scheduler", "status", "--interactive", "--refresh", "0.1", "--duration", "0.5"]
+        )
     finally:
         reset_logging()
     assert result.exit_code == 0

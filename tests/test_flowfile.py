@@ -498,3 +498,26 @@ def test_flows_run_on_every_executor(tmp_path: Path) -> None:
     for executor in ("sequential", "thread", "process", "async"):
         result = load_flow(path, output_dir=tmp_path / "out").run(store=None, executor=executor)
         assert [result[t]["stdout_tail"] for t in ("a", "b")] == ["a", "b"], executor
+
+
+def test_workdir_is_relative_to_the_starting_folder_and_can_use_params(tmp_path: Path) -> None:
+    (tmp_path / "data" / "2024").mkdir(parents=True)
+    path = write(
+        tmp_path / "w.json",
+        json.dumps(
+            {
+                "params": {"year": "2024"},
+                "tasks": [
+                    {
+                        "id": "here",
+                        "command": ["python", "-c", "import os; print(os.getcwd())"],
+                        "workdir": "data/{year}",
+                    },
+                    {"id": "base", "command": ["python", "-c", "import os; print(os.getcwd())"]},
+                ],
+            }
+        ),
+    )
+    result = load_flow(path, output_dir=tmp_path / "out").run(store=None)
+    assert Path(result["here"]["stdout_tail"]) == (tmp_path / "data" / "2024").resolve()
+    assert Path(result["base"]["stdout_tail"]) == tmp_path.resolve()

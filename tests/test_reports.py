@@ -162,7 +162,7 @@ def test_pipeline_file_collects_nested_steps_and_saves_on_exception(tmp_path: Pa
     src.write_bytes(b"%PDF-1.4 ...")
     out = tmp_path / "out" / "report.json"
     out.parent.mkdir()
-    report = PipelineReport(batch_id="b", kind="inbox", output_path=str(out))
+    report = PipelineReport(batch_id="b", kind="inbox", output_path=out)
     with pipeline_file(report, path=src, set_stage_on_enter="processing") as f:
         with pipeline_step(None, "read"):
             pass
@@ -190,7 +190,7 @@ def test_pipeline_file_without_output_path_writes_nothing(tmp_path: Path) -> Non
 
 def test_pipeline_file_reraises_when_asked_and_skips_saving_when_told(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
-    report = PipelineReport(output_path=str(out))
+    report = PipelineReport(output_path=out)
     with (
         pytest.raises(ValueError),
         pipeline_file(report, file_id="x", raise_on_exception=True, save_on_exception=False),

@@ -40,6 +40,7 @@ def _finish(store: Store, run_id: str, records: list[TaskRecord], status: str = 
         status=status,
         stats={"total_tasks": len(records)},
         records={r.name: r for r in records},
+        params={"n": 1},
         started_at=time.time() - 1,
         finished_at=time.time(),
     )
@@ -414,12 +415,14 @@ def test_an_sqlite_file_of_another_application_is_refused(tmp_path: Path) -> Non
     conn.close()
 
 
+_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: the forked child must not dlopen
+
+
 def _without_permission_override() -> None:
     """In the child, before exec: drop CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH, so that even root
     obeys permission bits (a read-only directory is then read-only for the child)."""
-    libc = ctypes.CDLL(None, use_errno=True)
     for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
-        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+        if _LIBC.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
 
@@ -523,3 +526,154 @@ def test_params_that_are_not_json_are_recorded_as_text(tmp_path: Path) -> None:
     assert store.get_run("r").run.params == {"path": str(tmp_path), "n": 2}
     with store.read() as conn:
         assert json.loads(conn.execute("SELECT params FROM runs").fetchone()[0])["n"] == 2
+
+
+def test_compact_records_of_small_tasks_read_back_like_full_ones(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    assert store is not None
+    names = ["a", "b", "c", "d"]
+    rec = store.begin_run(run_id="r", workflow="wf", params={}, task_names=names)
+    rec.task_started("d", 5.0)
+    rec.task_started("a", 1.0)
+    rec.task_completed("a", 1.0, 2.0)  # result None: a compact entry
+    rec.flush()
+    rec.task_completed("b", 2.0, 3.0, result={"x": 1})  # a result: a full row
+    rec.task_finished(TaskRecord("c", TaskStatus.COMPLETED, attempts=1, started_at=3.0, finished_at=4.0))
+    rec.flush()
+    mid = {t.name: (t.status, t.attempts) for t in store.get_run("r").tasks}
+    assert mid == {"a": ("completed", 1), "b": ("completed", 1), "c": ("completed", 1), "d": ("running", 0)}
+    rec.task_finished(TaskRecord("d", TaskStatus.FAILED, attempts=2, started_at=5.0, finished_at=6.0))
+    rec.finish(RunResult("r", "wf", {}, status="failed", stats={}, started_at=0.5, finished_at=7.0))
+
+    detail = store.get_run("r")
+    assert [t.name for t in detail.tasks] == names  # workflow order, whatever the recording order
+    a, b, _, d = detail.tasks
+    assert (a.started_at, a.finished_at, a.result_json, a.has_result) == (1.0, 2.0, "null", True)
+    assert b.result_json == '{"x": 1}' and store.load_result("r", "b") == {"x": 1}
+    assert store.load_result("r", "a") is None and store.load_result("r", "c") is None
+    assert (d.status, d.attempts) == ("failed", 2)
+    assert store.resume_results("r", "wf") == ("r", {"a": None, "b": {"x": 1}, "c": None})
+    assert detail.run.started_at == 0.5 and detail.run.finished_at == 7.0
+
+
+def test_the_report_rebuilt_from_the_store_equals_the_one_the_run_built(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    assert store is not None
+    t0 = 1000.0
+    records = [
+        TaskRecord("a", TaskStatus.COMPLETED, attempts=1, started_at=t0, finished_at=t0 + 1),
+        TaskRecord("b", TaskStatus.COMPLETED, attempts=2, started_at=t0, finished_at=t0 + 2, result=[1]),
+        TaskRecord("c", TaskStatus.FAILED, attempts=1, started_at=t0, finished_at=t0 + 3, error=_raise(OSError("x"))),
+        TaskRecord("d", TaskStatus.SKIPPED, reason="its `when` condition returned false"),
+        TaskRecord("e", TaskStatus.UPSTREAM_FAILED, reason="upstream 'c' failed", logs=["line"]),
+    ]
+    result = _finish(store, "r", records, status="failed")
+    stored = store.get_report("r")
+    assert stored is not None
+    assert stored.model_dump() == result.report.model_dump()
+
+
+def test_a_report_edited_before_the_run_ends_is_stored_as_it_is(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    assert store is not None
+    rec = store.begin_run(run_id="r", workflow="wf", params={}, task_names=["a"])
+    records = {"a": TaskRecord("a", TaskStatus.COMPLETED, attempts=1, result=1)}
+    result = RunResult("r", "wf", {"a": 1}, status="completed", stats={}, records=records)
+    from ferroflow.reports import build_run_report
+
+    result.report = build_run_report(result).set_progress(message="reviewed by ops")
+    rec.finish(result)
+    stored = store.get_report("r")
+    assert stored is not None and stored.message == "reviewed by ops"
+
+
+def test_a_failed_batch_is_written_by_a_later_flush_once_space_is_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(tmp_path)
+    assert store is not None
+    rec = store.begin_run(run_id="r", workflow="wf", params={}, task_names=["a", "b"])
+    pages = store._db.query("PRAGMA page_count")[0][0]
+    for conn in store._db._all:
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+    rec.task_finished(TaskRecord("a", TaskStatus.COMPLETED, attempts=1, result=os.urandom(100_000)))
+    rec.task_completed("b", 1.0, 2.0)
+    rec.flush()  # fails (logged), keeps the data
+    assert store.get_run("r").tasks == []
+    for conn in store._db._all:
+        conn.execute("PRAGMA max_page_count = 1073741823")
+    rec.flush()
+    assert {t.name for t in store.get_run("r").tasks} == {"a", "b"}
+    rec.finish(RunResult("r", "wf", {}, status="completed", stats={}))
+    assert store.get_run("r").run.status == "completed"
+
+
+def test_two_processes_running_workflows_into_one_store_lose_nothing(tmp_path: Path) -> None:
+    code = """
+        import sys
+        from ferroflow import Task, Workflow
+        who, db = sys.argv[1], sys.argv[2]
+        wf = Workflow(f"wf-{who}")
+        for i in range(30):
+            wf.add_task(Task(fn=(lambda i=i: i if i % 3 else None), name=f"t{i}"))
+        ids = [wf.run(store=db, executor="thread", max_workers=4).run_id for _ in range(8)]
+        print(" ".join(ids))
+    """
+    db = tmp_path / "shared.db"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(code), who, str(db)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for who in ("a", "b")
+    ]
+    ids: list[str] = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        ids += out.split()
+    store = open_store(db)
+    assert store is not None
+    assert len(ids) == 16 and sorted(r.run_id for r in store.list_runs(limit=100)) == sorted(ids)
+    for run_id in ids:
+        detail = store.get_run(run_id)
+        assert detail.run.status == "completed" and len(detail.tasks) == 30
+        assert all(t.status == "completed" for t in detail.tasks)
+        assert store.load_result(run_id, "t4") == 4 and store.load_result(run_id, "t3") is None
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "ferroflow.store",
+        "ferroflow._sqlite",
+        "ferroflow._recorder",
+        "ferroflow.cache",
+        "ferroflow.state",
+        "ferroflow.reports",
+        "ferroflow._report_context",
+        "ferroflow._run_report",
+        "ferroflow.log",
+    ],
+)
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    failures, tests = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert tests > 0 and failures == 0
+
+
+def test_runs_do_not_leave_connections_behind(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    assert store is not None
+    store.list_runs()
+    before = len(store._db._all)
+    for i in range(5):
+        rec = store.begin_run(run_id=f"r{i}", workflow="wf", params={}, task_names=["a"])
+        rec.task_completed("a", 1.0, 2.0)
+        wait_until(lambda rid=f"r{i}": len(store.get_run(rid).tasks) == 1)  # the writer thread has written
+        rec.finish(RunResult(f"r{i}", "wf", {"a": None}, status="completed", stats={}))
+    assert len(store._db._all) == before

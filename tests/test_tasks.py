@@ -122,9 +122,9 @@ def test_bad_options_name_the_task(options: dict[str, object], message: str) -> 
     assert "bad_task" in str(info.value)
 
 
-def test_decorator_rejects_function_and_options_together() -> None:
-    with pytest.raises(TypeError):
-        task(lambda: 1, name="x")  # type: ignore[call-overload]
+def test_task_can_be_called_with_a_function_and_options() -> None:
+    t = task(lambda: 1, name="x", retries=2)
+    assert (t.name, t.retries, t()) == ("x", 2, 1)
 
 
 def _tasks(*names: str) -> list[Task[..., int]]:

@@ -493,3 +493,35 @@ def test_report_path_writes_the_run_report(tmp_path: Any) -> None:
     assert result.report is not None
     assert json.dumps(data)  # valid JSON
     assert len(result.report.steps) == 4
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "ferroflow.tasks",
+        "ferroflow.retries",
+        "ferroflow.inputs",
+        "ferroflow.workflow",
+        "ferroflow.dag",
+        "ferroflow.flow",
+        "ferroflow.visualize",
+        "ferroflow._async",
+        "ferroflow.context",
+        "ferroflow.executors.base",
+        "ferroflow.executors.sequential",
+        "ferroflow.executors.threaded",
+        "ferroflow.executors.process",
+        "ferroflow.executors.aio",
+    ],
+)
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    from ferroflow import registry
+
+    try:
+        failures, tests = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    finally:
+        registry.clear()
+    assert tests > 0 and failures == 0

@@ -5,11 +5,15 @@ Errors arrive as the classes of :mod:`ferroflow.errors`.
 """
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import final
+
+__all__ = ["Graph", "ReadyTracker", "Watcher", "__version__", "check_glob", "run_graph"]
 
 __version__: str
 
 # ---------------------------------------------------------------- graph
 
+@final
 class Graph:
     """A directed acyclic graph of named nodes.
 
@@ -49,7 +53,7 @@ class Graph:
     def edge_count(self) -> int:
         """Number of edges."""
     def __len__(self) -> int: ...
-    def __contains__(self, name: object) -> bool: ...
+    def __contains__(self, name: object, /) -> bool: ...
     def id_of(self, name: str) -> int:
         """The id of a node (``UnknownDependencyError`` if absent)."""
     def name_of(self, node: int) -> str:
@@ -77,6 +81,7 @@ class Graph:
     def predecessor_ids(self, node: int) -> list[int]:
         """Direct upstream ids of a node id."""
 
+@final
 class ReadyTracker:
     """Hands out node ids once all their upstreams completed.
 
@@ -85,7 +90,7 @@ class ReadyTracker:
     ``complete`` or ``fail``.
     """
 
-    def __init__(self, graph: Graph) -> None: ...
+    def __new__(cls, graph: Graph) -> ReadyTracker: ...
     def start(self) -> list[int]:
         """The ids without upstreams (the first call only; later calls return [])."""
     def complete(self, node: int) -> list[int]:

@@ -1,11 +1,15 @@
 """Recording one run into the store without slowing it down.
 
-``RunRecorder.task_started`` / ``task_finished`` only append to a deque (a few
-hundred nanoseconds, no lock, no I/O). A background writer thread wakes every
-``FLUSH_INTERVAL_S``, coalesces what arrived per task and commits it as one
-transaction; ``finish()`` stops the writer and commits the rest together with
-the run's final status, stats and report. A crash (even ``kill -9``) loses at
-most the last interval and never a committed batch: the store is WAL with
+The hot path only appends to a deque (no lock, no I/O): ``task_started`` a
+``(name, at)`` mark; ``task_completed`` -- and ``task_finished`` for a record
+that says no more than that -- a ``(name, started_at, finished_at)`` entry for a
+task that completed on its first attempt with a ``None`` result; any other
+record goes to a second deque. A background writer wakes every
+``FLUSH_INTERVAL_S`` and commits what arrived as one transaction: the compact
+entries as one pickled list (one ``task_log`` row per batch, however many
+tasks), the others as full ``tasks`` rows. ``finish()`` stops the writer and
+commits the rest with the run's final status. A crash (even ``kill -9``) loses
+at most the last interval and never a committed batch: the store is WAL with
 ``synchronous=FULL``.
 """
 
@@ -43,54 +47,16 @@ _SCALARS = (bool, int, float, str)
 
 _TASK_UPSERT = (
     "INSERT OR REPLACE INTO tasks (run_id, name, status, attempts, started_at, finished_at, error, traceback,"
-    " reason, has_result, result, result_json, cached, resumed, logs, position)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " reason, has_result, result, result_json, cached, resumed, logs) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
-_COMPLETED = TaskStatus.COMPLETED
-
-# Started marks and small completed tasks (result None, no error, no logs) -- almost all of a
-# run of many small tasks -- are appended as one pickled list per batch to ``task_log``: one row
-# per batch instead of one per task, which keeps recording far below the cost of the tasks.
-# Everything else (results, errors, logs) gets a full row in ``tasks``.
 _LOG_INSERT = "INSERT INTO task_log (run_id, seq, entries) VALUES (?, ?, ?)"
-_LOG_PROTOCOL = 4  # a plain list of lists of str / int / float / bool / None
+_LOG_PROTOCOL = 4  # a plain list of tuples of str / float
+_COMPLETED = TaskStatus.COMPLETED
 
 # Run ids with a live recorder in this process: a 'running' row of ours that is
 # not in here belongs to a run that died without finishing.
 ACTIVE_RUNS: set[str] = set()
 _LIVE: weakref.WeakSet[RunRecorder] = weakref.WeakSet()
-
-
-class _Batch:
-    """What one flush writes, coalesced per task: the last thing heard about a task wins.
-
-    ``log`` maps a task to its ``task_log`` entry ``[name, status, attempts, started_at,
-    finished_at, reason, cached, resumed, position]``; ``rows`` to its ``tasks`` row.
-    """
-
-    __slots__ = ("log", "rows")
-
-    def __init__(self) -> None:
-        self.log: dict[str, list[Any]] = {}
-        self.rows: dict[str, tuple[Any, ...]] = {}
-
-    def __bool__(self) -> bool:
-        return bool(self.log or self.rows)
-
-    def merge_older(self, older: _Batch) -> None:
-        """Fold in a batch that could not be written (its entries are older than ours)."""
-        for name, entry in older.log.items():
-            if name not in self.log and name not in self.rows:
-                self.log[name] = entry
-        for name, row in older.rows.items():
-            if name not in self.log and name not in self.rows:
-                self.rows[name] = row
-
-    def write(self, conn: Any, run_id: str, seq: int) -> None:
-        if self.log:
-            conn.execute(_LOG_INSERT, (run_id, seq, pickle.dumps(list(self.log.values()), protocol=_LOG_PROTOCOL)))
-        if self.rows:
-            conn.executemany(_TASK_UPSERT, list(self.rows.values()))
 
 
 def encode_value(value: Any) -> bytes | None:
@@ -143,7 +109,7 @@ def error_text(record: TaskRecord) -> tuple[str | None, str | None]:
     return text, trace
 
 
-def task_row(run_id: str, record: TaskRecord, position: int | None = None) -> tuple[Any, ...]:
+def task_row(run_id: str, record: TaskRecord) -> tuple[Any, ...]:
     """The ``tasks`` row of a record."""
     status = record.status
     result = record.result
@@ -180,39 +146,40 @@ def task_row(run_id: str, record: TaskRecord, position: int | None = None) -> tu
         record.cached,
         record.resumed,
         json.dumps(record.logs) if record.logs else None,
-        position,
     )
 
 
 class RunRecorder:
     """Records the tasks of one run; made by :meth:`ferroflow.store.Store.begin_run`.
 
-    All methods are thread-safe. ``task_started`` and ``task_finished`` never
-    block: they hand the data to the writer thread.
+    All methods are thread-safe. ``task_started``, ``task_completed`` and
+    ``task_finished`` never block: they hand the data to the writer thread,
+    which commits it within ``FLUSH_INTERVAL_S``.
 
     Example:
         >>> import tempfile
         >>> from ferroflow.store import open_store
         >>> from ferroflow.results import RunResult, TaskRecord, TaskStatus
         >>> store = open_store(tempfile.mkdtemp())
-        >>> rec = store.begin_run(run_id="r1", workflow="wf", params={}, task_names=["a"])
+        >>> rec = store.begin_run(run_id="r1", workflow="wf", params={}, task_names=["a", "b"])
         >>> rec.task_finished(TaskRecord("a", TaskStatus.COMPLETED, attempts=1, result=42))
-        >>> rec.finish(RunResult("r1", "wf", {"a": 42}, status="completed", stats={}))
-        >>> store.get_run("r1").tasks[0].result_json
-        '42'
+        >>> rec.task_completed("b", 1.0, 1.5)
+        >>> rec.finish(RunResult("r1", "wf", {"a": 42, "b": None}, status="completed", stats={}))
+        >>> [(t.name, t.result_json) for t in store.get_run("r1").tasks]
+        [('a', '42'), ('b', 'null')]
     """
 
-    def __init__(self, db: SQLiteDB, run_id: str, workflow: str, task_names: list[str] | None = None) -> None:
+    def __init__(self, db: SQLiteDB, run_id: str, workflow: str, task_count: int = 0) -> None:
         self.run_id = run_id
         self.workflow = workflow
         self._db = db
-        names = task_names or []
-        self._task_count = len(names)
-        self._positions: dict[str, int] = {name: i for i, name in enumerate(names)}
-        self._pending: deque[TaskRecord | tuple[str, float]] = deque()
-        self._unsaved = _Batch()
+        self._task_count = task_count
+        self._log: deque[tuple[Any, ...]] = deque()
+        self._records: deque[TaskRecord | tuple[Any, ...]] = deque()
+        self._unsaved_log: list[tuple[Any, ...]] = []
+        self._unsaved_rows: dict[str, tuple[Any, ...]] = {}
         self._seq = 0
-        self._final: set[str] = set()
+        self._done = 0  # tasks recorded as final so far (queued or written)
         self._wake = threading.Event()
         self._stopping = False
         self._finished = False
@@ -227,78 +194,93 @@ class RunRecorder:
 
     def task_started(self, name: str, at: float) -> None:
         """Note that ``name`` started at epoch second ``at`` (non-blocking)."""
-        self._pending.append((name, at))
+        self._log.append((name, at))
+
+    def task_completed(self, name: str, started_at: float, finished_at: float, result: Any = None) -> None:
+        """Shortcut of ``task_finished`` for a task that completed on its first attempt.
+
+        Same effect as ``task_finished(TaskRecord(name, COMPLETED, 1,
+        started_at, finished_at, result))`` without building the record: the
+        cheapest way to record the many small tasks of a big run (non-blocking).
+        """
+        if result is None:
+            self._log.append((name, started_at, finished_at))
+        else:
+            self._records.append((name, started_at, finished_at, result))
 
     def task_finished(self, record: TaskRecord) -> None:
         """Queue the final record of a task (non-blocking); committed within ~100 ms."""
-        self._pending.append(record)
+        if (
+            record.result is None
+            and record.status is _COMPLETED
+            and record.attempts == 1
+            and record.error is None
+            and not record.logs
+            and record.reason is None
+            and record.traceback is None
+            and not record.cached
+            and not record.resumed
+        ):
+            self._log.append((record.name, record.started_at, record.finished_at))
+        else:
+            self._records.append(record)
 
     # ---------------------------------------------------------------- writer
 
     def _loop(self) -> None:
-        while not self._stopping:
-            self._wake.wait(FLUSH_INTERVAL_S)
-            if self._stopping:
-                break
-            self.flush()
+        try:
+            while not self._stopping:
+                self._wake.wait(FLUSH_INTERVAL_S)
+                if self._stopping:
+                    break
+                self.flush()
+        finally:
+            self._db.release()  # one connection per writer thread: do not leave it open
 
-    def _drain(self) -> _Batch:
-        batch = self._unsaved
-        self._unsaved = _Batch()
-        log, rows = batch.log, batch.rows
-        pending, final, position = self._pending, self._final, self._positions.get
-        popleft, done = pending.popleft, _COMPLETED
-        for _ in range(len(pending)):
-            item = popleft()
+    def _drain(self) -> tuple[list[tuple[Any, ...]], dict[str, tuple[Any, ...]]]:
+        log, self._unsaved_log = self._unsaved_log, []
+        rows, self._unsaved_rows = self._unsaved_rows, {}
+        popleft = self._log.popleft
+        new = [popleft() for _ in range(len(self._log))]
+        # Entries are 2-tuples (started) or 3-tuples (completed): count the latter at C speed.
+        self._done += sum(map(len, new)) - 2 * len(new)
+        log.extend(new)
+        records, run_id = self._records, self.run_id
+        for _ in range(len(records)):
+            item = records.popleft()
             if type(item) is tuple:
-                name, at = item
-                if name not in final:
-                    log[name] = [name, "running", 0, at, None, None, False, False, position(name)]
-                continue
+                name, t0, t1, value = item
+                item = TaskRecord(name, _COMPLETED, 1, t0, t1, value)
             assert isinstance(item, TaskRecord)
-            name = item.name
-            if (
-                item.status is done
-                and item.result is None
-                and item.error is None
-                and item.traceback is None
-                and not item.logs
-            ):
-                rows.pop(name, None)
-                log[name] = [
-                    name,
-                    "completed",
-                    item.attempts,
-                    item.started_at,
-                    item.finished_at,
-                    item.reason,
-                    item.cached,
-                    item.resumed,
-                    position(name),
-                ]
-                final.add(name)
-            else:
-                log.pop(name, None)
-                rows[name] = task_row(self.run_id, item, position(name))
-                if item.status.is_final:
-                    final.add(name)
-        return batch
+            if item.name not in rows and item.status.is_final:
+                self._done += 1
+            rows[item.name] = task_row(run_id, item)
+        return log, rows
 
-    def _write(self, conn: Any, batch: _Batch) -> None:
-        batch.write(conn, self.run_id, self._seq + 1)
+    def _write(self, conn: Any, log: list[tuple[Any, ...]], rows: dict[str, tuple[Any, ...]]) -> None:
+        if log:
+            conn.execute(_LOG_INSERT, (self.run_id, self._seq + 1, pickle.dumps(log, protocol=_LOG_PROTOCOL)))
+        if rows:
+            conn.executemany(_TASK_UPSERT, list(rows.values()))
+
+    def _keep_unsaved(self, log: list[tuple[Any, ...]], rows: dict[str, tuple[Any, ...]]) -> None:
+        # Older than whatever arrived since: they go first, and newer rows win.
+        self._unsaved_log[:0] = log
+        for name, row in rows.items():
+            self._unsaved_rows.setdefault(name, row)
 
     def flush(self) -> None:
         """Commit what has been queued so far (the writer does this every ~100 ms)."""
         with self._lock:
-            batch = self._drain()
-            if not batch:
+            log, rows = self._drain()
+            if not log and not rows:
                 return
             try:
-                self._db.run_write(lambda conn: self._write(conn, batch), action="record tasks in")
+                self._db.run_write(lambda conn: self._write(conn, log, rows), action="record tasks in")
             except StoreError as exc:
-                # Keep the rows: the next flush (or finish) tries again, e.g. once disk space is back.
+                # Keep the data: the next flush (or finish) tries again, e.g. once disk space is back.
                 self._error = exc
-                self._unsaved.merge_older(batch)
+                self._keep_unsaved(log, rows)
                 logger.error("%s", exc)
             else:
                 self._seq += 1
@@ -315,13 +297,14 @@ class RunRecorder:
     def finish(self, result: RunResult) -> None:
         """Commit the remaining tasks and the run's final status, times and stats.
 
-        Tasks in ``result.records`` that never went through ``task_finished``
-        are written too. The run report is not serialized here (that would
-        cost more than the run itself for many small tasks): the task rows hold
-        everything it shows and :meth:`Store.get_report` rebuilds it from them.
-        A report that was already built, and possibly edited, when ``finish``
-        is called is stored as it is. A result without a report gets one,
-        built when ``result.report`` is first read.
+        Tasks in ``result.records`` that were never recorded are written too
+        (checked only when fewer tasks were recorded than the run has). The
+        run report is not serialized here (for many small tasks that would
+        cost more than the run): the task records hold everything it shows and
+        :meth:`Store.get_report` rebuilds it from them. A report that was
+        already built, and possibly edited, when ``finish`` is called is stored
+        as it is. A result without a report gets one, built when
+        ``result.report`` is first read.
 
         Raises:
             StoreError: The store could not be written (disk full, read-only,
@@ -334,17 +317,13 @@ class RunRecorder:
         report = _materialized_report(result)
         report_json = report.model_dump_json(fallback=str) if hasattr(report, "model_dump_json") else None
         with self._lock:
-            batch = self._drain()
-            if len(self._final) < self._task_count or not self._task_count:
-                for name, record in result.records.items():
-                    if name not in self._final:
-                        batch.log.pop(name, None)
-                        batch.rows[name] = task_row(self.run_id, record, self._positions.get(name))
+            log, rows = self._drain()
+            self._add_missing(result, log, rows)
             finished_at = result.finished_at if result.finished_at is not None else time.time()
             stats = json.dumps(result.stats, default=str)
 
             def write(conn: Any) -> None:
-                self._write(conn, batch)
+                self._write(conn, log, rows)
                 conn.execute(
                     "UPDATE runs SET status = ?, started_at = coalesce(?, started_at), finished_at = ?, stats = ?,"
                     " report = ? WHERE run_id = ?",
@@ -356,6 +335,24 @@ class RunRecorder:
             finally:
                 ACTIVE_RUNS.discard(self.run_id)
                 _LIVE.discard(self)
+
+    def _add_missing(self, result: RunResult, log: list[tuple[Any, ...]], rows: dict[str, tuple[Any, ...]]) -> None:
+        """Write the records of ``result`` the engine never passed to us."""
+        if self._done >= self._task_count > 0:
+            return
+        recorded = {e[0] for e in log if len(e) == 3} | {n for n, r in rows.items() if r[2] != "running"}
+        recorded |= self._recorded_before()
+        for name, record in result.records.items():
+            if name not in recorded:
+                rows[name] = task_row(self.run_id, record)
+
+    def _recorded_before(self) -> set[str]:
+        names: set[str] = set()
+        for (blob,) in self._db.query("SELECT entries FROM task_log WHERE run_id = ?", (self.run_id,)):
+            names.update(e[0] for e in pickle.loads(blob) if len(e) == 3)
+        for row in self._db.query("SELECT name FROM tasks WHERE run_id = ? AND status != 'running'", (self.run_id,)):
+            names.add(row[0])
+        return names
 
     def abandon(self) -> None:
         """Commit what was queued and stop, leaving the run marked as not finished."""

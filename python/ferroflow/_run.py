@@ -12,6 +12,7 @@ else goes through the *full* runner (``when``, cache, retry loop, timeouts, call
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import functools
@@ -156,6 +157,7 @@ class RunPlan:
         self.logs: dict[int, list[str]] = {}
         self.cached: set[int] = set()
         self.bindings = bindings
+        self.fast_table: FastTable | None = None
         self.resumed_ids: set[int] = set()
         for i, name in enumerate(self.names):
             if name in resumed:
@@ -180,9 +182,10 @@ class RunPlan:
                 task_names=list(self.names),
                 resumed_from=self.options.extra.get("resumed_from"),
             )
-            for i in sorted(self.resumed_ids):
-                self.recorder.task_finished(self.record(i))
         self._final_hook = self._make_final_hook()
+        if self._final_hook is not None:
+            for i in sorted(self.resumed_ids):
+                self._final_hook(i)
         self.execute = self._make_execute()
 
     def _execute_unstarted(self, node: int) -> bool:
@@ -231,21 +234,10 @@ class RunPlan:
         A plain task (no retries, timeout, ``when``, callbacks or cache; positional inputs
         only) costs: gather its arguments by precomputed ids, call it, store result/status.
         """
-        n = len(self.tasks)
-        fns: list[Callable[..., Any]] = [t.fn for t in self.tasks]
-        ups: list[tuple[int, ...]] = [()] * n
-        slow = bytearray(n)
-        for i, t in enumerate(self.tasks):
-            b = self.bindings[i]
-            up_pos = b.up_pos
-            if i in self.resumed_ids:
-                slow[i] = 2
-            elif t.needs_full_runner or up_pos is None or b.error is not None:
-                slow[i] = 1
-            else:
-                ups[i] = up_pos
-                if t.is_async:
-                    fns[i] = _sync_coroutine_caller(t.fn)
+        fns, ups, base = self.fast_table or fast_table(self.tasks, self.bindings)
+        slow = bytearray(base)
+        for i in self.resumed_ids:
+            slow[i] = 2
         results, status, started, finished, attempts = (
             self.results,
             self.status,
@@ -328,8 +320,10 @@ class RunPlan:
         self.mark_cancelled([i for i, s in enumerate(states) if s == 5])
 
     def cancel_pending(self, reason: str) -> None:
-        """Mark every task that never started ``CANCELLED`` (after an interrupt)."""
-        self.mark_cancelled([i for i, s in enumerate(self.status) if s is _PENDING], reason)
+        """After an interrupt: every task not finished (never started, or cut off) is ``CANCELLED``."""
+        for i, s in enumerate(self.status):
+            if s is _PENDING or s is _RUNNING:
+                self._set_final(i, _CANCELLED, reason=reason)
 
     # ------------------------------------------------------------ status bookkeeping
 
@@ -574,6 +568,30 @@ class RunPlan:
         return result
 
 
+FastTable = tuple[list[Callable[..., Any]], list[tuple[int, ...]], bytearray]
+
+
+def fast_table(tasks: Sequence[Task[..., Any]], bindings: Sequence[Binding]) -> FastTable:
+    """Per node: the function to call, its upstream ids, and 1 if it needs the full runner.
+
+    Depends only on the tasks and their bindings, so a workflow can reuse it across runs.
+    """
+    n = len(tasks)
+    fns: list[Callable[..., Any]] = [t.fn for t in tasks]
+    ups: list[tuple[int, ...]] = [()] * n
+    slow = bytearray(n)
+    for i, t in enumerate(tasks):
+        b = bindings[i]
+        up_pos = b.up_pos
+        if t.needs_full_runner or up_pos is None or b.error is not None:
+            slow[i] = 1
+        else:
+            ups[i] = up_pos
+            if t.is_async:
+                fns[i] = _sync_coroutine_caller(t.fn)
+    return fns, ups, slow
+
+
 def _sync_coroutine_caller(coro_fn: Callable[..., Any]) -> Callable[..., Any]:
     def call(*args: Any) -> Any:
         return _async.run_coroutine_sync(coro_fn(*args))
@@ -587,9 +605,7 @@ def _true() -> bool:
 
 def stats_of(statuses: Sequence[TaskStatus], elapsed: float) -> dict[str, Any]:
     """The ``get_workflow_stats()`` dict for a list of statuses."""
-    counts = dict.fromkeys(TaskStatus, 0)
-    for s in statuses:
-        counts[s] += 1
+    counts = collections.Counter(statuses)
     return {
         "total_tasks": len(statuses),
         "completed": counts[_COMPLETED],

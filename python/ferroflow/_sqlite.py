@@ -141,6 +141,18 @@ class SQLiteDB:
             self._local.pid = pid
         return conn
 
+    def release(self) -> None:
+        """Close this thread's connection (a thread about to end calls this; the next use reopens)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            return
+        self._local.conn = None
+        with self._lock:
+            if conn in self._all:
+                self._all.remove(conn)
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
+
     def close(self) -> None:
         """Close every connection this object opened (in this process)."""
         with self._lock:

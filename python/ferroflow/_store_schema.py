@@ -15,18 +15,19 @@ Schema (version 3)::
            host TEXT, task_count INTEGER, stats TEXT (JSON),
            report TEXT (PipelineReport JSON, only when the run's report
            was built and possibly edited before the run ended; otherwise
-           it is rebuilt from the task rows)                          [v2]
+           it is rebuilt from the task records)                       [v2]
+           task_names BLOB (pickled list: the workflow's tasks, in
+           order)                                                     [v3]
     tasks  (run_id, name) PK, status TEXT, attempts INTEGER, started_at REAL,
            finished_at REAL, error TEXT, traceback TEXT, reason TEXT,
            has_result INTEGER, result BLOB (pickle), result_json TEXT,
            cached INTEGER, resumed INTEGER, logs TEXT (JSON list)     [v2]
-           position INTEGER (the task's place in the workflow)        [v3]
-    task_log (run_id, seq) PK, entries BLOB: one pickled list per recorded
-           batch of started marks and of completed tasks whose result is
-           None with no error or logs, each ``[name, status, attempts,
-           started_at, finished_at, reason, cached, resumed, position]``;
-           a task's ``tasks`` row, if any, or else its last entry here, is
-           its record                                                 [v3]
+    task_log (run_id, seq) PK, entries BLOB: one pickled list per batch of
+           compact entries: ``(name, started_at)`` = started, and
+           ``(name, started_at, finished_at)`` = completed on the first
+           attempt with a None result, no error, no logs. A task's final
+           ``tasks`` row, if any, else its last entry here, is its
+           record                                                     [v3]
     cache  key TEXT PK, task_name TEXT, value BLOB (pickle),
            created_at REAL, expires_at REAL (NULL = never)
 
@@ -92,7 +93,7 @@ ALTER TABLE tasks ADD COLUMN logs TEXT;
 """
 
 _V3 = """
-ALTER TABLE tasks ADD COLUMN position INTEGER;
+ALTER TABLE runs ADD COLUMN task_names BLOB;
 CREATE TABLE IF NOT EXISTS task_log (
     run_id  TEXT NOT NULL,
     seq     INTEGER NOT NULL,

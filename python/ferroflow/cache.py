@@ -16,9 +16,9 @@ A key is the SHA-256 (hex) of a versioned, length-prefixed record of:
    cache;
 3. the inputs: the task's ``cache_key(inputs)`` string when it has one, else a
    digest of the pickled inputs (protocol 4, memo disabled). Dicts and sets are
-   canonicalized at any depth (items sorted by their own digest), so equal
-   inputs give equal keys whatever their insertion order or the process's
-   ``PYTHONHASHSEED``.
+   canonicalized at any depth (items sorted by key when the keys are all str,
+   all int or all bytes, else by their own digest), so equal inputs give equal
+   keys whatever their insertion order or the process's ``PYTHONHASHSEED``.
 
 Editing the task's body, changing what it closes over or a plain global it
 reads, or bumping ``cache_version`` therefore yields a new key. Nothing in a
@@ -68,11 +68,29 @@ class _CanonicalPickler(pickle.Pickler):
     def persistent_id(self, obj: Any) -> Any:
         kind = type(obj)
         if kind is dict:
-            items = sorted((stable_digest(k), stable_digest(v)) for k, v in obj.items())
-            return ("ferroflow.dict", tuple(items))
+            if obj and _uniform(obj):
+                # Keys of one plain type sort the same everywhere; values are canonicalized as they are pickled.
+                return ("ferroflow.dict", tuple(sorted(obj.items(), key=_first)))
+            return ("ferroflow.dict#", tuple(sorted((stable_digest(k), stable_digest(v)) for k, v in obj.items())))
         if kind is set or kind is frozenset:
-            return ("ferroflow.set", kind.__name__, tuple(sorted(stable_digest(x) for x in obj)))
+            if obj and _uniform(obj):
+                return ("ferroflow.set", kind.__name__, tuple(sorted(obj)))
+            return ("ferroflow.set#", kind.__name__, tuple(sorted(stable_digest(x) for x in obj)))
         return None
+
+
+_SORTABLE = (str, int, bytes)
+
+
+def _uniform(keys: Any) -> bool:
+    """All of one type among str / int / bytes (no bool: True == 1 would make the order ambiguous)."""
+    it = iter(keys)
+    first = type(next(it))
+    return first in _SORTABLE and all(type(k) is first for k in it)
+
+
+def _first(item: tuple[Any, Any]) -> Any:
+    return item[0]
 
 
 def stable_digest(value: Any) -> bytes:
@@ -231,9 +249,23 @@ def _value_digest(value: Any, seen: set[int]) -> bytes:
 # ---------------------------------------------------------------- keys
 
 
+_SIGNATURES: dict[int, tuple[Callable[..., Any], inspect.Signature]] = {}
+
+
+def _signature(fn: Callable[..., Any]) -> inspect.Signature:
+    hit = _SIGNATURES.get(id(fn))
+    if hit is not None and hit[0] is fn:
+        return hit[1]
+    sig = inspect.signature(fn)
+    if len(_SIGNATURES) >= _SOURCES_MAX:
+        _SIGNATURES.clear()
+    _SIGNATURES[id(fn)] = (fn, sig)
+    return sig
+
+
 def _bound_inputs(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
     try:
-        bound = inspect.signature(fn).bind(*args, **kwargs)
+        bound = _signature(fn).bind(*args, **kwargs)
     except (TypeError, ValueError):
         return {"args": args, "kwargs": kwargs}
     bound.apply_defaults()

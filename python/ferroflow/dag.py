@@ -197,7 +197,7 @@ class DAG(_WorkflowFront):
             roots = list(self._collected.values()) if self._explicit else registry.tasks
             members = sorted(iter_closure(roots), key=lambda t: t._seq)
             inside = {id(t) for t in members}
-            deps = {t.name: [u.name for u in t._upstream if id(u) in inside] for t in members}
+            deps = {t.name: [u.name for u in t._upstream or () if id(u) in inside] for t in members}
             wf = Workflow(self.name, description=self.description, max_workers=self.max_workers)
             wf._add_many(members, deps)
             self._built = wf

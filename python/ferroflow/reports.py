@@ -91,7 +91,7 @@ class Check(BaseModel):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(validate_assignment=False, extra="ignore", use_enum_values=False)
+    model_config = ConfigDict(validate_assignment=True, extra="ignore", use_enum_values=False)
 
 
 class StepReport(_Model):
@@ -361,7 +361,7 @@ class PipelineReport(_Model):
     files: list[FileReport] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
-    output_path: str | None = None
+    output_path: Path | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -393,7 +393,7 @@ CREATE TABLE IF NOT EXISTS schedule_runs (
 CREATE INDEX IF NOT EXISTS schedule_runs_by_schedule ON schedule_runs (schedule_id, fire_time);
 """
 
-_READY: set[int] = set()
+_READY: set[str] = set()
 
 _COLUMNS = (
     "id, target, kind, cron, spec, tz, description, enabled, params, workdir, flows_dir, tasks_dir, "
@@ -451,7 +451,7 @@ class ScheduleRun:
 
 def ensure_tables(store: Any) -> None:
     """Create the schedule tables if missing (idempotent)."""
-    key = id(store)
+    key = str(getattr(store, "path", id(store)))
     if key in _READY:
         return
     with store.transaction() as conn:

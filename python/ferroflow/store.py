@@ -13,6 +13,12 @@ the dashboard reading): writes are short ``BEGIN IMMEDIATE`` transactions,
 retried while another process holds the lock, so "database is locked" never
 reaches the user.
 
+A run is recorded through the :class:`RunRecorder` that :meth:`Store.begin_run`
+returns: the engine's calls only queue data, a writer thread commits it in
+batches at least every 100 ms, and ``finish()`` commits the rest (see
+:mod:`ferroflow._recorder`). Whatever was committed before a crash, even a
+``kill -9``, is intact and resumable.
+
 Example:
     >>> import tempfile
     >>> store = open_store(tempfile.mkdtemp())
@@ -31,19 +37,27 @@ import json
 import logging
 import os
 import pickle
-import socket
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from . import _recorder
 from ._recorder import RunRecorder, decode_value, encode_value
 from ._sqlite import SQLiteDB
+from ._store_records import (
+    FINAL_STATUSES,
+    HOST,
+    RunDetail,
+    RunSummary,
+    TaskSummary,
+    effective_status,
+    logged_summary,
+    run_summary,
+    task_summary,
+)
 from ._store_schema import SCHEMA_VERSION, check, migrate
 from .errors import StoreError
 
@@ -64,7 +78,6 @@ __all__ = [
 
 logger = logging.getLogger("ferroflow.store")
 
-_HOST = socket.gethostname()
 _RESUMABLE = ("failed", "cancelled", "interrupted")
 
 
@@ -151,176 +164,6 @@ def open_store(spec: object = DEFAULT_STORE) -> Store | None:
         return store
 
 
-@dataclass(frozen=True, slots=True)
-class RunSummary:
-    """One row of the run history.
-
-    Attributes:
-        run_id: The run's id.
-        workflow: The workflow's name.
-        status: ``running``, ``completed``, ``failed``, ``cancelled``, or
-            ``interrupted`` (marked running, but its process is gone).
-        params: The run parameters (JSON view).
-        started_at: Epoch seconds.
-        finished_at: Epoch seconds, ``None`` while running or if interrupted.
-        resumed_from: The run this one resumed, if any.
-        task_count: Number of tasks in the workflow.
-        stats: The final ``RunResult.stats`` (empty until finished).
-    """
-
-    run_id: str
-    workflow: str
-    status: str
-    params: dict[str, Any]
-    started_at: float
-    finished_at: float | None
-    resumed_from: str | None
-    task_count: int
-    stats: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def duration_seconds(self) -> float | None:
-        """Wall time of the run, if it finished."""
-        return None if self.finished_at is None else self.finished_at - self.started_at
-
-
-@dataclass(frozen=True, slots=True)
-class TaskSummary:
-    """What the store knows about one task of one run (the result itself: :meth:`Store.load_result`)."""
-
-    name: str
-    status: str
-    attempts: int
-    started_at: float | None
-    finished_at: float | None
-    error: str | None
-    traceback: str | None
-    reason: str | None
-    has_result: bool
-    result_json: str | None
-    cached: bool
-    resumed: bool
-    logs: list[str]
-    position: int | None = None
-
-    @property
-    def duration_seconds(self) -> float | None:
-        """Wall time from start to finish, if it ran."""
-        if self.started_at is None or self.finished_at is None:
-            return None
-        return self.finished_at - self.started_at
-
-
-@dataclass(frozen=True, slots=True)
-class RunDetail:
-    """A run and its tasks (in the order they were recorded)."""
-
-    run: RunSummary
-    tasks: list[TaskSummary]
-
-    def task(self, name: str) -> TaskSummary:
-        """The task called ``name``; ``KeyError`` if the run has none."""
-        for t in self.tasks:
-            if t.name == name:
-                return t
-        raise KeyError(name)
-
-
-def _ignore(_: object) -> None:
-    return None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
-def _effective_status(row: sqlite3.Row) -> str:
-    status: str = row["status"]
-    if status != "running":
-        return status
-    pid, host = row["pid"], row["host"]
-    if host != _HOST or pid is None:
-        return status
-    if pid == os.getpid():
-        return status if row["run_id"] in _recorder.ACTIVE_RUNS else "interrupted"
-    return status if _pid_alive(int(pid)) else "interrupted"
-
-
-def _loads(text: str | None) -> Any:
-    if not text:
-        return {}
-    try:
-        return json.loads(text)
-    except ValueError:
-        return {}
-
-
-def _summary(row: sqlite3.Row) -> RunSummary:
-    return RunSummary(
-        run_id=row["run_id"],
-        workflow=row["workflow"],
-        status=_effective_status(row),
-        params=_loads(row["params"]),
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        resumed_from=row["resumed_from"],
-        task_count=row["task_count"],
-        stats=_loads(row["stats"]),
-    )
-
-
-def _task_summary(row: sqlite3.Row) -> TaskSummary:
-    logs = _loads(row["logs"])
-    return TaskSummary(
-        name=row["name"],
-        status=row["status"],
-        attempts=row["attempts"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        error=row["error"],
-        traceback=row["traceback"],
-        reason=row["reason"],
-        has_result=bool(row["has_result"]),
-        result_json=row["result_json"],
-        cached=bool(row["cached"]),
-        resumed=bool(row["resumed"]),
-        logs=logs if isinstance(logs, list) else [],
-        position=row["position"],
-    )
-
-
-def _logged_summary(entry: list[Any]) -> TaskSummary:
-    name, status, attempts, started, finished, reason, cached, resumed, position = entry
-    done = status == "completed"
-    return TaskSummary(
-        name=name,
-        status=status,
-        attempts=attempts,
-        started_at=started,
-        finished_at=finished,
-        error=None,
-        traceback=None,
-        reason=reason,
-        has_result=done,
-        result_json="null" if done else None,
-        cached=bool(cached),
-        resumed=bool(resumed),
-        logs=[],
-        position=position,
-    )
-
-
-_FINAL_STATUSES = frozenset({"completed", "failed", "skipped", "upstream_failed", "cancelled"})
-
-
 _RUN_COLUMNS = "run_id, workflow, status, params, started_at, finished_at, resumed_from, pid, host, task_count, stats"
 
 
@@ -344,9 +187,14 @@ class Store:
         self.path = Path(path).absolute()
         if self.path.is_dir():
             raise StoreError(f"cannot open store {self.path}: it is a directory; pass the directory itself to store=")
-        self._db = SQLiteDB(
-            self.path, synchronous="FULL", init=self._init, probe=lambda conn: _ignore(check(conn, self.path))
-        )
+        self._version = -1
+        self._db = SQLiteDB(self.path, synchronous="FULL", probe=self._probe)
+        self._db.connection()  # opens the file, refusing it untouched if it is not ours
+        if self._version < SCHEMA_VERSION:  # new or older file: create / migrate, then drop expired cache
+            self._db.run_write(self._init, action="initialise")
+
+    def _probe(self, conn: sqlite3.Connection) -> None:
+        self._version = check(conn, self.path)
 
     def _init(self, conn: sqlite3.Connection) -> None:
         migrate(conn, self.path)
@@ -410,12 +258,23 @@ class Store:
             StoreError: The run id exists already, or the store cannot be written.
         """
         params_json = json.dumps(params, default=str)
+        names_blob = pickle.dumps(list(task_names), protocol=4)
 
         def insert(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "INSERT INTO runs (run_id, workflow, status, params, started_at, resumed_from, pid, host, task_count)"
-                " VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)",
-                (run_id, workflow, params_json, time.time(), resumed_from, os.getpid(), _HOST, len(task_names)),
+                "INSERT INTO runs (run_id, workflow, status, params, started_at, resumed_from, pid, host, task_count,"
+                " task_names) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    workflow,
+                    params_json,
+                    time.time(),
+                    resumed_from,
+                    os.getpid(),
+                    HOST,
+                    len(task_names),
+                    names_blob,
+                ),
             )
 
         try:
@@ -424,7 +283,7 @@ class Store:
             if isinstance(exc.__cause__, sqlite3.IntegrityError):
                 raise StoreError(f"run id {run_id!r} already exists in store {self.path}") from exc
             raise
-        return RunRecorder(self._db, run_id, workflow, task_names)
+        return RunRecorder(self._db, run_id, workflow, len(task_names))
 
     # ------------------------------------------------------------ resume
 
@@ -491,24 +350,23 @@ class Store:
         return run_id, results
 
     def _task_summaries(self, run_id: str) -> list[TaskSummary]:
-        """Every task of a run: its ``tasks`` row, or else its last ``task_log`` entry, in workflow order."""
+        """Every task of a run: its final ``tasks`` row, else its last ``task_log`` entry, in workflow order."""
         merged: dict[str, TaskSummary] = {}
         for (entries,) in self._db.query("SELECT entries FROM task_log WHERE run_id = ? ORDER BY seq", (run_id,)):
             for entry in pickle.loads(entries):
-                merged[entry[0]] = _logged_summary(entry)
+                merged[entry[0]] = logged_summary(entry)
         for row in self._db.query(
             "SELECT name, status, attempts, started_at, finished_at, error, traceback, reason, has_result,"
-            " result_json, cached, resumed, logs, position FROM tasks WHERE run_id = ?",
+            " result_json, cached, resumed, logs FROM tasks WHERE run_id = ?",
             (run_id,),
         ):
             logged = merged.get(row["name"])
-            if logged is None or row["status"] in _FINAL_STATUSES or logged.status not in _FINAL_STATUSES:
-                merged[row["name"]] = _task_summary(row)
-        big = 1 << 62
-        return sorted(
-            merged.values(),
-            key=lambda t: (t.position if t.position is not None else big, t.started_at or 0.0, t.name),
-        )
+            if logged is None or row["status"] in FINAL_STATUSES or logged.status not in FINAL_STATUSES:
+                merged[row["name"]] = task_summary(row)
+        names = self._db.query("SELECT task_names FROM runs WHERE run_id = ?", (run_id,))
+        order = {name: i for i, name in enumerate(pickle.loads(names[0][0]))} if names and names[0][0] else {}
+        last = len(order)
+        return sorted(merged.values(), key=lambda t: (order.get(t.name, last), t.started_at or 0.0, t.name))
 
     def _result(self, run_id: str, task_name: str) -> Any:
         rows = self._db.query("SELECT has_result, result FROM tasks WHERE run_id = ? AND name = ?", (run_id, task_name))
@@ -523,7 +381,7 @@ class Store:
 
     def _last_resumable(self, workflow: str) -> sqlite3.Row:
         for row in self._iter_runs(workflow):
-            if _effective_status(row) in _RESUMABLE:
+            if effective_status(row) in _RESUMABLE:
                 return row
         raise StoreError(
             f"no failed, cancelled or interrupted run of workflow {workflow!r} to resume in store {self.path}"
@@ -575,13 +433,16 @@ class Store:
             return
         now = time.time()
         expires = None if ttl_seconds is None else now + float(ttl_seconds)
-        self._db.run_write(
-            lambda conn: conn.execute(
+
+        def put(conn: sqlite3.Connection) -> None:
+            conn.execute(
                 "INSERT OR REPLACE INTO cache (key, task_name, value, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
                 (key, task_name, blob, now, expires),
-            ),
-            action="write the cache of",
-        )
+            )
+            # Expired entries are never served; drop them as we go (an index range scan).
+            conn.execute("DELETE FROM cache WHERE expires_at IS NOT NULL AND expires_at < ?", (now,))
+
+        self._db.run_write(put, action="write the cache of")
 
     def cache_clear(self, task_name: str | None = None, *, expired_only: bool = False) -> int:
         """Remove cache entries (of one task, or only the expired ones); returns how many.
@@ -617,7 +478,7 @@ class Store:
         rows = self._db.query(
             f"SELECT {_RUN_COLUMNS} FROM runs {where} ORDER BY started_at DESC, rowid DESC LIMIT ?", (*args, limit)
         )
-        return [_summary(r) for r in rows]
+        return [run_summary(r) for r in rows]
 
     def get_run(self, run_id: str) -> RunDetail:
         """A run and its task rows.
@@ -626,7 +487,7 @@ class Store:
             StoreError: No run has this id (or unique id prefix).
         """
         row = self._resolve_run(run_id)
-        return RunDetail(run=_summary(row), tasks=self._task_summaries(row["run_id"]))
+        return RunDetail(run=run_summary(row), tasks=self._task_summaries(row["run_id"]))
 
     def load_result(self, run_id: str, task_name: str) -> Any:
         """The stored result of one task.
@@ -670,7 +531,7 @@ class Store:
     def last_run_id(self, workflow: str | None = None, status: str | None = None) -> str | None:
         """The id of the latest run (of a workflow, with a status such as ``"failed"`` or ``"interrupted"``)."""
         for row in self._iter_runs(workflow):
-            if status is None or _effective_status(row) == status:
+            if status is None or effective_status(row) == status:
                 run_id: str = row["run_id"]
                 return run_id
         return None

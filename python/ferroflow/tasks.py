@@ -174,7 +174,8 @@ class Task(Generic[P, R]):
         description: str | None = None,
     ) -> None:
         if not callable(fn):
-            raise TypeError(f"Task fn must be callable, got {type(fn).__name__}: {fn!r}")
+            which = f"task {name!r}: " if isinstance(name, str) else ""
+            raise TypeError(f"{which}Task fn must be callable, got {type(fn).__name__}: {fn!r}")
         if name is None:
             name = getattr(fn, "__name__", None)
             if not isinstance(name, str) or name == "<lambda>":
@@ -205,8 +206,9 @@ class Task(Generic[P, R]):
         self.description = description if description is not None else doc_line
         self.is_async = is_async
         self.params: tuple[Param, ...] = params
-        self._upstream: list[Task[..., Any]] = []
-        self._downstream: list[Task[..., Any]] = []
+        # Wiring lists are created on first use: most tasks of big workflows are never wired.
+        self._upstream: list[Task[..., Any]] | None = None
+        self._downstream: list[Task[..., Any]] | None = None
         self._seq = next(_creation_order)
         _track_new(self)
 
@@ -244,8 +246,8 @@ class Task(Generic[P, R]):
     def __getstate__(self) -> dict[str, Any]:
         # Neighbours are wiring, not part of the task: pickling one task must not pull the graph.
         state = {k: getattr(self, k) for k in Task.__slots__ if k != "__weakref__"}
-        state["_upstream"] = []
-        state["_downstream"] = []
+        state["_upstream"] = None
+        state["_downstream"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -257,12 +259,12 @@ class Task(Generic[P, R]):
     @property
     def upstream(self) -> list[Task[..., Any]]:
         """Tasks wired before this one with ``>>`` / ``<<``, in wiring order."""
-        return list(self._upstream)
+        return list(self._upstream or ())
 
     @property
     def downstream(self) -> list[Task[..., Any]]:
         """Tasks wired after this one with ``>>`` / ``<<``, in wiring order."""
-        return list(self._downstream)
+        return list(self._downstream or ())
 
     def set_upstream(self, *others: Task[..., Any]) -> None:
         """Make this task run after each of ``others`` (same as ``other >> self``)."""
@@ -338,6 +340,10 @@ def _link(up: Task[..., Any], down: Task[..., Any]) -> None:
         from .errors import CycleError
 
         raise CycleError(f"task {up.name!r} cannot depend on itself: {up.name} -> {up.name}", [up.name, up.name])
+    if down._upstream is None:
+        down._upstream = []
+    if up._downstream is None:
+        up._downstream = []
     if not any(t is up for t in down._upstream):
         down._upstream.append(up)
         up._downstream.append(down)
@@ -440,7 +446,7 @@ def _track_wired(up: Task[..., Any], down: Task[..., Any]) -> None:
 
 
 @overload
-def task(fn: Callable[P, R], /) -> Task[P, R]: ...
+def task(fn: Callable[P, R], /, **options: Any) -> Task[P, R]: ...
 @overload
 def task(
     *,
@@ -463,6 +469,8 @@ def task(
 def task(fn: Callable[P, R] | None = None, /, **options: Any) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
     """Turn a function into a :class:`Task`, bare (``@task``) or with options (``@task(retries=3)``).
 
+    ``task(fn, name=..., retries=...)`` also works without the decorator syntax.
+
     Args:
         fn: The function (bare form).
         **options: The options of :class:`Task` (``name``, ``retries``, ``delay``, ``backoff``,
@@ -480,10 +488,8 @@ def task(fn: Callable[P, R] | None = None, /, **options: Any) -> Task[P, R] | Ca
         >>> twice.name, twice(4)
         ('double', 8)
     """
-    if fn is not None:
-        if options:
-            raise TypeError("task() takes either a function or keyword options, not both")
-        return Task(fn)
+    if fn is not None:  # bare form, or task(fn, name=..., ...) without the decorator syntax
+        return Task(fn, **options)
 
     def decorate(f: Callable[P, R]) -> Task[P, R]:
         return Task(f, **options)
@@ -505,5 +511,6 @@ def iter_closure(roots: Iterable[Task[..., Any]]) -> list[Task[..., Any]]:
             continue
         seen[id(t)] = t
         order.append(t)
-        stack.extend(reversed(t._upstream))
+        if t._upstream:
+            stack.extend(reversed(t._upstream))
     return order

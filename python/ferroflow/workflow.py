@@ -26,7 +26,17 @@ from typing import Any
 
 from ._async import run_async_entry, run_blocking
 from ._core import Graph
-from ._run import RunOptions, RunPlan, execute_run, execute_run_async, gc_paused, plan_run, stats_of
+from ._run import (
+    FastTable,
+    RunOptions,
+    RunPlan,
+    execute_run,
+    execute_run_async,
+    fast_table,
+    gc_paused,
+    plan_run,
+    stats_of,
+)
 from .errors import CycleError, DuplicateTaskError, UnknownDependencyError
 from .executors.base import resolve_executor
 from .inputs import Binding, injected_upstreams, plan_binding
@@ -84,6 +94,7 @@ class Workflow:
         self._param_index: dict[str, list[str]] = {}
         self._last: RunPlan | None = None
         self._binding_cache: list[Binding] | None = None
+        self._fast_cache: tuple[list[Binding], FastTable] | None = None
 
     # ------------------------------------------------------------ building
 
@@ -435,6 +446,11 @@ class Workflow:
             options.max_workers = self.max_workers
         bindings = self._bindings(options.params or {})
         plan = plan_run(self.name, self._graph, list(self._order), bindings, options)
+        if bindings is self._binding_cache:
+            if self._fast_cache is None or self._fast_cache[0] is not bindings:
+                with gc_paused():
+                    self._fast_cache = (bindings, fast_table(plan.tasks, bindings))
+            plan.fast_table = self._fast_cache[1]
         self._last = plan
         return plan
 

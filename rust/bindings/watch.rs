@@ -14,7 +14,6 @@ use crate::watch::{SubSpec, WatchError as CoreWatchError, WatchOptions, Watcher}
 
 pyo3::import_exception!(ferroflow.errors, WatchError);
 
-
 /// The one place a watch error becomes a Python exception.
 fn to_py_err(err: CoreWatchError) -> PyErr {
     WatchError::new_err(err.to_string())
@@ -31,8 +30,9 @@ type SubTuple = (PathBuf, bool, Vec<String>, Vec<String>, bool, bool, f64);
 type EventTuple = (u8, OsString, Vec<u32>, bool);
 
 fn seconds(value: f64, what: &str) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| pyo3::exceptions::PyValueError::new_err(format!("{what} must be a finite number >= 0, got {value}")))
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        pyo3::exceptions::PyValueError::new_err(format!("{what} must be a finite number >= 0, got {value}"))
+    })
 }
 
 /// A running watcher over a set of subscriptions.
@@ -94,7 +94,9 @@ impl PyWatcher {
         let deadline = Instant::now() + Duration::from_millis(timeout_ms);
         loop {
             let step = STEP.min(deadline.saturating_duration_since(Instant::now()));
-            let batch = py.detach(|| self.inner.next_batch(step, max_events)).map_err(to_py_err)?;
+            let batch = py
+                .detach(|| self.inner.next_batch(step, max_events))
+                .map_err(to_py_err)?;
             match batch {
                 None => return Ok(None),
                 Some(events) if !events.is_empty() => {
@@ -147,17 +149,26 @@ impl PyWatcher {
 
     /// Folders with an OS watch, sorted.
     fn watched_dirs(&self, py: Python<'_>) -> Vec<OsString> {
-        py.detach(|| self.inner.watched_dirs()).into_iter().map(PathBuf::into_os_string).collect()
+        py.detach(|| self.inner.watched_dirs())
+            .into_iter()
+            .map(PathBuf::into_os_string)
+            .collect()
     }
 
     /// Subtrees watched by polling because the OS refused more watches.
     fn polled_dirs(&self, py: Python<'_>) -> Vec<OsString> {
-        py.detach(|| self.inner.polled_dirs()).into_iter().map(PathBuf::into_os_string).collect()
+        py.detach(|| self.inner.polled_dirs())
+            .into_iter()
+            .map(PathBuf::into_os_string)
+            .collect()
     }
 
     /// The canonical roots, in subscription order.
     fn roots(&self, py: Python<'_>) -> Vec<OsString> {
-        py.detach(|| self.inner.roots()).into_iter().map(PathBuf::into_os_string).collect()
+        py.detach(|| self.inner.roots())
+            .into_iter()
+            .map(PathBuf::into_os_string)
+            .collect()
     }
 
     /// Test only: stop reading OS events so the kernel queue overflows.

@@ -182,7 +182,7 @@ pub fn run_with<X: Execute>(
     if let Some(err) = spawn_error {
         return Err(err);
     }
-    let (states, error, _) = pool.finish();
+    let (states, error) = pool.finish();
     Ok(Outcome {
         states,
         error,
@@ -290,6 +290,28 @@ mod tests {
                 prop_assert_eq!(calls[i], u32::from(ran));
             }
             prop_assert_eq!(out.error.is_some(), expected.contains(&NodeState::Failed));
+        }
+    }
+
+    #[test]
+    fn large_random_dag_runs_once_in_order_on_each_worker_count() {
+        let n = 50_000;
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut edges = Vec::new();
+        for i in 1..n {
+            for _ in 0..3 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                edges.push(((x % i as u64) as usize, i));
+            }
+        }
+        let g = graph(n, &edges);
+        for w in [1, 2, 4, 8] {
+            let (out, calls, misordered) = checked_run(&g, &Options::new(w), &vec![false; n]);
+            assert!(calls.iter().all(|&c| c == 1), "{w} workers");
+            assert!(!misordered, "{w} workers");
+            assert_eq!(out.count(NodeState::Done), n);
         }
     }
 

@@ -96,9 +96,8 @@ pub(crate) struct Pool<'a, X: Execute> {
     /// Nodes queued or running (see the module docs).
     tokens: AtomicUsize,
     /// Set when the run ends, either finished or cancelled: workers exit.
+    /// What did not start by then is cancelled.
     stop: AtomicBool,
-    /// Set when the run was cancelled: what did not start is cancelled.
-    cancelled: AtomicBool,
     error: Mutex<Option<X::Error>>,
     sleep: Sleep,
     /// Workers still running, for the thread that waits on the run.
@@ -134,7 +133,6 @@ impl<'a, X: Execute> Pool<'a, X> {
             stealers: deques.iter().map(Worker::stealer).collect(),
             tokens: AtomicUsize::new(roots),
             stop: AtomicBool::new(roots == 0),
-            cancelled: AtomicBool::new(false),
             error: Mutex::new(None),
             sleep: Sleep::new(),
             live: Mutex::new(0),
@@ -163,7 +161,6 @@ impl<'a, X: Execute> Pool<'a, X> {
 
     /// Stops the run: nothing new starts, running nodes finish.
     pub(crate) fn cancel(&self) {
-        self.cancelled.store(true, Ordering::SeqCst);
         self.stop.store(true, Ordering::SeqCst);
         self.sleep.wake_all();
     }
@@ -334,7 +331,7 @@ impl<'a, X: Execute> Pool<'a, X> {
     /// The final state of every node, and the first error. Call after every
     /// worker exited. A node that did not run is blocked when a failed node is
     /// upstream of it and cancelled otherwise.
-    pub(crate) fn finish(self) -> (Vec<NodeState>, Option<X::Error>, bool) {
+    pub(crate) fn finish(self) -> (Vec<NodeState>, Option<X::Error>) {
         let mut states: Vec<NodeState> = self
             .state
             .into_iter()
@@ -360,8 +357,7 @@ impl<'a, X: Execute> Pool<'a, X> {
                 *s = NodeState::Cancelled;
             }
         }
-        let cancelled = self.cancelled.into_inner();
-        (states, self.error.into_inner(), cancelled)
+        (states, self.error.into_inner())
     }
 }
 

@@ -313,7 +313,10 @@ mod tests {
         for i in 0..10_000u64 {
             d.push("a".into(), Change::Modified, t + Duration::from_micros(i));
         }
-        assert_eq!(changes(d.drain_due(t + W + ms(50))), vec![("a".into(), Change::Modified)]);
+        assert_eq!(
+            changes(d.drain_due(t + W + ms(50))),
+            vec![("a".into(), Change::Modified)]
+        );
     }
 
     #[test]
@@ -344,7 +347,10 @@ mod tests {
         d.push("new".into(), Change::Created, t);
         let mut got = changes(d.drain_due(t + W));
         got.sort_by(|a, b| a.0.cmp(&b.0));
-        assert_eq!(got, vec![("new".into(), Change::Created), ("old".into(), Change::Deleted)]);
+        assert_eq!(
+            got,
+            vec![("new".into(), Change::Created), ("old".into(), Change::Deleted)]
+        );
     }
 
     #[test]

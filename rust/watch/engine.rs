@@ -146,7 +146,9 @@ impl Matcher {
     fn prunes(&self, dir: &Path) -> bool {
         for root in &self.roots {
             if let Ok(rel) = dir.strip_prefix(&root.path) {
-                if rel.as_os_str().is_empty() || root.subs.iter().any(|&s| !self.subs[s as usize].filter.prunes_dir(rel)) {
+                if rel.as_os_str().is_empty()
+                    || root.subs.iter().any(|&s| !self.subs[s as usize].filter.prunes_dir(rel))
+                {
                     return false;
                 }
             }
@@ -263,7 +265,13 @@ impl<W: DirWatcher> Engine<W> {
     /// and builds an engine that debounces over `debounce`. With `polling`
     /// no OS watch is used at all; with `strict_limit` reaching the OS watch
     /// limit is an error instead of a fallback to polling.
-    pub fn new(specs: &[SubSpec], debounce: Duration, os: W, polling: bool, strict_limit: bool) -> Result<Self, WatchError> {
+    pub fn new(
+        specs: &[SubSpec],
+        debounce: Duration,
+        os: W,
+        polling: bool,
+        strict_limit: bool,
+    ) -> Result<Self, WatchError> {
         let mut roots: Vec<Root> = Vec::new();
         let mut subs = Vec::with_capacity(specs.len());
         for (i, spec) in specs.iter().enumerate() {
@@ -308,14 +316,25 @@ impl<W: DirWatcher> Engine<W> {
     fn walk(&mut self, start: &Path, descend: bool) -> Scan {
         let matcher = &self.matcher;
         let tracker = &mut self.tracker;
-        rescan::walk(start, descend, &|d| matcher.prunes(d), &|f| matcher.wants(f), &mut |d| tracker.try_watch(d))
+        rescan::walk(
+            start,
+            descend,
+            &|d| matcher.prunes(d),
+            &|f| matcher.wants(f),
+            &mut |d| tracker.try_watch(d),
+        )
     }
 
     /// Watches every root and learns the files there. Returns a created event
     /// for each existing file wanted by a subscription with `process_existing`
     /// (those subscriptions only), sorted by path.
     pub fn start(&mut self) -> Result<Vec<Event>, WatchError> {
-        let roots: Vec<(PathBuf, bool)> = self.matcher.roots.iter().map(|r| (r.path.clone(), r.recursive)).collect();
+        let roots: Vec<(PathBuf, bool)> = self
+            .matcher
+            .roots
+            .iter()
+            .map(|r| (r.path.clone(), r.recursive))
+            .collect();
         let mut existing = Vec::new();
         for (root, recursive) in roots {
             let scan = self.walk(&root, recursive);
@@ -488,7 +507,12 @@ impl<W: DirWatcher> Engine<W> {
     /// and records what changed since the index was last right.
     pub fn rescan_all(&mut self, now: Instant) {
         self.stats.rescans += 1;
-        let roots: Vec<(PathBuf, bool)> = self.matcher.roots.iter().map(|r| (r.path.clone(), r.recursive)).collect();
+        let roots: Vec<(PathBuf, bool)> = self
+            .matcher
+            .roots
+            .iter()
+            .map(|r| (r.path.clone(), r.recursive))
+            .collect();
         for (root, recursive) in roots {
             if self.lost_roots.contains(&root) {
                 continue;
@@ -509,7 +533,11 @@ impl<W: DirWatcher> Engine<W> {
             self.resync(&root, recursive, now);
         }
         let scopes: Vec<(PathBuf, bool)> = if self.tracker.polling {
-            self.matcher.roots.iter().map(|r| (r.path.clone(), r.recursive)).collect()
+            self.matcher
+                .roots
+                .iter()
+                .map(|r| (r.path.clone(), r.recursive))
+                .collect()
         } else {
             self.tracker.polled.iter().map(|p| (p.clone(), true)).collect()
         };
@@ -670,7 +698,12 @@ mod tests {
     fn names(events: &[Event], root: &Path) -> Vec<(String, Change)> {
         let mut v: Vec<_> = events
             .iter()
-            .map(|e| (e.path.strip_prefix(root).unwrap().to_string_lossy().into_owned(), e.change))
+            .map(|e| {
+                (
+                    e.path.strip_prefix(root).unwrap().to_string_lossy().into_owned(),
+                    e.change,
+                )
+            })
             .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
@@ -733,7 +766,10 @@ mod tests {
         let got = e.drain(t + W, SystemTime::now(), usize::MAX);
         assert_eq!(
             names(&got, &root),
-            vec![("a/b/c/f.txt".into(), Change::Created), ("a/g.txt".into(), Change::Created)]
+            vec![
+                ("a/b/c/f.txt".into(), Change::Created),
+                ("a/g.txt".into(), Change::Created)
+            ]
         );
         assert!(e.watched_dirs().contains(&root.join("a/b/c")));
     }
@@ -819,7 +855,10 @@ mod tests {
         fs::remove_dir_all(root.join("d")).unwrap();
         e.handle(Raw::Removed(root.join("d")), t);
         let got = names(&e.drain(t + W, SystemTime::now(), usize::MAX), &root);
-        assert_eq!(got, vec![("d/a".into(), Change::Deleted), ("d/e/b".into(), Change::Deleted)]);
+        assert_eq!(
+            got,
+            vec![("d/a".into(), Change::Deleted), ("d/e/b".into(), Change::Deleted)]
+        );
         assert_eq!(e.watched_dirs(), vec![root.clone()]);
     }
 
@@ -836,7 +875,10 @@ mod tests {
         e.start().unwrap();
         assert_eq!(e.polled_dirs(), vec![root.join("big")]);
         let warnings = e.take_warnings();
-        assert!(warnings[0].contains("big") && warnings[0].contains("max_user_watches"), "{warnings:?}");
+        assert!(
+            warnings[0].contains("big") && warnings[0].contains("max_user_watches"),
+            "{warnings:?}"
+        );
         assert!(e.needs_polling());
         let t = Instant::now();
         fs::write(root.join("big/x/y/new.txt"), "").unwrap();

@@ -75,7 +75,11 @@ impl fmt::Display for WatchError {
                 p.display().to_string()
             ),
             WatchError::RootUnreadable { root, reason } => {
-                write!(f, "watch root {:?} cannot be read: {reason}", root.display().to_string())
+                write!(
+                    f,
+                    "watch root {:?} cannot be read: {reason}",
+                    root.display().to_string()
+                )
             }
             WatchError::Pattern { pattern, reason } => write!(f, "invalid glob pattern {pattern:?}: {reason}"),
             WatchError::WatchLimit { path } => write!(
@@ -97,8 +101,13 @@ mod tests {
 
     #[test]
     fn messages_name_what_is_at_fault() {
-        assert!(WatchError::RootMissing("/x/inbox".into()).to_string().contains("/x/inbox"));
-        let limit = WatchError::WatchLimit { path: "/data/big".into() }.to_string();
+        assert!(WatchError::RootMissing("/x/inbox".into())
+            .to_string()
+            .contains("/x/inbox"));
+        let limit = WatchError::WatchLimit {
+            path: "/data/big".into(),
+        }
+        .to_string();
         assert!(limit.contains("/data/big") && limit.contains("max_user_watches") && limit.contains("poll"));
         let p = WatchError::Pattern {
             pattern: "x".into(),

@@ -162,7 +162,12 @@ impl Filter {
     /// assert!(f.matches(Path::new("a/b/notes.txt")));
     /// assert!(!f.matches(Path::new(".git/notes.txt")));
     /// ```
-    pub fn new(patterns: &[String], ignore: &[String], default_ignores: bool, recursive: bool) -> Result<Self, WatchError> {
+    pub fn new(
+        patterns: &[String],
+        ignore: &[String],
+        default_ignores: bool,
+        recursive: bool,
+    ) -> Result<Self, WatchError> {
         let mut ignores: Vec<String> = Vec::new();
         if default_ignores {
             ignores.extend(DEFAULT_IGNORES.iter().map(|s| (*s).to_owned()));

@@ -459,7 +459,10 @@ mod tests {
         let w = Watcher::start(&[spec(&root)], opts()).unwrap();
         fs::write(root.join("a.txt"), "1").unwrap();
         let got = collect_until(&w, 1);
-        assert_eq!((got[0].change, got[0].path.clone()), (Change::Created, root.join("a.txt")));
+        assert_eq!(
+            (got[0].change, got[0].path.clone()),
+            (Change::Created, root.join("a.txt"))
+        );
         fs::write(root.join("a.txt"), "22").unwrap();
         assert_eq!(collect_until(&w, 1)[0].change, Change::Modified);
         fs::remove_file(root.join("a.txt")).unwrap();

@@ -74,7 +74,9 @@ impl Index {
     /// Forgets a file; returns whether it was known.
     pub fn remove(&mut self, path: &Path) -> bool {
         let Some((dir, name)) = split(path) else { return false };
-        let Some(files) = self.dirs.get_mut(dir) else { return false };
+        let Some(files) = self.dirs.get_mut(dir) else {
+            return false;
+        };
         let removed = files.remove(name).is_some();
         if removed {
             self.len -= 1;
@@ -239,7 +241,11 @@ mod tests {
         let keep = |p: &Path| p.extension().is_some_and(|e| e == "txt");
         let mut visited = Vec::new();
         let scan = walk(root, true, &prune, &keep, &mut |d: &Path| visited.push(d.to_path_buf()));
-        let mut files: Vec<_> = scan.files.iter().map(|(p, _)| p.strip_prefix(root).unwrap().to_path_buf()).collect();
+        let mut files: Vec<_> = scan
+            .files
+            .iter()
+            .map(|(p, _)| p.strip_prefix(root).unwrap().to_path_buf())
+            .collect();
         files.sort();
         assert_eq!(files, vec![PathBuf::from("a/b/deep.txt"), PathBuf::from("top.txt")]);
         assert_eq!(visited.len(), 3);

@@ -14,8 +14,16 @@ def test_demo_runs_end_to_end_as_a_real_process(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert time.monotonic() - started < 60
     out = done.stdout
-    for text in ("[5/5] summary completed", "slow_total completed (cached)", "squares completed in", "after 2 attempts",
-                 "processed/batch3.txt: 6 data rows", "run history", "try next", "\n  cd "):
+    for text in (
+        "[5/5] summary completed",
+        "slow_total completed (cached)",
+        "squares completed in",
+        "after 2 attempts",
+        "processed/batch3.txt: 6 data rows",
+        "run history",
+        "try next",
+        "\n  cd ",
+    ):
         assert text in out, text
     assert "\x1b[" not in out
     project = tmp_path / "demo"

@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 from ferroflow import load_flow
+
 from tests.cli.conftest import ferroflow
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

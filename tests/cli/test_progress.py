@@ -5,11 +5,10 @@ from __future__ import annotations
 import io
 import time
 
-from rich.console import Console
-
 from ferroflow.cli._output import Output
 from ferroflow.cli.progress import RunProgress
 from ferroflow.results import TaskRecord, TaskStatus
+from rich.console import Console
 
 
 def _records() -> list[TaskRecord]:

@@ -189,14 +189,15 @@ def test_graph_in_three_formats(project: Path, invoke: Invoker) -> None:
     invoke("graph", "daily", "--format", "png", code=2)
 
 
-def test_version_help_and_usage_errors(project: Path) -> None:
+def test_version_help_and_usage_errors(project: Path, invoke: Invoker) -> None:
     version = ferroflow("--version", cwd=project)
     assert version.returncode == 0 and version.stdout.startswith("ferroflow ")
-    assert ferroflow("--help", cwd=project).returncode == 0
-    assert ferroflow("run", "--help", cwd=project).returncode == 0
-    assert ferroflow("run", cwd=project).returncode == 2
-    assert ferroflow("frobnicate", cwd=project).returncode == 2
-    assert ferroflow("--log-level", "loud", "list", cwd=project).returncode == 2
+    invoke("--help")
+    invoke("run", "--help")
+    invoke("schedule", "add", "--help")
+    invoke("run", code=2)
+    invoke("frobnicate", code=2)
+    assert "unknown --log-level" in invoke("--log-level", "loud", "list", code=2).stderr  # type: ignore[attr-defined]
     completion = ferroflow("--show-completion", "bash", cwd=project, env={"SHELL": "/bin/bash"})
     assert completion.returncode == 0 and "ferroflow" in completion.stdout
 
@@ -298,3 +299,16 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_watch_target_dry_run_lists_handlers_and_missing_root_exits_2(tmp_path: Path, invoke: Invoker) -> None:
+    (tmp_path / "watcher.py").write_text(WATCHER)
+    done = ferroflow("--json-logs", "run", "watcher.py", "--dry-run", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (event,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert event["event"] == "handlers"
+    assert event["handlers"] == [
+        {"handler": "watcher.mark", "root": "inbox", "events": "added", "pattern": "*.txt", "priority": 5}
+    ]
+    missing = ferroflow("run", "watcher.py", cwd=tmp_path)  # inbox/ does not exist
+    assert missing.returncode == 2 and "inbox" in missing.stderr and "Traceback" not in missing.stderr

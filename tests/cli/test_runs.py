@@ -43,6 +43,7 @@ def test_report_show_from_the_store_and_from_a_file(project: Path, invoke: Invok
     run_id = _store().list_runs()[0].run_id
     by_id = invoke("report", "show", run_id).stdout  # type: ignore[attr-defined]
     assert run_id in by_id and "fetch" in by_id and "SUCCESS" in by_id
+    assert "fetched today" in by_id and "exit 0 after" in by_id  # the captured output, summarised
     by_file = invoke("report", "show", "report.json").stdout  # type: ignore[attr-defined]
     assert "fetch" in by_file and "report" in by_file
     as_json = json.loads(ferroflow("--json-logs", "report", "show", run_id, cwd=project).stdout)

@@ -79,8 +79,13 @@ def test_runs_on_several_threads_when_tasks_release_the_interpreter() -> None:
 
 def test_sleeping_tasks_run_in_parallel() -> None:
     g = graph_of(40, [])
+
+    def execute(node: int) -> bool:
+        time.sleep(0.05)
+        return True
+
     start = time.perf_counter()
-    states = run_graph(g, lambda node: time.sleep(0.05) is None, 8)
+    states = run_graph(g, execute, 8)
     elapsed = time.perf_counter() - start
     assert states == [DONE] * 40
     serial = 40 * 0.05
@@ -118,6 +123,23 @@ def test_return_values_are_truth_tested() -> None:
     g = graph_of(5, [])
     values: list[object] = [None, 0, "", 1, "yes"]
     assert run_graph(g, lambda node: values[node], 2) == [FAILED, FAILED, FAILED, DONE, DONE]
+
+
+def test_a_return_value_that_cannot_be_truth_tested_is_a_failure() -> None:
+    class Undecided:
+        def __bool__(self) -> bool:
+            raise RuntimeError("neither true nor false")
+
+    g = graph_of(2, [(0, 1)])
+    calls: list[int] = []
+
+    def execute(node: int) -> object:
+        calls.append(node)
+        return Undecided()
+
+    with pytest.raises(RuntimeError, match="neither true nor false"):
+        run_graph(g, execute, 2)
+    assert calls == [0]
 
 
 def test_the_first_exception_is_raised_after_the_rest_finished() -> None:
@@ -245,3 +267,20 @@ def test_long_chain_and_wide_fan_out() -> None:
     fan = graph_of(n, [(0, i) for i in range(1, n)])
     assert run_graph(fan, execute, 4) == [DONE] * n
     assert set(seen) == {2}
+
+
+def test_a_task_may_run_a_nested_graph() -> None:
+    outer = chain(3)
+    inner = graph_of(100, [])
+    inner_states: list[list[int]] = []
+
+    def execute(node: int) -> bool:
+        inner_states.append(run_graph(inner, lambda m: True, 3))
+        return True
+
+    assert run_graph(outer, execute, 2) == [DONE] * 3
+    assert inner_states == [[DONE] * 100] * 3
+
+
+def test_more_workers_than_nodes_is_fine() -> None:
+    assert run_graph(chain(3), lambda node: True, 10_000) == [DONE] * 3

@@ -34,7 +34,9 @@ class Recorder:
             with self._lock:
                 if len(self.events) >= n:
                     return list(self.events)
-            assert time.monotonic() < deadline, f"{len(self.events)} of {n} events within {timeout}s: {self.events[:10]}"
+            assert time.monotonic() < deadline, (
+                f"{len(self.events)} of {n} events within {timeout}s: {self.events[:10]}"
+            )
             time.sleep(0.01)
 
 

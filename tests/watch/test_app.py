@@ -128,7 +128,6 @@ def test_watch_limit_poll_mode_warns_and_still_reports(inbox: Path, caplog: pyte
 def _run_script(inbox: Path, sig: int) -> subprocess.CompletedProcess[str]:
     code = textwrap.dedent(
         f"""
-        import sys
         from ferroflow import on_created, run
         from ferroflow.watch import default_app
 
@@ -140,24 +139,34 @@ def _run_script(inbox: Path, sig: int) -> subprocess.CompletedProcess[str]:
         print("returned normally", default_app().is_running, flush=True)
         """
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    try:
-        (inbox / "ping").write_text("x")
-        while True:  # wait until the app is live: re-touch until an event is printed
-            line = proc.stdout.readline()
-            if line.startswith("event"):
-                break
-            assert line, proc.stderr.read() if proc.stderr else ""
-        start = time.monotonic()
-        proc.send_signal(sig)
-        out, err = proc.communicate(timeout=30)
-        assert time.monotonic() - start < 5
+    live = threading.Event()
+
+    def ping() -> None:  # touch files until the child reports one: then it is watching
+        i = 0
+        while not live.wait(0.2):
+            (inbox / f"ping{i}").write_text("x")
+            i += 1
+
+    pinger = threading.Thread(target=ping)
+    with subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        pinger.start()
+        try:
+            for line in proc.stdout:
+                if line.startswith("event"):
+                    break
+            start = time.monotonic()
+            proc.send_signal(sig)
+            out, err = proc.communicate(timeout=30)
+            assert time.monotonic() - start < 5
+        finally:
+            live.set()
+            pinger.join()
+            if proc.poll() is None:
+                proc.kill()
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -234,9 +243,7 @@ def test_listeners_see_every_event(inbox: Path, app: WatchApp) -> None:
     app.remove_listener(seen.append)
 
 
-def test_json_logs_configure_json_lines_when_nothing_else_did(
-    inbox: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_json_logs_configure_json_lines_when_nothing_else_did(inbox: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from ferroflow.log import reset_logging
 
     reset_logging()
@@ -403,6 +410,7 @@ def test_existing_files_come_before_live_events_and_none_is_missed(inbox: Path, 
     t.start()
     try:
         app.start()
+        started_at = len(made)
         time.sleep(0.3)
     finally:
         stop.set()
@@ -411,10 +419,10 @@ def test_existing_files_come_before_live_events_and_none_is_missed(inbox: Path, 
     names = [n for _, n in rec.names()]
     assert sorted(names) == sorted([f"old{i}.txt" for i in range(300)] + made)
     assert len(names) == len(set(names))
-    first_new = min((i for i, n in enumerate(names) if n.startswith("new")), default=len(names))
-    assert all(n.startswith("old") for n in names[:300]) or first_new >= 300 - sum(
-        1 for n in names[:first_new] if n.startswith("new")
-    )
+    # every existing file is reported before any file created after start() returned
+    last_old = max(names.index(f"old{i}.txt") for i in range(300))
+    live = [names.index(n) for n in made[started_at + 1 :]]
+    assert not live or last_old < min(live)
 
 
 def test_default_app_and_ferroflow_run_share_the_module_level_app(inbox: Path) -> None:

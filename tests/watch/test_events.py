@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import watchfiles
@@ -25,3 +29,19 @@ def test_file_event_is_frozen_and_has_predicates() -> None:
     assert FileEvent(Change.added, "/r/a", "/r").pattern is None
     assert FileEvent(Change.deleted, "/r/a", "/r").is_deleted
     assert e == FileEvent(Change.modified, "/r/sub/a.txt", "/r", "*.txt")
+
+
+def test_the_inbox_example_handles_existing_and_new_files(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parents[2] / "examples" / "watch_inbox.py"
+    env = {**os.environ, "FERROFLOW_HOME": str(tmp_path / "home")}
+    proc = subprocess.run(
+        [sys.executable, str(script), "--demo"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["existing.csv: 1 rows", "new.csv: 3 rows"]

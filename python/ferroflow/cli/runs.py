@@ -191,7 +191,8 @@ def _add_step(parent: Tree, step: Any) -> None:
     attempts = step.metadata.get("attempts") if isinstance(step.metadata, dict) else None
     extra = f" (attempts: {attempts})" if attempts and attempts > 1 else ""
     node = parent.add(Text.assemble((step.label, "bold"), " ", (status, _STATUS_STYLE.get(status, "")), took + extra))
-    for note in step.notes[-6:]:
+    logs = step.metadata.get("logs") if isinstance(step.metadata, dict) else None
+    for note in [*step.notes[-6:], *(logs or [])[-4:]]:
         for line in str(note).splitlines()[-8:]:
             node.add(Text(line, style="dim"))
     for warning in step.warnings:

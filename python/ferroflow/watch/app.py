@@ -111,6 +111,15 @@ def _check_handler(fn: object, name: str) -> None:
         ) from None
 
 
+def _ensure_json_logs() -> None:
+    """Send ``ferroflow`` logs to stderr as JSON lines, unless logging was configured already."""
+    from ..log import TaskLogCapture, configure_logging
+
+    configured = [h for h in logging.getLogger("ferroflow").handlers if not isinstance(h, TaskLogCapture)]
+    if not configured:
+        configure_logging(json_output=True)
+
+
 def _is_async(fn: object) -> bool:
     """Whether calling ``fn`` returns a coroutine (an ``async def`` function or callable object)."""
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__dict__.get("__call__"))
@@ -431,10 +440,8 @@ class WatchApp:
             )
         if self.watch_limit not in ("poll", "error"):
             raise WatchError(f"watch_limit must be 'poll' or 'error', got {self.watch_limit!r}")
-        if self.json_logs and not logging.getLogger("ferroflow").handlers:
-            from ..log import configure_logging
-
-            configure_logging(json_output=True)
+        if self.json_logs:
+            _ensure_json_logs()
         subs: list[tuple[str, bool, list[str], list[str], bool, bool, float]] = []
         routes: list[tuple[Handler, str | None, str]] = []
         for h in handlers:

@@ -84,12 +84,14 @@ class Dispatcher:
         on_call: Called after each handler call with ``(call, error)``.
 
     Example:
+        >>> from ferroflow.watch import Change
         >>> seen = []
         >>> d = Dispatcher(max_workers=2, max_pending=8)
-        >>> e = FileEvent(1, "/r/a", "/r")
+        >>> e = FileEvent(Change.added, "/r/a", "/r")
         >>> d.submit("/r/a", [Call("h", seen.append, False, e)])
         True
         >>> d.shutdown(timeout=5)
+        True
         >>> seen == [e]
         True
     """

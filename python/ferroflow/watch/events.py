@@ -51,6 +51,10 @@ class FileEvent:
     root: str
     pattern: str | None = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.change, Change):
+            object.__setattr__(self, "change", Change(self.change))
+
     @property
     def is_created(self) -> bool:
         """Whether the file was added."""
