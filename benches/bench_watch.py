@@ -244,12 +244,16 @@ def run_case(lib: str, mode: str, n: int, debounce: float, idle: float) -> dict[
     prepare(root, mode)
     cmd = [sys.executable, __file__, "--_watcher", lib, "--_dir", str(root), "--_mode", mode, "--_n", str(n)]
     cmd += ["--debounce", str(debounce), "--idle", str(idle)]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    errors = tmp / "stderr.txt"
+    with errors.open("w") as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True)
     assert proc.stdin is not None and proc.stdout is not None
     try:
-        line = proc.stdout.readline()
-        if line.strip() != "ready":
-            raise RuntimeError(f"{lib} {mode}: watcher did not start: {line!r}")
+        for line in proc.stdout:  # some libraries log to stdout: skip until ready
+            if line.strip() == "ready":
+                break
+        else:
+            raise RuntimeError(f"{lib} {mode}: watcher did not start: {errors.read_text()[-500:]}")
         if mode == "overflow":
             os.kill(proc.pid, signal.SIGSTOP)
         writer = subprocess.run(
@@ -324,7 +328,12 @@ def main() -> None:
         for lib in libs:
             try:
                 row = run_case(lib, mode, n, args.debounce, args.idle)
-            except Exception as exc:  # a peer failing is a result too
+            except (
+                RuntimeError,
+                OSError,
+                ValueError,
+                subprocess.SubprocessError,
+            ) as exc:  # a peer failing is a result too
                 print(f"| {mode:<10} | {n:>7,} | {lib:<10} | failed: {exc}")
                 continue
             print(fmt(row), flush=True)

@@ -37,6 +37,10 @@ FACTOR = 3
 HISTORY: list[int] = []
 
 
+def classify(word: str) -> bool:
+    return word in {"alpha", "beta", "gamma", "delta"}  # a frozenset constant: hash-ordered
+
+
 def scaled(x: int) -> int:
     HISTORY.append(x)
     return x * FACTOR
@@ -75,10 +79,11 @@ def test_keys_are_the_same_in_another_process_with_another_hash_seed() -> None:
         import sys
         from types import SimpleNamespace
         sys.path.insert(0, sys.argv[1])
-        from tests.test_cache import add
+        from tests.test_cache import add, classify
         from ferroflow.cache import cache_key
         t = SimpleNamespace(name="add", fn=add, cache_key=None, cache_version=None)
-        print(cache_key(t, ({"s": {"gamma", "alpha", "beta"}, "n": 1.5}, (b"x", None)), {}))
+        c = SimpleNamespace(name="classify", fn=classify, cache_key=None, cache_version=None)
+        print(cache_key(t, ({"s": {"gamma", "alpha", "beta"}, "n": 1.5}, (b"x", None)), {}), cache_key(c, ("x",), {}))
     """
     root = str(Path(__file__).resolve().parents[1])
     keys = {
@@ -91,7 +96,8 @@ def test_keys_are_the_same_in_another_process_with_another_hash_seed() -> None:
         ).stdout.strip()
         for seed in ("1", "2", "random")
     }
-    assert keys == {cache_key(t, inputs, {})}
+    c = _task(classify)
+    assert keys == {f"{cache_key(t, inputs, {})} {cache_key(c, ('x',), {})}"}
 
 
 def test_identical_bodies_with_different_closures_never_share_a_key() -> None:

@@ -132,3 +132,15 @@ def test_a_long_wired_chain_builds_without_recursion() -> None:
             prev >> nxt
             prev = nxt
     assert dag.run(executor="sequential", store=None)["t19999"] == 19_999
+
+
+def test_tasks_added_to_a_workflow_or_flow_leave_the_registry() -> None:
+    from ferroflow import Flow, Workflow
+
+    a = Task(fn=lambda: 1, name="a")
+    b = Task(fn=lambda: 2, name="b")
+    stray = Task(fn=lambda: 3, name="stray")
+    Workflow("w").add_task(a)
+    Flow("f").add(b)
+    assert a not in registry and b not in registry and stray in registry
+    assert dict(DAG("rest").run(store=None)) == {"stray": 3}

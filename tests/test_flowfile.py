@@ -209,7 +209,7 @@ def test_missing_fields_and_bad_types_are_all_reported_at_once(tmp_path: Path) -
     assert 'tasks[3].depnds_on: unknown field "depnds_on" (did you mean "depends_on"?)' in text
     assert "tasks[4].args: each argument must be a string, number or boolean, not dict" in text
     assert "tasks[4].env: env variable 'A' cannot be null" in text
-    assert 'm.json:8:11 colour: unknown field "colour"' in text
+    assert 'm.json:8:1 colour: unknown field "colour"' in text
     # Sorted by position, one per line.
     lines = [int(p.split(":")[1]) for p in problems]
     assert lines == sorted(lines)

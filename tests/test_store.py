@@ -677,3 +677,19 @@ def test_runs_do_not_leave_connections_behind(tmp_path: Path) -> None:
         wait_until(lambda rid=f"r{i}": len(store.get_run(rid).tasks) == 1)  # the writer thread has written
         rec.finish(RunResult(f"r{i}", "wf", {"a": None}, status="completed", stats={}))
     assert len(store._db._all) == before
+
+
+def test_prune_runs_keeps_the_latest_and_the_running(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    assert store is not None
+    for i in range(4):
+        _finish(store, f"old{i}", [TaskRecord("a", TaskStatus.COMPLETED, attempts=1, result=i)])
+    live = store.begin_run(run_id="live", workflow="wf", params={}, task_names=["a"])
+    with pytest.raises(ValueError, match="needs keep_last"):
+        store.prune_runs()
+    assert store.prune_runs(older_than_seconds=3600) == 0  # all are recent
+    assert store.prune_runs(keep_last=2) == 3  # old0..old2 go; 'live' is running and stays
+    assert sorted(r.run_id for r in store.list_runs()) == ["live", "old3"]
+    with store.read() as conn:
+        assert conn.execute("SELECT count(*) FROM tasks WHERE run_id LIKE 'old%'").fetchone()[0] == 1
+    live.finish(RunResult("live", "wf", {}, status="completed", stats={}))

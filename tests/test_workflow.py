@@ -507,6 +507,7 @@ def test_report_path_writes_the_run_report(tmp_path: Any) -> None:
         "ferroflow.visualize",
         "ferroflow._async",
         "ferroflow.context",
+        "ferroflow.executors.attempts",
         "ferroflow.executors.base",
         "ferroflow.executors.sequential",
         "ferroflow.executors.threaded",
@@ -525,3 +526,20 @@ def test_docstring_examples_run(module: str) -> None:
     finally:
         registry.clear()
     assert tests > 0 and failures == 0
+
+
+@pytest.mark.parametrize("executor", ["sequential", "thread"])
+def test_keyboard_interrupt_in_a_task_cancels_the_run(executor: str) -> None:
+    def stop(a: int) -> None:
+        raise KeyboardInterrupt
+
+    wf = Workflow("interrupted")
+    wf.add_task(Task(fn=lambda: 1, name="a"))
+    wf.add_task(Task(fn=stop, name="stop"))
+    wf.add_task(Task(fn=lambda stop: stop, name="after"))
+    with pytest.raises(KeyboardInterrupt):
+        wf.run(executor=executor, max_workers=1, store=None)
+    assert wf.get_task_status("a") is S.COMPLETED
+    assert wf.get_task_status("after") is S.CANCELLED
+    assert wf.get_task_status("stop") in (S.CANCELLED, S.FAILED)
+    assert current_task() is None

@@ -18,10 +18,13 @@ import tomllib
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 
-__all__ = ["Path_", "Positions", "SyntaxProblem", "parse_with_positions"]
+__all__ = ["KEY", "Path_", "Positions", "SyntaxProblem", "parse_with_positions"]
 
 Path_ = tuple[str | int, ...]
 Positions = dict[Path_, tuple[int, int]]
+
+#: Appended to a path to hold the position of the mapping key itself (not its value).
+KEY = "\x00key"
 
 
 class SyntaxProblem(ValueError):
@@ -105,7 +108,9 @@ def _walk_json(text: str, i: int, path: Path_, positions: Positions, index: _Lin
         if text[i] == "}":
             return i + 1
         while True:
+            key_at = index.at(i)
             key, i = scanstring(text, i + 1)
+            positions[(*path, key, KEY)] = key_at
             i = _skip(text, i)
             i = _skip(text, i + 1)  # the colon
             i = _walk_json(text, i, (*path, key), positions, index)
@@ -164,6 +169,7 @@ def _walk_yaml(node: Any, path: Path_, positions: Positions) -> None:
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = key_node.value
+            positions[(*path, key, KEY)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             _walk_yaml(value_node, (*path, key), positions)
     elif isinstance(node, yaml.SequenceNode):
         for n, item in enumerate(node.value):
@@ -222,4 +228,5 @@ def _toml_positions(text: str) -> Positions:
             col = line.index("=") + 1
             value_col = len(line) - len(line[col:].lstrip()) + 1
             positions.setdefault((*current, key), (lineno, value_col))
+            positions.setdefault((*current, key, KEY), (lineno, line.index(key_match.group(1)) + 1))
     return positions

@@ -26,6 +26,7 @@ import time
 import traceback as tb
 import weakref
 from collections import deque
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from .errors import StoreError
@@ -52,6 +53,7 @@ _TASK_UPSERT = (
 _LOG_INSERT = "INSERT INTO task_log (run_id, seq, entries) VALUES (?, ?, ?)"
 _LOG_PROTOCOL = 4  # a plain list of tuples of str / float
 _COMPLETED = TaskStatus.COMPLETED
+_NEVER = object()  # a sentinel no queue entry equals
 
 # Run ids with a live recorder in this process: a 'running' row of ours that is
 # not in here belongs to a run that died without finishing.
@@ -240,8 +242,8 @@ class RunRecorder:
     def _drain(self) -> tuple[list[tuple[Any, ...]], dict[str, tuple[Any, ...]]]:
         log, self._unsaved_log = self._unsaved_log, []
         rows, self._unsaved_rows = self._unsaved_rows, {}
-        popleft = self._log.popleft
-        new = [popleft() for _ in range(len(self._log))]
+        # iter(popleft, sentinel) pops at C speed; islice stops at what was there when we looked.
+        new = list(islice(iter(self._log.popleft, _NEVER), len(self._log)))
         # Entries are 2-tuples (started) or 3-tuples (completed): count the latter at C speed.
         self._done += sum(map(len, new)) - 2 * len(new)
         log.extend(new)

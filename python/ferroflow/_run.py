@@ -14,22 +14,20 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import contextvars
-import functools
 import gc
 import logging
 import secrets
-import threading
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _async
 from .context import _CURRENT, TaskContext
-from .errors import StoreError, TaskTimeoutError, WorkflowError
+from .errors import StoreError, WorkflowError
+from .executors.attempts import SyncAttempt, async_attempt, call_when, inline_attempt
 from .inputs import Binding
 from .results import RunResult, TaskRecord, TaskStatus
 from .retries import RetryPolicy
@@ -52,8 +50,6 @@ _FAILED = TaskStatus.FAILED
 _SKIPPED = TaskStatus.SKIPPED
 _UPSTREAM_FAILED = TaskStatus.UPSTREAM_FAILED
 _CANCELLED = TaskStatus.CANCELLED
-
-SyncAttempt = Callable[["Task[..., Any]", list[Any], dict[str, Any], TaskContext], Any]
 
 
 @dataclass
@@ -168,6 +164,7 @@ class RunPlan:
         self.finished_at: float | None = None
         self.interrupted = False
         self._final_hook: Callable[[int], None] | None = None
+        self._block_roots: dict[int, str] = {}
         self.execute: Callable[[int], bool] = self._execute_unstarted
 
     # ------------------------------------------------------------ lifecycle
@@ -252,7 +249,7 @@ class RunPlan:
         def execute(i: int) -> bool:
             kind = slow[i]
             if kind:
-                return True if kind == 2 else full(i, _inline_attempt)
+                return True if kind == 2 else full(i, inline_attempt)
             status[i] = _RUNNING
             started[i] = t0 = now()
             attempts[i] = 1
@@ -273,6 +270,9 @@ class RunPlan:
                 if ctx.logs:
                     logs[i] = ctx.logs
                 return fail(i, e)
+            except BaseException:  # KeyboardInterrupt, SystemExit: stop the run, leave no context behind
+                cur_reset(token)
+                raise
             cur_reset(token)
             results[i] = value
             if ctx.logs:
@@ -291,15 +291,15 @@ class RunPlan:
             return _true
         return lambda: self._run_full(node, attempt)
 
-    async def execute_async(self, node: int) -> bool:
-        """Run node ``node`` on the running event loop; True if successors may run."""
+    def execute_async(self, node: int) -> Coroutine[Any, Any, bool]:
+        """Run node ``node`` on the running event loop (await it); True if successors may run."""
         if node in self.resumed_ids:
-            return True
+            return _async_true()
         t = self.tasks[node]
         b = self.bindings[node]
         if t.is_async and not t.needs_full_runner and b.up_pos is not None and b.error is None:
-            return await self._run_fast_async(node)
-        return await self._run_full_async(node)
+            return self._run_fast_async(node)
+        return self._run_full_async(node)
 
     def mark_blocked(self, nodes: Sequence[int]) -> None:
         """Mark ``nodes`` ``UPSTREAM_FAILED`` (an upstream failed, so they never run)."""
@@ -328,21 +328,33 @@ class RunPlan:
     # ------------------------------------------------------------ status bookkeeping
 
     def _blocked_reason(self, node: int) -> str:
-        # Walk up through blocked predecessors to the task that actually failed.
-        seen = {node}
-        frontier = [node]
-        while frontier:
-            nxt = []
-            for i in frontier:
-                for p in self.graph.predecessor_ids(i):
-                    status = self.status[p]
-                    if status is _FAILED:
-                        return f"upstream task {self.names[p]!r} failed"
-                    if p not in seen and status in (_UPSTREAM_FAILED, _PENDING):
-                        seen.add(p)
-                        nxt.append(p)
-            frontier = nxt
-        return "an upstream task failed"
+        """Name the failed task that blocks ``node``, remembering the answer for every node
+        on the way, so marking a long blocked chain stays linear."""
+        roots, status, graph = self._block_roots, self.status, self.graph
+        stack = [node]
+        while stack:
+            v = stack[-1]
+            if v in roots:
+                stack.pop()
+                continue
+            preds = graph.predecessor_ids(v)
+            found: str | None = None
+            nxt: int | None = None
+            for p in preds:
+                if status[p] is _FAILED:
+                    found = f"upstream task {self.names[p]!r} failed"
+                    break
+                if p in roots:
+                    found = roots[p]
+                    break
+                if status[p] is _UPSTREAM_FAILED or (nxt is None and status[p] is _PENDING):
+                    nxt = p
+            if found is not None or nxt is None:
+                roots[v] = found or "an upstream task failed"
+                stack.pop()
+            else:
+                stack.append(nxt)
+        return roots[node]
 
     def _notify(self, t: Task[..., Any], status: TaskStatus) -> None:
         cb = t.on_status_change
@@ -400,7 +412,7 @@ class RunPlan:
         args, kwargs = b.gather(self.results)
         if t.when is not None:
             try:
-                go = _call_when(t, args, kwargs)
+                go = call_when(t, args, kwargs)
             except Exception as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
                 logger.error("task %r: its `when` condition raised %s: %s", t.name, type(e).__name__, e)
                 e.add_note(f"raised by the `when` condition of task {t.name!r}")
@@ -519,7 +531,7 @@ class RunPlan:
             self.attempts[i] = attempt
             ctx = self._context(t, attempt)
             try:
-                value = await _async_attempt(t, args, kwargs, ctx)
+                value = await async_attempt(t, args, kwargs, ctx)
             except Exception as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
                 self._add_logs(i, ctx)
                 try:
@@ -603,6 +615,10 @@ def _true() -> bool:
     return True
 
 
+async def _async_true() -> bool:
+    return True
+
+
 def stats_of(statuses: Sequence[TaskStatus], elapsed: float) -> dict[str, Any]:
     """The ``get_workflow_stats()`` dict for a list of statuses."""
     counts = collections.Counter(statuses)
@@ -616,107 +632,6 @@ def stats_of(statuses: Sequence[TaskStatus], elapsed: float) -> dict[str, Any]:
         "running": counts[_RUNNING],
         "total_time_seconds": round(max(0.0, elapsed), 6),
     }
-
-
-# ---------------------------------------------------------------- attempts
-
-
-def _call_when(t: Task[..., Any], args: list[Any], kwargs: dict[str, Any]) -> bool:
-    when = t.when
-    assert when is not None
-    try:
-        import inspect
-
-        takes_nothing = not inspect.signature(when).parameters
-    except (TypeError, ValueError):
-        takes_nothing = False
-    value = when() if takes_nothing else when(*args, **kwargs)
-    if asyncio.iscoroutine(value):
-        value = _async.run_coroutine_sync(value)
-    return bool(value)
-
-
-def _invoke(t: Task[..., Any], args: list[Any], kwargs: dict[str, Any], ctx: TaskContext) -> Any:
-    token = _CURRENT.set(ctx)
-    try:
-        value = t.fn(*args, **kwargs)
-        if asyncio.iscoroutine(value):
-            if t.timeout is not None:
-                value = _async.run_coroutine_sync(_async_timeout(value, t.timeout, t.name, ctx.attempt))
-            else:
-                value = _async.run_coroutine_sync(value)
-        return value
-    finally:
-        _CURRENT.reset(token)
-
-
-async def _async_timeout(coro: Awaitable[Any], timeout: float, name: str, attempt: int) -> Any:
-    try:
-        return await asyncio.wait_for(coro, timeout)
-    except TimeoutError:
-        raise TaskTimeoutError(
-            f"task {name!r} timed out after {timeout:g} s (attempt {attempt}); it was cancelled"
-        ) from None
-
-
-def _inline_attempt(t: Task[..., Any], args: list[Any], kwargs: dict[str, Any], ctx: TaskContext) -> Any:
-    """One attempt on the calling thread; with a timeout, on a helper thread we wait for."""
-    if t.timeout is None or t.is_async:
-        return _invoke(t, args, kwargs, ctx)
-    box: list[tuple[bool, Any]] = []
-    done = threading.Event()
-    context = contextvars.copy_context()
-
-    def target() -> None:
-        try:
-            box.append((True, context.run(_invoke, t, args, kwargs, ctx)))
-        except BaseException as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
-            box.append((False, e))
-        finally:
-            done.set()
-
-    helper = threading.Thread(target=target, name=f"ferroflow-task-{t.name}", daemon=True)
-    helper.start()
-    if not done.wait(t.timeout):
-        logger.warning(
-            "task %r timed out after %g s (attempt %d) and is marked failed; its thread cannot be killed "
-            "and is abandoned, still running in the background",
-            t.name,
-            t.timeout,
-            ctx.attempt,
-        )
-        raise TaskTimeoutError(f"task {t.name!r} timed out after {t.timeout:g} s (attempt {ctx.attempt})")
-    ok, value = box[0]
-    if ok:
-        return value
-    raise value
-
-
-async def _async_attempt(t: Task[..., Any], args: list[Any], kwargs: dict[str, Any], ctx: TaskContext) -> Any:
-    """One attempt on the running loop: coroutines awaited, sync functions in a thread."""
-    token = _CURRENT.set(ctx)
-    try:
-        if t.is_async:
-            aw = t.fn(*args, **kwargs)
-        elif t.timeout is None:
-            aw = asyncio.to_thread(t.fn, *args, **kwargs)
-        else:  # a thread the loop never waits for, so a timed-out attempt can be abandoned
-            aw = _async.in_daemon_thread(functools.partial(t.fn, *args, **kwargs), name=f"ferroflow-task-{t.name}")
-        if t.timeout is None:
-            return await aw
-        try:
-            return await asyncio.wait_for(aw, t.timeout)
-        except TimeoutError:
-            if t.is_async:
-                detail = "it was cancelled"
-            else:
-                detail = "its thread cannot be killed and is abandoned"
-                logger.warning("task %r timed out after %g s; %s", t.name, t.timeout, detail)
-            raise TaskTimeoutError(
-                f"task {t.name!r} timed out after {t.timeout:g} s (attempt {ctx.attempt}); {detail}"
-            ) from None
-    finally:
-        _CURRENT.reset(token)
 
 
 # ---------------------------------------------------------------- the whole run

@@ -3,10 +3,10 @@
 A key is the SHA-256 (hex) of a versioned, length-prefixed record of:
 
 1. the task's name and its ``cache_version``;
-2. the function's fingerprint: its source text (``inspect.getsource``), or when
-   there is none (REPL, ``exec``) its code object (bytecode, constants, names,
-   nested code objects, recursively); plus the values of its closure cells and
-   of the globals it names that are plain constants (``None``, bool, numbers,
+2. the function's fingerprint: its code object (bytecode, constants, names,
+   nested code objects, recursively) and its source text when there is one
+   (``inspect.getsource``; not in a REPL or ``exec``); plus the values of its
+   closure cells and of the globals it names that are plain constants (``None``, bool, numbers,
    str, bytes, enum members, and tuples / frozensets / frozen dataclasses of
    those). A closed-over function, or a function of the same module that it
    calls, is fingerprinted the same way, recursively. Mutable objects it closes
@@ -22,13 +22,12 @@ A key is the SHA-256 (hex) of a versioned, length-prefixed record of:
 
 Editing the task's body, changing what it closes over or a plain global it
 reads, or bumping ``cache_version`` therefore yields a new key. Nothing in a
-key depends on ``id()`` or ``hash()``. Inputs (or closure values) that cannot be
-pickled make the task uncached for that call: :func:`cache_key` returns
+key depends on ``id()`` or ``hash()``. Inputs that cannot be pickled make the
+task uncached for that call: :func:`cache_key` returns
 ``None`` and emits an :class:`UncacheableWarning`; it never raises.
 
-The source text makes keys stable across processes and interpreter versions as
-long as the file is unchanged; the code-object fallback is stable for one
-Python version.
+Keys are stable across processes and runs for one Python version; a new Python
+version compiles different bytecode, so its keys differ (the cache starts over).
 """
 
 from __future__ import annotations
@@ -131,6 +130,15 @@ def _is_constant(value: Any, depth: int = 0) -> bool:
 # ---------------------------------------------------------------- functions
 
 
+def _const_repr(const: Any) -> str:
+    # frozenset constants (``x in {"a", "b"}``) iterate in hash order, which differs per process.
+    if isinstance(const, frozenset):
+        return "frozenset{" + ",".join(sorted(_const_repr(c) for c in const)) + "}"
+    if isinstance(const, tuple):
+        return "(" + ",".join(_const_repr(c) for c in const) + ")"
+    return repr(const)
+
+
 def _code_bytes(code: types.CodeType, out: list[bytes]) -> None:
     out.append(code.co_code)
     out.append(repr(code.co_names).encode())
@@ -139,7 +147,7 @@ def _code_bytes(code: types.CodeType, out: list[bytes]) -> None:
         if isinstance(const, types.CodeType):
             _code_bytes(const, out)
         else:
-            out.append(repr(const).encode())
+            out.append(_const_repr(const).encode())
 
 
 def _global_names(code: types.CodeType) -> set[str]:
@@ -162,12 +170,15 @@ def _source_or_code(fn: types.FunctionType) -> bytes:
     hit = _SOURCES.get(id(code))
     if hit is not None and hit[0] is code:
         return hit[1]
+    # The code tells apart what the source cannot (two lambdas on one line); the source covers
+    # what compiles away (a changed comment or docstring still means an edited task).
+    parts: list[bytes] = []
+    _code_bytes(code, parts)
     try:
-        text = inspect.getsource(fn).encode()
+        parts.append(inspect.getsource(fn).encode())
     except (OSError, TypeError):
-        parts: list[bytes] = []
-        _code_bytes(code, parts)
-        text = b"\0".join(parts)
+        pass
+    text = b"\0".join(parts)
     if len(_SOURCES) >= _SOURCES_MAX:
         _SOURCES.clear()
     _SOURCES[id(code)] = (code, text)

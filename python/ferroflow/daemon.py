@@ -125,8 +125,8 @@ class PidFile:
         >>> import tempfile, pathlib
         >>> pid_file = PidFile(pathlib.Path(tempfile.mkdtemp()) / "scheduler.pid")
         >>> _ = pid_file.acquire(DaemonInfo(pid=1234, started_at=0.0))
-        >>> pid_file.holder() is None   # this process holds it; others would see 1234
-        False
+        >>> pid_file.holder().pid   # what any other reader sees while the lock is held
+        1234
         >>> pid_file.release()
     """
 
@@ -141,6 +141,27 @@ class PidFile:
             AlreadyRunningError: Another live process holds the lock.
             StoreError: The folder is not writable.
         """
+        for _ in range(20):
+            fd = self._open_locked()
+            # A reader may have removed a stale file between our open and our lock:
+            # then the lock is on a file nobody can see; start over.
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        else:  # pragma: no cover - needs twenty lost races in a row
+            raise StoreError(f"cannot lock the scheduler pid file {self.path}")
+        stale = _read_info(self.path)
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps(_info_dict(info)).encode())
+        os.fsync(fd)
+        self._fd = fd
+        return stale.pid if stale is not None and stale.pid != info.pid else None
+
+    def _open_locked(self) -> int:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -152,12 +173,7 @@ class PidFile:
             os.close(fd)
             running = _wait_for_info(self.path)
             raise AlreadyRunningError(running.pid if running else -1, self.path) from None
-        stale = _read_info(self.path)
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps(_info_dict(info)).encode())
-        os.fsync(fd)
-        self._fd = fd
-        return stale.pid if stale is not None and stale.pid != info.pid else None
+        return fd
 
     def holder(self) -> DaemonInfo | None:
         """The live daemon holding the lock, if any (a stale file is removed)."""
@@ -200,13 +216,16 @@ def read_pid_file(path: Path) -> tuple[DaemonInfo | None, int | None]:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             return _wait_for_info(path), None
-        # Nobody holds the lock: the daemon that wrote this file is gone.
         stale = _read_info(path)
+        if stale is None:
+            # Empty: a daemon has just created it and is about to lock it.
+            return None, None
+        # Nobody holds the lock, yet a pid was written: that daemon is gone.
         try:
             path.unlink()
         except OSError:
             pass
-        return None, stale.pid if stale is not None else -1
+        return None, stale.pid
     finally:
         os.close(fd)
 

@@ -248,6 +248,8 @@ class _Demo:
         for row in handler_rows(app):
             self.out.line(f"  handler {row['handler']} on {row['root']} ({row['events']}, {row['pattern']})")
         processed = self.folder / "processed"
+        for old in [*processed.glob("*.txt"), *(self.folder / "inbox").glob("*.csv")]:
+            old.unlink()  # a second demo in the same folder starts from an empty inbox
         app.start()
         try:
             for n in range(1, 4):

@@ -70,7 +70,6 @@ class Flow(_WorkflowFront):
             task = t
         elif callable(t):
             task = Task(t)
-            registry.unregister(task)
         else:
             raise TypeError(f"flow {self.name!r}: expected a Task or a callable, got {type(t).__name__}: {t!r}")
         if task.name in self._names:
@@ -78,6 +77,7 @@ class Flow(_WorkflowFront):
                 f"flow {self.name!r} already has a task named {task.name!r}; task names must be unique"
             )
         self._names.add(task.name)
+        registry.unregister(task)  # it belongs to this flow now
         self._pending.append(task)
         self._pending_deps[task.name] = deps
         return task.name

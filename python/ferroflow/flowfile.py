@@ -44,7 +44,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ._core import Graph
-from ._positions import Path_, Positions, SyntaxProblem, parse_with_positions
+from ._positions import KEY, Path_, Positions, SyntaxProblem, parse_with_positions
 from .errors import CycleError, FlowFileError
 
 __all__ = [
@@ -211,8 +211,8 @@ class _Problems:
             loc = loc[:-1]
         return self.positions.get(loc, (1, 1))
 
-    def add(self, loc: Path_, message: str) -> None:
-        line, col = self.where(loc)
+    def add(self, loc: Path_, message: str, *, at_key: bool = False) -> None:
+        line, col = self.positions.get((*loc, KEY), self.where(loc)) if at_key else self.where(loc)
         self.items.append(((line, col), f"{self.shown}:{line}:{col} {format_path(loc)}: {message}"))
 
     def raise_if_any(self) -> None:
@@ -239,7 +239,7 @@ def _pydantic_problems(exc: ValidationError, problems: _Problems) -> None:
             problems.add(loc[:-1], f'missing required field "{loc[-1]}"')
         elif kind == "extra_forbidden":
             known = sorted(field_names["tasks" if loc and loc[0] == "tasks" else ""])
-            problems.add(loc, f'unknown field "{loc[-1]}"{suggest(str(loc[-1]), known)}')
+            problems.add(loc, f'unknown field "{loc[-1]}"{suggest(str(loc[-1]), known)}', at_key=True)
         elif kind == "string_pattern_mismatch":
             problems.add(loc, f"{err['input']!r} may only use letters, digits, '_', '-' and '.'")
         else:

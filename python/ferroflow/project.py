@@ -52,6 +52,15 @@ class FlowWorkflow(Workflow):
 
     Attributes:
         flow: The validated flow and its folders.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> file = Path(tempfile.mkdtemp()) / "one.toml"
+        >>> _ = file.write_text('[[tasks]]\\nid = "hi"\\ncommand = ["echo", "hi"]\\n')
+        >>> workflow = load_flow(file, output_dir=file.parent / "out")
+        >>> workflow.run(store=None)["hi"]["exit_code"]
+        0
     """
 
     def __init__(self, flow: FlowDefinition) -> None:

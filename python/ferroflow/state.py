@@ -2,8 +2,9 @@
 
 The backend follows ``storage_path``: none -> memory (this process only); a
 path ending in ``.json`` -> a JSON file, rewritten atomically (temp file,
-fsync, rename) under an exclusive file lock, so readers never see half a file
-and concurrent processes never lose each other's writes; any other path -> an
+fsync, rename) under an exclusive lock on ``<file>.lock`` beside it, so readers
+never see half a file and concurrent processes never lose each other's writes
+(every write rewrites the whole file: meant for small state); any other path -> an
 SQLite file (WAL, one connection per thread). Every backend is thread-safe;
 the file backends are also process-safe.
 

@@ -546,3 +546,50 @@ class Store:
             return count
 
         return bool(self._db.run_write(delete, action=f"delete run {run_id} from"))
+
+    def prune_runs(
+        self,
+        *,
+        keep_last: int | None = None,
+        older_than_seconds: float | None = None,
+        workflow: str | None = None,
+    ) -> int:
+        """Remove old finished runs (with their tasks); runs still going are kept.
+
+        Args:
+            keep_last: Keep this many most recent runs (per workflow when
+                ``workflow`` is given, else overall).
+            older_than_seconds: Only remove runs that started longer ago than this.
+            workflow: Only consider runs of this workflow.
+
+        Returns:
+            How many runs were removed.
+
+        Example:
+            >>> import tempfile
+            >>> store = open_store(tempfile.mkdtemp())
+            >>> for i in range(3):
+            ...     store.begin_run(run_id=f"r{i}", workflow="wf", params={}, task_names=[]).abandon()
+            >>> store.prune_runs(keep_last=1)
+            2
+        """
+        if keep_last is None and older_than_seconds is None:
+            raise ValueError("prune_runs needs keep_last and/or older_than_seconds")
+        cutoff = time.time() - older_than_seconds if older_than_seconds is not None else None
+        doomed: list[str] = []
+        for index, row in enumerate(self._iter_runs(workflow)):
+            if keep_last is not None and index < keep_last:
+                continue
+            if cutoff is not None and row["started_at"] >= cutoff:
+                continue
+            if effective_status(row) == "running":
+                continue
+            doomed.append(row["run_id"])
+
+        def delete(conn: sqlite3.Connection) -> None:
+            for table in ("tasks", "task_log", "runs"):
+                conn.executemany(f"DELETE FROM {table} WHERE run_id = ?", [(r,) for r in doomed])
+
+        if doomed:
+            self._db.run_write(delete, action="prune runs in")
+        return len(doomed)

@@ -137,6 +137,7 @@ class Task(Generic[P, R]):
         "__weakref__",
         "_downstream",
         "_seq",
+        "_up_ids",
         "_upstream",
         "cache_key",
         "cache_ttl",
@@ -209,6 +210,7 @@ class Task(Generic[P, R]):
         # Wiring lists are created on first use: most tasks of big workflows are never wired.
         self._upstream: list[Task[..., Any]] | None = None
         self._downstream: list[Task[..., Any]] | None = None
+        self._up_ids: set[int] | None = None
         self._seq = next(_creation_order)
         _track_new(self)
 
@@ -248,6 +250,7 @@ class Task(Generic[P, R]):
         state = {k: getattr(self, k) for k in Task.__slots__ if k != "__weakref__"}
         state["_upstream"] = None
         state["_downstream"] = None
+        state["_up_ids"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -344,9 +347,18 @@ def _link(up: Task[..., Any], down: Task[..., Any]) -> None:
         down._upstream = []
     if up._downstream is None:
         up._downstream = []
-    if not any(t is up for t in down._upstream):
-        down._upstream.append(up)
+    ups = down._upstream
+    if len(ups) < 16:  # short lists: a scan; a big fan-in: a set of ids, so wiring stays linear
+        known = any(t is up for t in ups)
+    else:
+        if down._up_ids is None or len(down._up_ids) != len(ups):
+            down._up_ids = {id(t) for t in ups}
+        known = id(up) in down._up_ids
+    if not known:
+        ups.append(up)
         up._downstream.append(down)
+        if down._up_ids is not None:
+            down._up_ids.add(id(up))
     _track_wired(up, down)
 
 
@@ -357,7 +369,8 @@ class TaskRegistry:
     """The default set of tasks a ``DAG(name)`` without ``tasks=`` runs.
 
     Every task created outside a ``with DAG(...)`` block is registered under its name
-    (a later task with the same name replaces the earlier one). ``clear()`` empties it.
+    (a later task with the same name replaces the earlier one) until it is added to a
+    ``Workflow`` or a ``Flow``, which then owns it. ``clear()`` empties it.
 
     Example:
         >>> from ferroflow import registry, task

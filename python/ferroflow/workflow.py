@@ -39,7 +39,7 @@ from ._run import (
 )
 from .errors import CycleError, DuplicateTaskError, UnknownDependencyError
 from .executors.base import resolve_executor
-from .inputs import Binding, injected_upstreams, plan_binding
+from .inputs import Binding, plan_binding
 from .results import RunResult, TaskRecord, TaskStatus
 from .store import DEFAULT_STORE
 from .tasks import Task, registry
@@ -51,6 +51,9 @@ _NAMED = (
     inspect.Parameter.POSITIONAL_OR_KEYWORD,
     inspect.Parameter.KEYWORD_ONLY,
 )
+
+
+_EMPTY: Mapping[str, Any] = {}
 
 
 def _dep_name(dep: object, task_name: str) -> str:
@@ -131,20 +134,26 @@ class Workflow:
             raise DuplicateTaskError(
                 f"workflow {self.name!r} already has a task named {name!r}; task names must be unique"
             )
-        declared = self._declared(name, depends_on, self._tasks)
-        injected = [p for p in injected_upstreams(t.params, name, self._tasks) if p not in declared]
+        if depends_on is None:
+            deps: Iterable[str | Task[..., Any]] = ()
+        elif isinstance(depends_on, (str, Task)):
+            deps = (depends_on,)
+        else:
+            deps = depends_on
+        upstreams = self._bulk_upstreams(t, deps, _EMPTY)
         downstream = [d for d in self._param_index.get(name, ()) if name not in self._deps[d]]
-        graph = self._graph
-        graph.add_node(name)
+        graph, index = self._graph, self._index
+        node = graph.add_node(name)
         try:
-            for up in declared + injected:
-                graph.add_edge(up, name)
+            for up in upstreams:  # an edge into a new node cannot close a loop
+                graph.add_edge_ids(index[up], node)
             for down in downstream:
-                graph.add_edge(name, down)
+                graph.add_edge_ids(node, index[down])
         except BaseException:
             self._rebuild_graph()
             raise
-        self._commit(t, declared + injected)
+        self._commit(t, upstreams)
+        registry.unregister(t)  # it belongs to this workflow now; the default registry keeps strays only
         for down in downstream:
             self._deps[down].append(name)
         self._binding_cache = None
@@ -154,27 +163,10 @@ class Workflow:
         if isinstance(task, Task):
             return task
         if callable(task):
-            t: Task[..., Any] = Task(task)
-            registry.unregister(t)
-            return t
+            return Task(task)
         raise TypeError(
             f"workflow {self.name!r}: add_task expects a Task or a callable, got {type(task).__name__}: {task!r}"
         )
-
-    def _declared(self, name: str, depends_on: object, known: Any) -> list[str]:
-        if depends_on is None:
-            return []
-        items = [depends_on] if isinstance(depends_on, (str, Task)) else list(depends_on)  # type: ignore[call-overload]
-        declared: list[str] = []
-        for dep in items:
-            dn = _dep_name(dep, name)
-            if dn == name:
-                raise CycleError(f"task {name!r} depends on itself: {name} -> {name}", [name, name])
-            if dn not in known:
-                raise UnknownDependencyError(self._unknown_message(name, dn))
-            if dn not in declared:
-                declared.append(dn)
-        return declared
 
     def _unknown_message(self, name: str, dep: str, extra: Mapping[str, Any] | None = None) -> str:
         close = difflib.get_close_matches(dep, [*self._tasks, *(extra or {})], n=1)
@@ -240,19 +232,22 @@ class Workflow:
         """Declared upstreams of ``t`` (validated), then the name-injected ones."""
         name, existing = t.name, self._tasks
         declared: list[str] = []
+        seen: set[str] = set()
         for dep in deps:
             dn = dep if isinstance(dep, str) else _dep_name(dep, name)
-            if dn in declared:
+            if dn in seen:
                 continue
             if dn == name:
                 raise CycleError(f"task {name!r} depends on itself: {name} -> {name}", [name, name])
             if dn not in incoming and dn not in existing:
                 raise UnknownDependencyError(self._unknown_message(name, dn, incoming))
             declared.append(dn)
+            seen.add(dn)
         for p in t.params:
             pn = p.name
-            if pn != name and (pn in incoming or pn in existing) and pn not in declared and p.kind in _NAMED:
+            if pn != name and (pn in incoming or pn in existing) and pn not in seen and p.kind in _NAMED:
                 declared.append(pn)
+                seen.add(pn)
         return declared
 
     # ------------------------------------------------------------ inspection

@@ -32,6 +32,7 @@ def test_demo_runs_end_to_end_as_a_real_process(tmp_path: Path) -> None:
     assert listed.returncode == 0 and "etl" in listed.stdout
 
 
-def test_demo_through_the_runner(tmp_path: Path, invoke: Invoker) -> None:
-    result = invoke("demo", "--dir", str(tmp_path / "d"))
-    assert "done in" in result.stdout  # type: ignore[attr-defined]
+def test_demo_through_the_runner_twice_in_one_folder(tmp_path: Path, invoke: Invoker) -> None:
+    for _ in range(2):
+        result = invoke("demo", "--dir", str(tmp_path / "d"))
+        assert "done in" in result.stdout and "events: 3, handler calls: 3" in result.stdout  # type: ignore[attr-defined]

@@ -137,9 +137,10 @@ def test_resume_last_skips_completed_tasks(project: Path, invoke: Invoker) -> No
     flag.touch()
     result = invoke("run", "res", "--resume-last")
     assert "(2 completed, 1 resumed)" in result.stdout  # type: ignore[attr-defined]
-    assert "] one " not in result.stdout  # type: ignore[attr-defined]
-    first, second = reversed(open_store(os.environ["FERROFLOW_HOME"]).list_runs())  # type: ignore[union-attr]
+    store = open_store(os.environ["FERROFLOW_HOME"])
+    first, second = reversed(store.list_runs())  # type: ignore[union-attr]
     assert second.resumed_from == first.run_id
+    assert store.get_run(second.run_id).task("one").resumed  # type: ignore[union-attr]
     invoke("run", "res", "--resume", first.run_id)
     invoke("run", "res", "--resume", "x", "--resume-last", code=2)
 
@@ -197,6 +198,7 @@ def test_version_help_and_usage_errors(project: Path, invoke: Invoker) -> None:
     invoke("schedule", "add", "--help")
     invoke("run", code=2)
     invoke("frobnicate", code=2)
+    assert 'unknown --executor "bogus"' in invoke("run", "daily", "--executor", "bogus", code=2).stderr  # type: ignore[attr-defined]
     assert "unknown --log-level" in invoke("--log-level", "loud", "list", code=2).stderr  # type: ignore[attr-defined]
     completion = ferroflow("--show-completion", "bash", cwd=project, env={"SHELL": "/bin/bash"})
     assert completion.returncode == 0 and "ferroflow" in completion.stdout

@@ -464,3 +464,27 @@ def test_ctrl_c_interrupts_a_waiting_next_batch_at_once(root: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60)
     assert out.stdout.startswith("interrupted after"), out.stderr
     assert float(out.stdout.split()[-1]) < 2.0
+
+
+def test_a_removed_root_reports_its_files_deleted_and_is_watched_again_when_back(
+    tmp_path: Path, watch: Callable[..., Watcher]
+) -> None:
+    root = (tmp_path / "vanishing").resolve()
+    root.mkdir()
+    (root / "a.txt").write_text("x")
+    w = watch(sub(root), poll_interval_ms=100)
+    for p in root.iterdir():
+        p.unlink()
+    root.rmdir()
+    assert rel(collect(w, lambda e: len(e) >= 1), root) == [(DELETED, "a.txt")]
+    wait = time.monotonic() + 10
+    while not any("was removed" in m for m in w.take_warnings()):
+        assert time.monotonic() < wait
+        time.sleep(0.05)
+    root.mkdir()
+    (root / "b.txt").write_text("x")
+    assert rel(collect(w, lambda e: len(e) >= 1), root) == [(ADDED, "b.txt")]
+    # and it is watched natively again
+    (root / "c.txt").write_text("x")
+    assert rel(collect(w, lambda e: len(e) >= 1), root) == [(ADDED, "c.txt")]
+    assert str(root) in w.watched_dirs()

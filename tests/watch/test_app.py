@@ -438,3 +438,21 @@ def test_default_app_and_ferroflow_run_share_the_module_level_app(inbox: Path) -
     (inbox / "a").write_text("x")
     runner.join(20)
     assert not runner.is_alive()
+
+
+def test_force_polling_mode_reports_changes_without_os_events(inbox: Path) -> None:
+    app = WatchApp(debounce=0.05, force_polling=True, poll_interval=0.1)
+    rec = Recorder()
+    on_any(inbox, app=app)(rec)
+    app.start()
+    try:
+        watcher = app.watcher
+        assert watcher is not None and watcher.watched_dirs() == []
+        (inbox / "d").mkdir()
+        (inbox / "d" / "net.txt").write_text("x")
+        rec.wait_for(1)
+        (inbox / "d" / "net.txt").unlink()
+        rec.wait_for(2)
+    finally:
+        app.stop()
+    assert rec.names() == [(Change.added, "d/net.txt"), (Change.deleted, "d/net.txt")]

@@ -167,3 +167,16 @@ def test_patterns_on_decorators_follow_the_glob_rules(inbox: Path, app: WatchApp
     assert sorted(json_any.names()) == [(Change.added, "c.json"), (Change.added, "data/deep/d.json")]
     assert csv_top.names() == [(Change.added, "data/e.csv")]
     assert {e.pattern for e in json_any.events} == {"**/*.json"}
+
+
+def test_a_list_of_patterns_matches_any_and_names_the_one_that_matched(inbox: Path, app: WatchApp) -> None:
+    rec = Recorder()
+    on_created(inbox, pattern=["*.csv", "reports/**/*.pdf"], app=app)(rec)
+    with_marker(app, inbox)
+    app.start()
+    (inbox / "reports" / "2026").mkdir(parents=True)
+    for f in ["a.csv", "reports/2026/q1.pdf", "b.pdf", "c.txt"]:
+        (inbox / f).write_text("x")
+    settle(app, inbox)
+    got = sorted((e.relative_path, e.pattern) for e in rec.events if not e.name.endswith(".marker"))
+    assert got == [("a.csv", "*.csv"), ("reports/2026/q1.pdf", "reports/**/*.pdf")]

@@ -18,7 +18,9 @@ from ..targets import Target, as_workflow, load_python_target, parse_params, res
 from ._output import EXIT_FAILED, EXIT_INTERRUPTED, CliState, Output, fail, state, user_errors
 from .progress import RunProgress, print_run_summary
 
-__all__ = ["list_flow_rows", "register"]
+__all__ = ["EXECUTORS", "list_flow_rows", "register"]
+
+EXECUTORS = ("thread", "sequential", "process", "async", "dask")
 
 
 def register(app: typer.Typer) -> None:
@@ -34,7 +36,9 @@ def run(
     params: Annotated[
         str | None, typer.Option("--params", "-p", help="Run params: a JSON object or @file.json.")
     ] = None,
-    executor: Annotated[str, typer.Option("--executor", "-e", help="thread, sequential, process or async.")] = "thread",
+    executor: Annotated[
+        str, typer.Option("--executor", "-e", help="thread, sequential, process, async or dask.")
+    ] = "thread",
     max_workers: Annotated[
         int | None, typer.Option("--max-workers", "-w", min=1, help="Parallel tasks / handlers.")
     ] = None,
@@ -56,6 +60,8 @@ def run(
     with user_errors(out):
         if resume is not None and resume_last:
             fail(out, "--resume and --resume-last cannot be used together")
+        if executor not in EXECUTORS:
+            fail(out, f'unknown --executor "{executor}": use {", ".join(EXECUTORS)}')
         values = parse_params(params)
         resolved = resolve_target(target, st.project())
         run_kwargs: dict[str, Any] = {

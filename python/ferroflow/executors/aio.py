@@ -78,7 +78,7 @@ class _AsyncRun:
         self.tracker = ReadyTracker(plan.graph)
         self.loop = asyncio.get_running_loop()
         self.all_done: asyncio.Future[None] = self.loop.create_future()
-        self.live: set[asyncio.Task[None]] = set()
+        self.live: list[asyncio.Task[None] | None] = [None] * len(plan.tasks)
         self.stop = False
         self.pending = 0
 
@@ -87,10 +87,11 @@ class _AsyncRun:
         try:
             await self.all_done
         except BaseException:
-            for t in list(self.live):
+            live = [t for t in self.live if t is not None]
+            for t in live:
                 t.cancel()
-            if self.live:
-                await asyncio.gather(*self.live, return_exceptions=True)
+            if live:
+                await asyncio.gather(*live, return_exceptions=True)
             self.plan.mark_cancelled(self.tracker.cancel_waiting(), "cancelled: the run was interrupted")
             raise
 
@@ -102,20 +103,21 @@ class _AsyncRun:
                 async with self.sem:
                     ok = await self.plan.execute_async(i)
         except BaseException as e:
+            self.live[i] = None
             if not self.all_done.done():
                 self.all_done.set_exception(e)
             raise
+        self.live[i] = None
         self.settle(i, ok)
 
     def launch(self, nodes: list[int]) -> None:
         if self.stop:
             self.plan.mark_cancelled(nodes)
             return
+        create, live, node = self.loop.create_task, self.live, self.node
+        self.pending += len(nodes)
         for i in nodes:
-            self.pending += 1
-            t = self.loop.create_task(self.node(i))
-            self.live.add(t)
-            t.add_done_callback(self.live.discard)
+            live[i] = create(node(i))
 
     def settle(self, i: int, ok: bool) -> None:
         if ok:

@@ -82,7 +82,7 @@ class _Session:
     watcher: Watcher
     dispatcher: Dispatcher
     routes: list[tuple[Handler, str | None, str]]
-    order: dict[int, int]
+    rank: dict[int, tuple[int, int]]
     stop: threading.Event = field(default_factory=threading.Event)
     alive: bool = True
     closed: bool = False
@@ -470,8 +470,9 @@ class WatchApp:
             max_os_watches=self._max_os_watches,
         )
         dispatcher = Dispatcher(max_workers=self.max_workers, max_pending=self.max_pending, on_call=self._count_call)
-        order = {id(h): i for i, h in enumerate(handlers)}
-        session = _Session(watcher=watcher, dispatcher=dispatcher, routes=routes, order=order)
+        # higher priority first, then registration order
+        rank = {id(h): (-h.priority, i) for i, h in enumerate(handlers)}
+        session = _Session(watcher=watcher, dispatcher=dispatcher, routes=routes, rank=rank)
         self._log_warnings(session)
         self.error = None
         self._session = session
@@ -502,9 +503,9 @@ class WatchApp:
                 continue
             event = FileEvent(change, path, root, pattern)
             chosen[id(handler)] = Call(handler.name, handler.fn, handler.is_async, event)
-        handlers = {id(h): h for h, _, _ in session.routes}
-        ranked = sorted(chosen, key=lambda k: (-handlers[k].priority, session.order[k]))
-        return [chosen[k] for k in ranked]
+        if len(chosen) == 1:
+            return list(chosen.values())
+        return [chosen[k] for k in sorted(chosen, key=session.rank.__getitem__)]
 
     def _note(self, calls: list[Call]) -> None:
         event = calls[0].event
@@ -513,7 +514,10 @@ class WatchApp:
             self._counts[event.change.name] += 1
             self._recent.append(event)
             listeners = list(self._listeners)
-        logger.debug("%s %s", event.change.name, event.path, extra={"change": event.change.name, "path": event.path})
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s", event.change.name, event.path, extra={"change": event.change.name, "path": event.path}
+            )
         for listener in listeners:
             try:
                 listener(event)

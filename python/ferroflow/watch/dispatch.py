@@ -20,10 +20,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Coroutine
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,7 +103,13 @@ class Dispatcher:
         max_pending: int = 256,
         on_call: Callable[[Call, BaseException | None], None] | None = None,
     ) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="ferroflow-watch")
+        # Long-lived workers on a C queue: cheaper per event than an executor's futures.
+        self._ready: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._workers = [
+            threading.Thread(target=self._work, name=f"ferroflow-watch-{i}", daemon=True)
+            for i in range(max(1, max_workers))
+        ]
+        self._stopped = False
         self._loop: _LoopThread | None = None
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -113,6 +120,8 @@ class Dispatcher:
         self._dropped = 0
         self._on_call = on_call
         self._worker_idents: set[int] = set()
+        for worker in self._workers:
+            worker.start()
 
     # ------------------------------------------------------------ intake
 
@@ -158,14 +167,18 @@ class Dispatcher:
     # ------------------------------------------------------------ running
 
     def _run_soon(self, job: _Job) -> None:
-        try:
-            self._pool.submit(self._run, job)
-        except RuntimeError:  # the pool is shut down: the job will never run
+        if self._stopped:  # the workers are gone: the job will never run
             self._finish(job, dropped=True)
+        else:
+            self._ready.put(job)
+
+    def _work(self) -> None:
+        self._worker_idents.add(threading.get_ident())
+        while (job := self._ready.get()) is not None:
+            self._run(job)
 
     def _run(self, job: _Job) -> None:
         """Run the job's sync handlers from ``job.index`` on; hand async ones to the loop."""
-        self._worker_idents.add(threading.get_ident())
         while job.index < len(job.calls):
             call = job.calls[job.index]
             job.index += 1
@@ -262,7 +275,14 @@ class Dispatcher:
                 finished = self._idle.wait_for(lambda: self._active == 0, timeout)
         if self._dropped:
             logger.info("watch: %d queued event(s) were not handled because the app stopped", self._dropped)
-        self._pool.shutdown(wait=wait and finished, cancel_futures=not finished)
+        self._stopped = True
+        for _ in self._workers:
+            self._ready.put(None)
+        if wait and finished:
+            me = threading.current_thread()
+            for worker in self._workers:
+                if worker is not me:
+                    worker.join(timeout)
         if self._loop is not None:
             if wait and finished:
                 self._loop.close(timeout)
