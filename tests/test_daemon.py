@@ -70,6 +70,17 @@ def daemon(tmp_path: Path, home: Path, flows: Path) -> Iterator[Path]:
             os.kill(info.pid, signal.SIGKILL)
 
 
+def _set_last_fire(home: Path, schedule_id: str, stamp: float) -> None:
+    store = open_store(home)
+    with store.transaction() as conn:  # type: ignore[union-attr]
+        conn.execute("UPDATE schedules SET last_fire = ? WHERE id = ?", (stamp, schedule_id))
+
+
+def _hour_floor() -> float:
+    now = time.time()
+    return now - now % 3600
+
+
 def _backdate(home: Path, schedule_id: str, seconds: float) -> None:
     store = open_store(home)
     with store.transaction() as conn:  # type: ignore[union-attr]
@@ -95,10 +106,10 @@ def test_start_refuses_a_second_instance_status_and_stop(daemon: Path, home: Pat
 
 def test_a_schedule_added_while_running_is_picked_up_and_recorded(daemon: Path, home: Path) -> None:
     added = ferroflow(
-        "--json-logs", "schedule", "add", "tick", "--cron", "* * * * *", "--params", '{"word": "tock"}', cwd=daemon
+        "--json-logs", "schedule", "add", "tick", "--cron", "@yearly", "--params", '{"word": "tock"}', cwd=daemon
     )
     schedule_id = json.loads(added.stdout)["id"]
-    _backdate(home, schedule_id, 120)  # due now: one catch-up run (the latest missed minute)
+    _backdate(home, schedule_id, 400 * 86400)  # due now: one catch-up run (the latest missed new year)
     store = open_store(home)
     wait_until(lambda: any(r.status == "completed" for r in schedule_runs(store, schedule_id)), timeout=30)
     (row,) = schedule_runs(store, schedule_id)
@@ -118,9 +129,9 @@ def test_stop_cancels_an_in_flight_run_and_kills_its_processes(daemon: Path, hom
     pid_file = daemon / "sleeper.pid"
     code = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
     (flows / "slow.json").write_text(json.dumps({"tasks": [{"id": "sleep", "command": ["python", "-c", code]}]}))
-    added = ferroflow("--json-logs", "schedule", "add", "slow", "--cron", "* * * * *", cwd=daemon)
+    added = ferroflow("--json-logs", "schedule", "add", "slow", "--cron", "@yearly", cwd=daemon)
     schedule_id = json.loads(added.stdout)["id"]
-    _backdate(home, schedule_id, 90)
+    _backdate(home, schedule_id, 400 * 86400)
     wait_until(lambda: pid_file.exists() and pid_file.read_text() != "", timeout=30)
     sleeper = int(pid_file.read_text())
     stopped = ferroflow("scheduler", "stop", "--timeout", "30", cwd=daemon)
@@ -216,11 +227,12 @@ def test_catch_up_after_downtime_runs_once_and_never_twice(tmp_path: Path, home:
     )
     _backdate(home, hourly.id, 5 * 3600)
     _backdate(home, every.id, 3600)
+    now = time.time()  # one clock for every tick: no fire time may pass during the test
     scheduler = Scheduler(store, check_interval=0.2, catchup="latest", grace=30)
-    scheduler.tick()
-    scheduler.tick()  # a second tick (or a restart) finds nothing new to run
+    scheduler.tick(now=now)
+    scheduler.tick(now=now)  # a second tick (or a restart) finds nothing new to run
     restarted = Scheduler(store, check_interval=0.2, catchup="latest", grace=30)
-    restarted.tick()
+    restarted.tick(now=now)
     wait_until(lambda: not (scheduler.reap() or scheduler.in_flight), timeout=30)
     assert len(schedule_runs(store, hourly.id)) == 1
     assert len(schedule_runs(store, every.id)) == 1
@@ -240,13 +252,15 @@ def test_catch_up_all_runs_every_missed_time(tmp_path: Path, home: Path, flows: 
         tasks_dir=str(tmp_path / "tasks"),
         output_dir=str(tmp_path / "out"),
     )
-    _backdate(home, s.id, 3 * 3600 + 60)
+    # Down since half past, three hours ago: exactly three whole hours were missed.
+    floor = _hour_floor()
+    _set_last_fire(home, s.id, floor - 3 * 3600 + 1800)
+    now = floor + 1800  # one clock for every tick: no new hour may start during the test
     scheduler = Scheduler(store, check_interval=0.2, catchup="all", grace=30)
-    scheduler.tick()
-    wait_until(lambda: not (scheduler.reap() or scheduler.in_flight), timeout=30)
+    scheduler.tick(now=now)
     wait_until(
         lambda: (
-            scheduler.tick() is not None
+            scheduler.tick(now=now) is not None
             and not scheduler.in_flight
             and all(r.status == "completed" for r in schedule_runs(store, s.id))
         ),
@@ -271,8 +285,10 @@ def test_catch_up_none_skips_missed_times(tmp_path: Path, home: Path, flows: Pat
         tasks_dir=str(tmp_path / "tasks"),
         output_dir=str(tmp_path / "out"),
     )
-    _backdate(home, s.id, 3 * 3600)
-    Scheduler(store, check_interval=0.2, catchup="none", grace=30).tick()
+    floor = _hour_floor()
+    _set_last_fire(home, s.id, floor - 3 * 3600 + 600)
+    # Checked at half past: every missed hour is more than the grace period old.
+    Scheduler(store, check_interval=0.2, catchup="none", grace=30).tick(now=floor + 1800)
     assert schedule_runs(store, s.id) == []
 
 
@@ -299,7 +315,7 @@ def test_a_python_workflow_target_runs_on_schedule(tmp_path: Path, home: Path) -
         "add",
         "sched_target_mod.py:nightly",
         "--cron",
-        "@hourly",
+        "@yearly",
         "--params",
         '{"n": 4}',
         cwd=tmp_path,
@@ -307,7 +323,7 @@ def test_a_python_workflow_target_runs_on_schedule(tmp_path: Path, home: Path) -
     assert added.returncode == 0, added.stderr
     schedule_id = json.loads(added.stdout)["id"]
     store = open_store(home)
-    _backdate(home, schedule_id, 2 * 3600)
+    _backdate(home, schedule_id, 400 * 86400)
     scheduler = Scheduler(store, check_interval=0.2)  # type: ignore[arg-type]
     scheduler.tick()
     wait_until(lambda: scheduler.tick() is not None and not scheduler.in_flight, timeout=30)
