@@ -22,7 +22,11 @@ $(VENV)/bin/python:
 
 $(STAMP_DEPS): $(VENV)/bin/python pyproject.toml
 	$(PIP) install -q "maturin>=1.7,<2"
-	$(PIP) install -q $$($(PY) -c "import tomllib;d=tomllib.load(open('pyproject.toml','rb'));o=d['project']['optional-dependencies'];print(' '.join(repr(x) for x in d['project']['dependencies']+[y for k in ('dashboard','fastapi','dask','yaml','uvloop','bench') for y in o[k]]+[y for y in o['dev'] if not y.startswith('ferroflow')]))" | tr -d "'")
+	@# Every dependency of the package and of its extras and dev tools, one per line.
+	$(PY) -c "import tomllib; d = tomllib.load(open('pyproject.toml', 'rb')); o = d['project']['optional-dependencies']; \
+		reqs = d['project']['dependencies'] + [r for k in sorted(o) for r in o[k] if not r.startswith('ferroflow')]; \
+		print('\\n'.join(reqs))" > $(VENV)/requirements.txt
+	$(PIP) install -q -r $(VENV)/requirements.txt
 	touch $@
 
 $(EXT_STAMP): $(STAMP_DEPS) $(RUST_SRC)
