@@ -543,3 +543,18 @@ def test_keyboard_interrupt_in_a_task_cancels_the_run(executor: str) -> None:
     assert wf.get_task_status("after") is S.CANCELLED
     assert wf.get_task_status("stop") in (S.CANCELLED, S.FAILED)
     assert current_task() is None
+
+
+def test_spec_explicit_example_with_the_default_store() -> None:
+    def extract() -> list[int]:
+        return [1, 2, 3]
+
+    def load(rows: list[int]) -> int:
+        return len(rows)
+
+    wf = Workflow("etl")
+    wf.add_task(Task(name="extract", fn=extract))
+    wf.add_task(Task(name="load", fn=load), depends_on=["extract"])
+    result = wf.run(executor="thread", max_workers=4)
+    assert dict(result) == {"extract": [1, 2, 3], "load": 3}
+    assert result.report is not None and result.status == "completed"

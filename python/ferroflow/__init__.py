@@ -63,10 +63,10 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0.0.0"
 
 __all__ = [
+    "DAG",
     "AsyncExecutor",
     "Change",
     "CycleError",
-    "DAG",
     "DuplicateTaskError",
     "Executor",
     "FerroflowError",

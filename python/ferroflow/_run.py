@@ -19,7 +19,7 @@ import logging
 import secrets
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,7 +124,8 @@ class RunPlan:
         workflow: str,
         graph: Graph,
         tasks: Sequence[Task[..., Any]],
-        bindings: list[Binding],
+        bindings: Bindings,
+        table: FastTable,
         options: RunOptions,
         store: Store | None,
         run_id: str,
@@ -153,7 +154,7 @@ class RunPlan:
         self.logs: dict[int, list[str]] = {}
         self.cached: set[int] = set()
         self.bindings = bindings
-        self.fast_table: FastTable | None = None
+        self.fast_table = table
         self.resumed_ids: set[int] = set()
         for i, name in enumerate(self.names):
             if name in resumed:
@@ -231,7 +232,7 @@ class RunPlan:
         A plain task (no retries, timeout, ``when``, callbacks or cache; positional inputs
         only) costs: gather its arguments by precomputed ids, call it, store result/status.
         """
-        fns, ups, base = self.fast_table or fast_table(self.tasks, self.bindings)
+        fns, ups, base = self.fast_table
         slow = bytearray(base)
         for i in self.resumed_ids:
             slow[i] = 2
@@ -295,9 +296,7 @@ class RunPlan:
         """Run node ``node`` on the running event loop (await it); True if successors may run."""
         if node in self.resumed_ids:
             return _async_true()
-        t = self.tasks[node]
-        b = self.bindings[node]
-        if t.is_async and not t.needs_full_runner and b.up_pos is not None and b.error is None:
+        if self.tasks[node].is_async and not self.fast_table[2][node]:
             return self._run_fast_async(node)
         return self._run_full_async(node)
 
@@ -494,7 +493,7 @@ class RunPlan:
 
     async def _run_fast_async(self, i: int) -> bool:
         t = self.tasks[i]
-        up_pos = self.bindings[i].up_pos or ()
+        up_pos = self.fast_table[1][i]
         results = self.results
         self.status[i] = _RUNNING
         self.started[i] = now = time.time()
@@ -581,26 +580,62 @@ class RunPlan:
 
 
 FastTable = tuple[list[Callable[..., Any]], list[tuple[int, ...]], bytearray]
+"""Per node: the function to call, the upstream ids passed positionally, and 1 when the node
+needs the full runner (0: the fast inline path)."""
 
 
-def fast_table(tasks: Sequence[Task[..., Any]], bindings: Sequence[Binding]) -> FastTable:
-    """Per node: the function to call, its upstream ids, and 1 if it needs the full runner.
+class Bindings:
+    """The input binding of each node, planned on first use (fast nodes never need one).
 
-    Depends only on the tasks and their bindings, so a workflow can reuse it across runs.
+    Example:
+        >>> from ferroflow.inputs import Binding
+        >>> b = Bindings(lambda i: Binding(f"t{i}", [], [], {}, None))
+        >>> b[3].task_name
+        't3'
+    """
+
+    __slots__ = ("_done", "_make")
+
+    def __init__(self, make: Callable[[int], Binding]) -> None:
+        self._make = make
+        self._done: dict[int, Binding] = {}
+
+    def __getitem__(self, node: int) -> Binding:
+        b = self._done.get(node)
+        if b is None:
+            b = self._done[node] = self._make(node)
+        return b
+
+
+def fast_table(
+    tasks: Sequence[Task[..., Any]],
+    up_ids: Sequence[Sequence[int]],
+    named: Sequence[bool],
+    forced_slow: Iterable[int] = (),
+) -> FastTable:
+    """Which nodes take the fast path (SPEC §2 rules reduce to "the first k upstreams fill
+    the k required positional parameters") and with which upstream ids.
+
+    A node takes the full runner when it has options (retries, timeout, when, callbacks,
+    cache), parameters that are not all required positional ones, a parameter named after
+    an upstream (``named``), too few upstreams, or a run parameter to bind (``forced_slow``).
     """
     n = len(tasks)
     fns: list[Callable[..., Any]] = [t.fn for t in tasks]
     ups: list[tuple[int, ...]] = [()] * n
     slow = bytearray(n)
     for i, t in enumerate(tasks):
-        b = bindings[i]
-        up_pos = b.up_pos
-        if t.needs_full_runner or up_pos is None or b.error is not None:
+        k = t.plain_arity
+        u = up_ids[i]
+        if k < 0 or named[i] or len(u) < k or t.needs_full_runner:
             slow[i] = 1
-        else:
-            ups[i] = up_pos
-            if t.is_async:
-                fns[i] = _sync_coroutine_caller(t.fn)
+            continue
+        if k:
+            ups[i] = tuple(u[:k])
+        if t.is_async:
+            fns[i] = _sync_coroutine_caller(t.fn)
+    for i in forced_slow:
+        slow[i] = 1
     return fns, ups, slow
 
 
@@ -653,7 +688,8 @@ def plan_run(
     workflow: str,
     graph: Graph,
     tasks: Sequence[Task[..., Any]],
-    bindings: list[Binding],
+    bindings: Bindings,
+    table: FastTable,
     options: RunOptions,
 ) -> RunPlan:
     """Open the store, resolve resume, and build the plan (not started yet)."""
@@ -666,6 +702,7 @@ def plan_run(
         graph=graph,
         tasks=tasks,
         bindings=bindings,
+        table=table,
         options=options,
         store=store,
         run_id=options.run_id or new_run_id(),

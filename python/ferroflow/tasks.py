@@ -58,7 +58,7 @@ class Param:
 
 _DEFAULT_RETRY = RetryPolicy()
 _DEFAULT_OPTIONS = (0, 1.0, 2.0, 0.1, None, (Exception,))
-_FnInfo = tuple[tuple[Param, ...], bool, str | None]
+_FnInfo = tuple[tuple[Param, ...], bool, str | None, int]
 _info_cache: weakref.WeakKeyDictionary[Callable[..., Any], _FnInfo] = weakref.WeakKeyDictionary()
 
 
@@ -69,12 +69,19 @@ def _fn_info(fn: Callable[..., Any]) -> _FnInfo:
         return _info_cache[fn]
     except (KeyError, TypeError):
         pass
-    info = (_read_params(fn), _is_async(fn), _first_doc_line(fn))
+    params = _read_params(fn)
+    info = (params, _is_async(fn), _first_doc_line(fn), _plain_arity(params))
     try:
         _info_cache[fn] = info
     except TypeError:  # not weak-referenceable: just not cached
         pass
     return info
+
+
+def _plain_arity(params: tuple[Param, ...]) -> int:
+    """The number of parameters if all are required positional-or-keyword ones, else -1."""
+    plain = all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and not p.has_default for p in params)
+    return len(params) if plain else -1
 
 
 def _signature_params(fn: Callable[..., Any]) -> tuple[Param, ...]:
@@ -149,6 +156,7 @@ class Task(Generic[P, R]):
         "on_retry",
         "on_status_change",
         "params",
+        "plain_arity",
         "retry",
         "timeout",
         "when",
@@ -203,7 +211,7 @@ class Task(Generic[P, R]):
         self.cache_version = cache_version
         self.on_status_change = on_status_change
         self.on_retry = on_retry
-        params, is_async, doc_line = _fn_info(fn)
+        params, is_async, doc_line, self.plain_arity = _fn_info(fn)
         self.description = description if description is not None else doc_line
         self.is_async = is_async
         self.params: tuple[Param, ...] = params
@@ -390,12 +398,16 @@ class TaskRegistry:
 
     def register(self, t: Task[..., Any]) -> None:
         """Add ``t`` (replacing a task of the same name)."""
+        tasks, name = self._tasks, t.name
         with self._lock:
-            self._tasks.pop(t.name, None)
-            self._tasks[t.name] = t
+            if name in tasks:
+                del tasks[name]
+            tasks[name] = t
 
     def unregister(self, t: Task[..., Any]) -> None:
         """Remove ``t`` if it is registered."""
+        if self._tasks.get(t.name) is not t:
+            return
         with self._lock:
             if self._tasks.get(t.name) is t:
                 del self._tasks[t.name]
@@ -441,7 +453,7 @@ def _active_dags() -> list[DAG]:
 
 
 def _track_new(t: Task[..., Any]) -> None:
-    stack = _active_dags()
+    stack: list[DAG] | None = getattr(_active, "stack", None)
     if stack:
         stack[-1]._collect(t)
     else:

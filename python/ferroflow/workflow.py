@@ -27,6 +27,7 @@ from typing import Any
 from ._async import run_async_entry, run_blocking
 from ._core import Graph
 from ._run import (
+    Bindings,
     FastTable,
     RunOptions,
     RunPlan,
@@ -96,8 +97,9 @@ class Workflow:
         self._deps: dict[str, list[str]] = {}
         self._param_index: dict[str, list[str]] = {}
         self._last: RunPlan | None = None
-        self._binding_cache: list[Binding] | None = None
-        self._fast_cache: tuple[list[Binding], FastTable] | None = None
+        self._up_ids: list[list[int]] = []
+        self._named: list[bool] = []
+        self._fast_cache: FastTable | None = None
 
     # ------------------------------------------------------------ building
 
@@ -155,8 +157,8 @@ class Workflow:
         self._commit(t, upstreams)
         registry.unregister(t)  # it belongs to this workflow now; the default registry keeps strays only
         for down in downstream:
-            self._deps[down].append(name)
-        self._binding_cache = None
+            self._inject(name, down)
+        self._fast_cache = None
         return t
 
     def _as_task(self, task: object) -> Task[..., Any]:
@@ -177,15 +179,16 @@ class Workflow:
         )
 
     def _commit(self, t: Task[..., Any], deps: list[str]) -> None:
-        self._binding_cache = None
-        name = t.name
-        self._index[name] = len(self._order)
-        self._order.append(t)
-        self._tasks[name] = t
-        self._deps[name] = deps
-        for p in t.params:
-            if p.kind in _NAMED and p.name != name:
-                self._param_index.setdefault(p.name, []).append(name)
+        self._fast_cache = None
+        self._index[t.name] = len(self._order)
+        self._commit_many((t,), [deps], indexed=True)
+
+    def _inject(self, up: str, down: str) -> None:
+        """Record that ``down`` (added earlier) takes ``up``'s result through a parameter."""
+        self._deps[down].append(up)
+        i = self._index[down]
+        self._up_ids[i].append(self._index[up])
+        self._named[i] = True
 
     def _rebuild_graph(self) -> None:
         """Rebuild the graph from the committed tasks (after a rejected ``add_task``)."""
@@ -199,6 +202,12 @@ class Workflow:
 
         ``deps`` maps a task name to its declared upstreams (which may be in the batch).
         """
+        with gc_paused():
+            self._add_many_unpaused(tasks, deps)
+
+    def _add_many_unpaused(
+        self, tasks: Sequence[Task[..., Any]], deps: Mapping[str, Sequence[str | Task[..., Any]]]
+    ) -> None:
         existing = self._tasks
         incoming: dict[str, Task[..., Any]] = {}
         for t in tasks:
@@ -207,47 +216,78 @@ class Workflow:
                     f"workflow {self.name!r} has two tasks named {t.name!r}; task names must be unique"
                 )
             incoming[t.name] = t
-        new_deps: dict[str, list[str]] = {}
+        new_deps: list[list[str]] = []
         edges: list[tuple[str, str]] = []
+        add_edge, upstreams = edges.append, self._bulk_upstreams
         for t in tasks:
-            declared = new_deps[t.name] = self._bulk_upstreams(t, deps.get(t.name, ()), incoming)
-            edges.extend((up, t.name) for up in declared)
+            declared = upstreams(t, deps.get(t.name, ()), incoming)
+            new_deps.append(declared)
+            for up in declared:
+                add_edge((up, t.name))
         later: list[tuple[str, str]] = []
         if self._param_index:
             for new in incoming:
                 for other in self._param_index.get(new, ()):
                     if new not in self._deps[other]:
                         later.append((new, other))
-        with gc_paused():
-            self._graph.extend(list(incoming), edges + later if later else edges)
-            for t in tasks:
-                self._commit(t, new_deps[t.name])
+        self._graph.extend(list(incoming), edges + later if later else edges)
+        self._commit_many(tasks, new_deps)
         for new, other in later:
-            self._deps[other].append(new)
-        self._binding_cache = None
+            self._inject(new, other)
+        self._fast_cache = None
+
+    def _commit_many(self, tasks: Sequence[Task[..., Any]], new_deps: list[list[str]], indexed: bool = False) -> None:
+        """Record tasks whose graph part is already in place (the hot loop of every build)."""
+        index, order, by_name, all_deps = self._index, self._order, self._tasks, self._deps
+        up_ids, named, param_index = self._up_ids, self._named, self._param_index
+        if not indexed:
+            base = len(order)
+            for k, t in enumerate(tasks):
+                index[t.name] = base + k
+        for t, d in zip(tasks, new_deps, strict=True):
+            name = t.name
+            order.append(t)
+            by_name[name] = t
+            all_deps[name] = d
+            up_ids.append([index[u] for u in d])
+            hit = False
+            for p in t.params:
+                pn = p.name
+                if d and pn in d:
+                    hit = True
+                if pn != name and p.kind in _NAMED:
+                    bucket = param_index.get(pn)
+                    if bucket is None:
+                        param_index[pn] = [name]
+                    else:
+                        bucket.append(name)
+            named.append(hit)
 
     def _bulk_upstreams(
         self, t: Task[..., Any], deps: Iterable[str | Task[..., Any]], incoming: Mapping[str, Any]
     ) -> list[str]:
         """Declared upstreams of ``t`` (validated), then the name-injected ones."""
         name, existing = t.name, self._tasks
+        items = deps if isinstance(deps, (list, tuple)) else list(deps)
         declared: list[str] = []
-        seen: set[str] = set()
-        for dep in deps:
-            dn = dep if isinstance(dep, str) else _dep_name(dep, name)
-            if dn in seen:
-                continue
+        seen: set[str] | list[str] = set() if len(items) > 8 else declared
+        for dep in items:
+            dn = dep if type(dep) is str else _dep_name(dep, name)
             if dn == name:
                 raise CycleError(f"task {name!r} depends on itself: {name} -> {name}", [name, name])
             if dn not in incoming and dn not in existing:
                 raise UnknownDependencyError(self._unknown_message(name, dn, incoming))
+            if dn in seen:
+                continue
             declared.append(dn)
-            seen.add(dn)
+            if seen is not declared:
+                seen.add(dn)  # type: ignore[union-attr]
         for p in t.params:
             pn = p.name
             if pn != name and (pn in incoming or pn in existing) and pn not in seen and p.kind in _NAMED:
                 declared.append(pn)
-                seen.add(pn)
+                if seen is not declared:
+                    seen.add(pn)  # type: ignore[union-attr]
         return declared
 
     # ------------------------------------------------------------ inspection
@@ -419,33 +459,26 @@ class Workflow:
         )
         return self._run(options)
 
-    def _bindings(self, params: Mapping[str, Any]) -> list[Binding]:
-        """Every task's input binding for these run parameters (SPEC §2), planned once.
-
-        Bindings that no run parameter can change are cached until the workflow changes.
-        """
-        reusable = not any(key in self._param_index for key in params)
-        if reusable and self._binding_cache is not None:
-            return self._binding_cache
-        index, deps = self._index, self._deps
-        with gc_paused():
-            bindings = [
-                plan_binding(t.name, t.params, [(u, index[u]) for u in deps[t.name]], params) for t in self._order
-            ]
-        if reusable:
-            self._binding_cache = bindings
-        return bindings
-
     def _plan(self, options: RunOptions) -> RunPlan:
+        """Plan a run: the fast table (reused across runs while the workflow is unchanged and
+        no run parameter targets a task parameter) and lazily planned input bindings."""
         if options.max_workers is None:
             options.max_workers = self.max_workers
-        bindings = self._bindings(options.params or {})
-        plan = plan_run(self.name, self._graph, list(self._order), bindings, options)
-        if bindings is self._binding_cache:
-            if self._fast_cache is None or self._fast_cache[0] is not bindings:
-                with gc_paused():
-                    self._fast_cache = (bindings, fast_table(plan.tasks, bindings))
-            plan.fast_table = self._fast_cache[1]
+        params = options.params or {}
+        index, deps, order = self._index, self._deps, list(self._order)
+        affected = {index[name] for key in params for name in self._param_index.get(key, ())}
+        table = self._fast_cache
+        if table is None or affected:
+            with gc_paused():
+                table = fast_table(order, self._up_ids, self._named, affected)
+            if not affected:
+                self._fast_cache = table
+
+        def binding(i: int) -> Binding:
+            t = order[i]
+            return plan_binding(t.name, t.params, [(u, index[u]) for u in deps[t.name]], params)
+
+        plan = plan_run(self.name, self._graph, order, Bindings(binding), table, options)
         self._last = plan
         return plan
 

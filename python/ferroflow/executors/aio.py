@@ -70,7 +70,7 @@ class AsyncExecutor(BaseExecutor):
 
 
 class _AsyncRun:
-    """One run on the loop: each ready node becomes an asyncio task; its end settles it."""
+    """One run on the loop: ready nodes run as asyncio tasks; each end settles its node."""
 
     def __init__(self, plan: RunPlan, sem: asyncio.Semaphore | None) -> None:
         self.plan = plan
@@ -96,19 +96,26 @@ class _AsyncRun:
             raise
 
     async def node(self, i: int) -> None:
+        # A node whose end makes others ready continues with one of them in this same
+        # asyncio task (the rest get their own): a chain costs no task creation per node.
+        start, execute, sem = i, self.plan.execute_async, self.sem
         try:
-            if self.sem is None:
-                ok = await self.plan.execute_async(i)
-            else:
-                async with self.sem:
-                    ok = await self.plan.execute_async(i)
+            while True:
+                if sem is None:
+                    ok = await execute(i)
+                else:
+                    async with sem:
+                        ok = await execute(i)
+                nxt = self.settle(i, ok)
+                if nxt is None:
+                    return
+                i = nxt
         except BaseException as e:
-            self.live[i] = None
             if not self.all_done.done():
                 self.all_done.set_exception(e)
             raise
-        self.live[i] = None
-        self.settle(i, ok)
+        finally:
+            self.live[start] = None
 
     def launch(self, nodes: list[int]) -> None:
         if self.stop:
@@ -119,14 +126,23 @@ class _AsyncRun:
         for i in nodes:
             live[i] = create(node(i))
 
-    def settle(self, i: int, ok: bool) -> None:
+    def settle(self, i: int, ok: bool) -> int | None:
+        """Book the end of node ``i``; return a ready node to run next in the same task."""
+        nxt: int | None = None
         if ok:
-            self.launch(self.tracker.complete(i))
+            ready = self.tracker.complete(i)
+            if ready and not self.stop:
+                nxt = ready[0]
+                self.launch(ready[1:])
+            elif ready:
+                self.plan.mark_cancelled(ready)
         else:
             self.plan.mark_blocked(self.tracker.fail(i))
             if self.plan.fail_fast and not self.stop:
                 self.stop = True
                 self.plan.mark_cancelled(self.tracker.cancel_waiting())
-        self.pending -= 1
-        if self.pending == 0 and not self.all_done.done():
-            self.all_done.set_result(None)
+        if nxt is None:
+            self.pending -= 1
+            if self.pending == 0 and not self.all_done.done():
+                self.all_done.set_result(None)
+        return nxt
