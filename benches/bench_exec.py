@@ -243,7 +243,7 @@ def best_of(fn: Callable[[], float | None], repeat: int) -> float | None:
 
 
 def print_table(title: str, rows: list[tuple[str, float | None]], n: int, floor: float | None) -> None:
-    print(f"\n### {title}  ({n:,} tasks)\n", flush=False)
+    print(f"\n### {title}  ({n:,} tasks)\n")
     print(f"| {'runner':<34} | {'wall s':>9} | {'µs/task':>9} | {'× floor':>8} |")
     print(f"|{'-' * 36}|{'-' * 11}|{'-' * 11}|{'-' * 10}|")
     for name, value in rows:

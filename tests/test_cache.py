@@ -196,11 +196,11 @@ def test_a_custom_cache_key_replaces_the_input_hash() -> None:
 def test_cache_entries_expire(tmp_path: Path) -> None:
     store = open_store(tmp_path)
     assert store is not None
-    store.cache_put("short", "t", [1], ttl_seconds=0.2)
+    store.cache_put("short", "t", [1], ttl_seconds=1.0)
     store.cache_put("long", "t", [2], ttl_seconds=3600)
     store.cache_put("forever", "t", None, ttl_seconds=None)
     assert store.cache_get("short") == (True, [1])
-    deadline = time.time() + 0.2
+    deadline = time.time() + 1.0
     wait_until(lambda: time.time() > deadline)
     assert store.cache_get("short") == (False, None)
     assert store.cache_get("long") == (True, [2])

@@ -169,3 +169,31 @@ def test_capture_follows_the_configured_level() -> None:
     finally:
         _CURRENT.reset(token)
     assert [line.rsplit(": ", 1)[1] for line in ctx.logs] == ["kept"]
+
+
+def test_json_lines_from_a_real_run_name_the_run_and_the_task() -> None:
+    from ferroflow import Workflow, task
+
+    @task
+    def load() -> int:
+        get_task_logger().log(LogLevel.SUCCESS, "loaded", extra={"rows": 3})
+        return 3
+
+    wf = Workflow("logged")
+    wf.add_task(load)
+    buf = io.StringIO()
+    configure_logging(LogLevel.INFO, json_output=True, stream=buf)
+    result = wf.run(store=None)
+    lines = [json.loads(line) for line in buf.getvalue().splitlines()]
+    mine = [line for line in lines if line["message"] == "loaded"]
+    assert len(mine) == 1
+    assert mine[0] | {"timestamp": None} == {
+        "timestamp": None,
+        "level": "SUCCESS",
+        "logger": "ferroflow.task",
+        "message": "loaded",
+        "run_id": result.run_id,
+        "task": "load",
+        "rows": 3,
+    }
+    assert any(line.endswith("SUCCESS ferroflow.task: loaded") for line in result.records["load"].logs)

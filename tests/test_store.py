@@ -11,6 +11,7 @@ import sys
 import textwrap
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -311,20 +312,22 @@ def test_a_transaction_waits_for_another_writer_instead_of_failing(tmp_path: Pat
     assert store is not None
     blocker = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)
     blocker.execute("BEGIN IMMEDIATE")
-    released = threading.Event()
+    blocker.execute("CREATE TABLE schedules (id TEXT PRIMARY KEY)")
+    blocker.execute("INSERT INTO schedules VALUES ('from-the-other-writer')")
 
     def release() -> None:
-        time.sleep(0.3)
+        time.sleep(0.3)  # hold the write lock for a while
         blocker.execute("COMMIT")
-        released.set()
 
-    threading.Thread(target=release).start()
+    other = threading.Thread(target=release)
+    other.start()
     with store.transaction() as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS schedules (id TEXT PRIMARY KEY)")
+        # Only possible once the other writer committed: its row is there.
+        assert conn.execute("SELECT id FROM schedules").fetchall() == [("from-the-other-writer",)]
         conn.execute("INSERT INTO schedules VALUES ('s1')")
-    assert released.is_set()
+    other.join()
     with store.read() as conn:
-        assert conn.execute("SELECT id FROM schedules").fetchall() == [("s1",)]
+        assert sorted(conn.execute("SELECT id FROM schedules").fetchall()) == [("from-the-other-writer",), ("s1",)]
     blocker.close()
 
 
@@ -671,10 +674,14 @@ def test_runs_do_not_leave_connections_behind(tmp_path: Path) -> None:
     assert store is not None
     store.list_runs()
     before = len(store._db._all)
+
+    def recorded(run_id: str) -> bool:
+        return len(store.get_run(run_id).tasks) == 1
+
     for i in range(5):
         rec = store.begin_run(run_id=f"r{i}", workflow="wf", params={}, task_names=["a"])
         rec.task_completed("a", 1.0, 2.0)
-        wait_until(lambda rid=f"r{i}": len(store.get_run(rid).tasks) == 1)  # the writer thread has written
+        wait_until(partial(recorded, f"r{i}"))  # the writer thread has written
         rec.finish(RunResult(f"r{i}", "wf", {"a": None}, status="completed", stats={}))
     assert len(store._db._all) == before
 
@@ -693,3 +700,14 @@ def test_prune_runs_keeps_the_latest_and_the_running(tmp_path: Path) -> None:
     with store.read() as conn:
         assert conn.execute("SELECT count(*) FROM tasks WHERE run_id LIKE 'old%'").fetchone()[0] == 1
     live.finish(RunResult("live", "wf", {}, status="completed", stats={}))
+
+
+def test_a_stored_report_that_fails_validation_gives_a_store_error(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    assert store is not None
+    _finish(store, "r", [TaskRecord("a", TaskStatus.COMPLETED, attempts=1)])
+    with store.transaction() as conn:
+        conn.execute("UPDATE runs SET report = ? WHERE run_id = 'r'", ('{"steps": [{"status": "EXPLODED"}]}',))
+    with pytest.raises(StoreError, match=r"the report of run 'r' in store .* is invalid"):
+        store.get_report("r")
+    assert store.get_run("r").task("a").status == "completed"  # the rest of the run still reads

@@ -327,6 +327,9 @@ def start_daemon(
         if not _pid_alive(pid):
             break
         time.sleep(0.05)
+    if _pid_alive(pid):
+        # It never took its pid file: do not leave an unaccounted daemon behind.
+        os.kill(pid, signal.SIGTERM)
     tail = read_tail(log_file, 2000)
     raise FerroflowError(f"the scheduler did not start (pid {pid}); its log {log_file} ends with:\n{tail}")
 

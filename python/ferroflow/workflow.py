@@ -57,6 +57,18 @@ _NAMED = (
 _EMPTY: Mapping[str, Any] = {}
 
 
+def _index_params(index: dict[str, list[str]], t: Task[..., Any]) -> None:
+    name = t.name
+    for p in t.params:
+        pn = p.name
+        if pn != name and p.kind in _NAMED:
+            bucket = index.get(pn)
+            if bucket is None:
+                index[pn] = [name]
+            else:
+                bucket.append(name)
+
+
 def _dep_name(dep: object, task_name: str) -> str:
     if isinstance(dep, Task):
         return dep.name
@@ -95,7 +107,8 @@ class Workflow:
         self._index: dict[str, int] = {}
         self._order: list[Task[..., Any]] = []
         self._deps: dict[str, list[str]] = {}
-        self._param_index: dict[str, list[str]] = {}
+        # parameter name -> tasks with a parameter of that name; rebuilt lazily after bulk adds
+        self._param_index: dict[str, list[str]] | None = {}
         self._last: RunPlan | None = None
         self._up_ids: list[list[int]] = []
         self._named: list[bool] = []
@@ -143,7 +156,7 @@ class Workflow:
         else:
             deps = depends_on
         upstreams = self._bulk_upstreams(t, deps, _EMPTY)
-        downstream = [d for d in self._param_index.get(name, ()) if name not in self._deps[d]]
+        downstream = [d for d in self._params_by_name().get(name, ()) if name not in self._deps[d]]
         graph, index = self._graph, self._index
         node = graph.add_node(name)
         try:
@@ -171,7 +184,9 @@ class Workflow:
         )
 
     def _unknown_message(self, name: str, dep: str, extra: Mapping[str, Any] | None = None) -> str:
-        close = difflib.get_close_matches(dep, [*self._tasks, *(extra or {})], n=1)
+        candidates = [*self._tasks, *(extra or {})]
+        # A suggestion scans every name: skip it for huge workflows so the error stays instant.
+        close = difflib.get_close_matches(dep, candidates, n=1) if len(candidates) <= 5000 else []
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return (
             f"task {name!r} depends on {dep!r}, which is not a task of workflow {self.name!r}{hint}; "
@@ -225,12 +240,14 @@ class Workflow:
             for up in declared:
                 add_edge((up, t.name))
         later: list[tuple[str, str]] = []
-        if self._param_index:
+        if self._order:
+            by_param = self._params_by_name()
             for new in incoming:
-                for other in self._param_index.get(new, ()):
+                for other in by_param.get(new, ()):
                     if new not in self._deps[other]:
                         later.append((new, other))
         self._graph.extend(list(incoming), edges + later if later else edges)
+        self._param_index = None  # cheaper to rebuild on demand than to maintain in a bulk add
         self._commit_many(tasks, new_deps)
         for new, other in later:
             self._inject(new, other)
@@ -251,17 +268,23 @@ class Workflow:
             all_deps[name] = d
             up_ids.append([index[u] for u in d])
             hit = False
-            for p in t.params:
-                pn = p.name
-                if d and pn in d:
-                    hit = True
-                if pn != name and p.kind in _NAMED:
-                    bucket = param_index.get(pn)
-                    if bucket is None:
-                        param_index[pn] = [name]
-                    else:
-                        bucket.append(name)
+            if d:
+                for p in t.params:
+                    if p.name in d:
+                        hit = True
+                        break
             named.append(hit)
+            if param_index is not None:
+                _index_params(param_index, t)
+
+    def _params_by_name(self) -> dict[str, list[str]]:
+        """Parameter name -> names of the tasks with such a (named) parameter."""
+        if self._param_index is None:
+            index: dict[str, list[str]] = {}
+            for t in self._order:
+                _index_params(index, t)
+            self._param_index = index
+        return self._param_index
 
     def _bulk_upstreams(
         self, t: Task[..., Any], deps: Iterable[str | Task[..., Any]], incoming: Mapping[str, Any]
@@ -466,7 +489,8 @@ class Workflow:
             options.max_workers = self.max_workers
         params = options.params or {}
         index, deps, order = self._index, self._deps, list(self._order)
-        affected = {index[name] for key in params for name in self._param_index.get(key, ())}
+        by_param = self._params_by_name() if params else {}
+        affected = {index[name] for key in params for name in by_param.get(key, ())}
         table = self._fast_cache
         if table is None or affected:
             with gc_paused():

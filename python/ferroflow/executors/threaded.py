@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from .. import _core
-from .base import BaseExecutor, check_workers, default_workers, drive_with_pool
+from .base import BaseExecutor, check_workers, default_workers
 
 if TYPE_CHECKING:
     from .._run import RunPlan
@@ -54,11 +54,7 @@ class ThreadedExecutor(BaseExecutor):
         workers = plan.max_workers or self.max_workers or default_workers()
         if not len(plan.tasks):
             return
-        run_graph = getattr(_core, "run_graph", None)
-        if run_graph is None:  # an extension built without the scheduler: same semantics, Python pool
-            drive_with_pool(plan, plan.execute, workers, "ferroflow-thread")
-            return
-        states = run_graph(plan.graph, plan.execute, workers, plan.fail_fast)
+        states = _core.run_graph(plan.graph, plan.execute, workers, plan.fail_fast)
         plan.apply_states(states)
 
     def __repr__(self) -> str:
