@@ -39,6 +39,14 @@ class Graph:
         """
     def add_edge_ids(self, src: int, dst: int) -> None:
         """Add an edge between node ids, checked like ``add_edge``."""
+    def add_node_after(self, name: str, upstreams: Sequence[int]) -> int:
+        """Add node ``name`` after the nodes ``upstreams`` (ids) and return its id.
+
+        Raises:
+            DuplicateTaskError: the name is taken.
+            FerroflowError: an id is not a node.
+            TypeError: ``name`` is not a ``str``.
+        """
     def extend(self, nodes: Iterable[str], edges: Iterable[tuple[str, str] | Sequence[str]] | None = None) -> None:
         """Add nodes and edges in bulk, validating once in linear time.
 
@@ -46,6 +54,14 @@ class Graph:
         """
     def extend_ids(self, edges: Sequence[tuple[int, int]]) -> None:
         """Add edges between existing node ids in bulk, validating once."""
+    def extend_upstreams(
+        self,
+        nodes: Iterable[str],
+        upstreams: Sequence[Sequence[int]],
+        edges: Sequence[tuple[int, int]] = ...,
+    ) -> None:
+        """Add nodes in bulk, node ``k`` after the ids in ``upstreams[k]``, plus ``edges``
+        between ids, validating once; on any error nothing of the batch is kept."""
     @property
     def node_count(self) -> int:
         """Number of nodes."""

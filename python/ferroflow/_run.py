@@ -235,7 +235,7 @@ class RunPlan:
         fns, ups, base = self.fast_table
         slow = bytearray(base)
         for i in self.resumed_ids:
-            slow[i] = 2
+            slow[i] = 1
         results, status, started, finished, attempts = (
             self.results,
             self.status,
@@ -244,47 +244,82 @@ class RunPlan:
             self.attempts,
         )
         names, logs, run_id, wf, params = self.names, self.logs, self.run_id, self.workflow, self.params
-        recorder, final, fail, full = self.recorder, self._final_hook, self._fail, self._run_full
+        recorder, final, fail, slow_path = self.recorder, self._final_hook, self._fail_attempt, self._execute_slow
+        completed = self._plain_success_sink()
         cur_set, cur_reset, now, context = _CURRENT.set, _CURRENT.reset, time.time, TaskContext
+        get = results.__getitem__
 
         def execute(i: int) -> bool:
-            kind = slow[i]
-            if kind:
-                return True if kind == 2 else full(i, inline_attempt)
+            if slow[i]:
+                return slow_path(i)
+            name = names[i]
             status[i] = _RUNNING
             started[i] = t0 = now()
             attempts[i] = 1
             if recorder is not None:
-                recorder.task_started(names[i], t0)
-            ctx = context(run_id, wf, names[i], 1, params)
+                recorder.task_started(name, t0)
+            ctx = context(run_id, wf, name, 1, params)
             token = cur_set(ctx)
             up = ups[i]
             try:
-                if not up:
+                # Arguments by upstream id; the common arities without building a list.
+                k = len(up)
+                if not k:
                     value = fns[i]()
-                elif len(up) == 1:
+                elif k == 1:
                     value = fns[i](results[up[0]])
+                elif k == 2:
+                    a, b = up
+                    value = fns[i](results[a], results[b])
+                elif k == 3:
+                    a, b, c = up
+                    value = fns[i](results[a], results[b], results[c])
                 else:
-                    value = fns[i](*[results[j] for j in up])
+                    value = fns[i](*map(get, up))
             except Exception as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
                 cur_reset(token)
-                if ctx.logs:
-                    logs[i] = ctx.logs
-                return fail(i, e)
+                return fail(i, e, ctx)
             except BaseException:  # KeyboardInterrupt, SystemExit: stop the run, leave no context behind
                 cur_reset(token)
                 raise
             cur_reset(token)
             results[i] = value
+            finished[i] = t1 = now()
+            status[i] = _COMPLETED
             if ctx.logs:
                 logs[i] = ctx.logs
-            finished[i] = now()
-            status[i] = _COMPLETED
+            elif completed is not None:
+                completed(name, t0, t1, value)
+                return True
             if final is not None:
                 final(i)
             return True
 
         return execute
+
+    def _fail_attempt(self, i: int, error: Exception, ctx: TaskContext) -> bool:
+        """The fast path's failure: keep what the attempt logged, then fail the task."""
+        if ctx.logs:
+            self.logs[i] = ctx.logs
+        return self._fail(i, error)
+
+    def _plain_success_sink(self) -> Callable[[str, float, float, Any], None] | None:
+        """Where the fast path reports a plain success (first attempt, no logs), if anywhere.
+
+        The store takes the bare facts (``RunRecorder.task_completed``), so no
+        :class:`TaskRecord` is built; with a progress callback the record is needed anyway
+        and the final hook handles it.
+        """
+        if self.recorder is None or self.options.progress is not None:
+            return None
+        sink: Callable[[str, float, float, Any], None] = self.recorder.task_completed
+        return sink
+
+    def _execute_slow(self, node: int) -> bool:
+        """``execute`` for a node off the fast path: resumed (nothing to run) or full runner."""
+        if node in self.resumed_ids:
+            return True
+        return self._run_full(node, inline_attempt)
 
     def sync_runner(self, node: int, attempt: SyncAttempt) -> Callable[[], bool]:
         """A runner for ``node`` whose attempts go through ``attempt`` (e.g. a worker process)."""
@@ -624,14 +659,13 @@ def fast_table(
     fns: list[Callable[..., Any]] = [t.fn for t in tasks]
     ups: list[tuple[int, ...]] = [()] * n
     slow = bytearray(n)
-    for i, t in enumerate(tasks):
+    for i, (t, u, by_name) in enumerate(zip(tasks, up_ids, named, strict=True)):
         k = t.plain_arity
-        u = up_ids[i]
-        if k < 0 or named[i] or len(u) < k or t.needs_full_runner:
+        if k < 0 or by_name or len(u) < k or t.needs_full_runner:
             slow[i] = 1
             continue
         if k:
-            ups[i] = tuple(u[:k])
+            ups[i] = tuple(u) if len(u) == k else tuple(u[:k])
         if t.is_async:
             fns[i] = _sync_coroutine_caller(t.fn)
     for i in forced_slow:

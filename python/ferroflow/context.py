@@ -39,6 +39,24 @@ class TaskContext:
     params: dict[str, Any] = field(default_factory=dict)
     logs: list[str] = field(default_factory=list)
 
+    def __init__(
+        self,
+        run_id: str,
+        workflow: str,
+        task: str,
+        attempt: int = 1,
+        params: dict[str, Any] | None = None,
+        logs: list[str] | None = None,
+    ) -> None:
+        # Written out (not generated) because the engine makes one per task attempt: this
+        # is measurably cheaper than the generated ``default_factory`` calls.
+        self.run_id = run_id
+        self.workflow = workflow
+        self.task = task
+        self.attempt = attempt
+        self.params = {} if params is None else params
+        self.logs = [] if logs is None else logs
+
 
 _CURRENT: ContextVar[TaskContext | None] = ContextVar("ferroflow_task", default=None)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ._async import run_async_entry, run_blocking
@@ -52,9 +52,6 @@ _NAMED = (
     inspect.Parameter.POSITIONAL_OR_KEYWORD,
     inspect.Parameter.KEYWORD_ONLY,
 )
-
-
-_EMPTY: Mapping[str, Any] = {}
 
 
 def _index_params(index: dict[str, list[str]], t: Task[..., Any]) -> None:
@@ -155,19 +152,19 @@ class Workflow:
             deps = (depends_on,)
         else:
             deps = depends_on
-        upstreams = self._bulk_upstreams(t, deps, _EMPTY)
-        downstream = [d for d in self._params_by_name().get(name, ()) if name not in self._deps[d]]
         graph, index = self._graph, self._index
-        node = graph.add_node(name)
-        try:
-            for up in upstreams:  # an edge into a new node cannot close a loop
-                graph.add_edge_ids(index[up], node)
-            for down in downstream:
-                graph.add_edge_ids(node, index[down])
-        except BaseException:
-            self._rebuild_graph()
-            raise
-        self._commit(t, upstreams)
+        upstreams, up_ids, named = self._bulk_upstreams(t, deps, index)
+        waiting = self._params_by_name().get(name)
+        downstream = [d for d in waiting if name not in self._deps[d]] if waiting else []
+        node = graph.add_node_after(name, up_ids)  # edges into a new node cannot close a loop
+        if downstream:
+            try:
+                for down in downstream:
+                    graph.add_edge_ids(node, index[down])
+            except BaseException:
+                self._rebuild_graph()
+                raise
+        self._commit(t, upstreams, up_ids, named)
         registry.unregister(t)  # it belongs to this workflow now; the default registry keeps strays only
         for down in downstream:
             self._inject(name, down)
@@ -183,8 +180,8 @@ class Workflow:
             f"workflow {self.name!r}: add_task expects a Task or a callable, got {type(task).__name__}: {task!r}"
         )
 
-    def _unknown_message(self, name: str, dep: str, extra: Mapping[str, Any] | None = None) -> str:
-        candidates = [*self._tasks, *(extra or {})]
+    def _unknown_message(self, name: str, dep: str, known: Iterable[str]) -> str:
+        candidates = list(known)
         # A suggestion scans every name: skip it for huge workflows so the error stays instant.
         close = difflib.get_close_matches(dep, candidates, n=1) if len(candidates) <= 5000 else []
         hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -193,10 +190,18 @@ class Workflow:
             "add the dependency first"
         )
 
-    def _commit(self, t: Task[..., Any], deps: list[str]) -> None:
+    def _commit(self, t: Task[..., Any], deps: list[str], up_ids: list[int], named: bool) -> None:
+        """Record one task whose graph part is already in place."""
+        name = t.name
         self._fast_cache = None
-        self._index[t.name] = len(self._order)
-        self._commit_many((t,), [deps], indexed=True)
+        self._index[name] = len(self._order)
+        self._order.append(t)
+        self._tasks[name] = t
+        self._deps[name] = deps
+        self._up_ids.append(up_ids)
+        self._named.append(named)
+        if self._param_index is not None:
+            _index_params(self._param_index, t)
 
     def _inject(self, up: str, down: str) -> None:
         """Record that ``down`` (added earlier) takes ``up``'s result through a parameter."""
@@ -224,58 +229,53 @@ class Workflow:
         self, tasks: Sequence[Task[..., Any]], deps: Mapping[str, Sequence[str | Task[..., Any]]]
     ) -> None:
         existing = self._tasks
-        incoming: dict[str, Task[..., Any]] = {}
-        for t in tasks:
-            if t.name in existing or t.name in incoming:
-                raise DuplicateTaskError(
-                    f"workflow {self.name!r} has two tasks named {t.name!r}; task names must be unique"
-                )
-            incoming[t.name] = t
+        base = len(self._order)
+        names = [t.name for t in tasks]
+        new_index = dict(zip(names, range(base, base + len(names)), strict=True))
+        if len(new_index) < len(names) or (existing and not existing.keys().isdisjoint(names)):
+            self._raise_duplicate(names)
+        # Node ids of every name a new task may depend on (the batch, then what was there).
+        ids_of = new_index if not existing else {**self._index, **new_index}
+        # Parameter names that name a task, found once per distinct parameter list (tasks
+        # made from one function share it), so that most parameters cost no lookup.
+        signatures = {id(t.params): t.params for t in tasks}.values()
+        task_params = {p.name for params in signatures for p in params if p.name in ids_of}
         new_deps: list[list[str]] = []
-        edges: list[tuple[str, str]] = []
-        add_edge, upstreams = edges.append, self._bulk_upstreams
+        new_up_ids: list[list[int]] = []
+        new_named: list[bool] = []
+        upstreams, no_deps = self._bulk_upstreams, ()
         for t in tasks:
-            declared = upstreams(t, deps.get(t.name, ()), incoming)
+            declared, ids, named = upstreams(t, deps.get(t.name, no_deps), ids_of, task_params)
             new_deps.append(declared)
-            for up in declared:
-                add_edge((up, t.name))
-        later: list[tuple[str, str]] = []
-        if self._order:
+            new_up_ids.append(ids)
+            new_named.append(named)
+        later: list[tuple[int, str]] = []  # (new node, earlier task taking its result by name)
+        if existing:
             by_param = self._params_by_name()
-            for new in incoming:
+            for new in names:
                 for other in by_param.get(new, ()):
                     if new not in self._deps[other]:
-                        later.append((new, other))
-        self._graph.extend(list(incoming), edges + later if later else edges)
+                        later.append((new_index[new], other))
+        self._graph.extend_upstreams(names, new_up_ids, [(node, self._index[other]) for node, other in later])
         self._param_index = None  # cheaper to rebuild on demand than to maintain in a bulk add
-        self._commit_many(tasks, new_deps)
-        for new, other in later:
-            self._inject(new, other)
+        self._index.update(new_index)
+        self._order.extend(tasks)
+        existing.update(zip(names, tasks, strict=True))
+        self._deps.update(zip(names, new_deps, strict=True))
+        self._up_ids.extend(new_up_ids)
+        self._named.extend(new_named)
+        for node, other in later:
+            self._inject(names[node - base], other)
         self._fast_cache = None
 
-    def _commit_many(self, tasks: Sequence[Task[..., Any]], new_deps: list[list[str]], indexed: bool = False) -> None:
-        """Record tasks whose graph part is already in place (the hot loop of every build)."""
-        index, order, by_name, all_deps = self._index, self._order, self._tasks, self._deps
-        up_ids, named, param_index = self._up_ids, self._named, self._param_index
-        if not indexed:
-            base = len(order)
-            for k, t in enumerate(tasks):
-                index[t.name] = base + k
-        for t, d in zip(tasks, new_deps, strict=True):
-            name = t.name
-            order.append(t)
-            by_name[name] = t
-            all_deps[name] = d
-            up_ids.append([index[u] for u in d])
-            hit = False
-            if d:
-                for p in t.params:
-                    if p.name in d:
-                        hit = True
-                        break
-            named.append(hit)
-            if param_index is not None:
-                _index_params(param_index, t)
+    def _raise_duplicate(self, names: Sequence[str]) -> None:
+        seen: set[str] = set()
+        for name in names:
+            if name in self._tasks or name in seen:
+                raise DuplicateTaskError(
+                    f"workflow {self.name!r} has two tasks named {name!r}; task names must be unique"
+                )
+            seen.add(name)
 
     def _params_by_name(self) -> dict[str, list[str]]:
         """Parameter name -> names of the tasks with such a (named) parameter."""
@@ -287,31 +287,48 @@ class Workflow:
         return self._param_index
 
     def _bulk_upstreams(
-        self, t: Task[..., Any], deps: Iterable[str | Task[..., Any]], incoming: Mapping[str, Any]
-    ) -> list[str]:
-        """Declared upstreams of ``t`` (validated), then the name-injected ones."""
-        name, existing = t.name, self._tasks
+        self,
+        t: Task[..., Any],
+        deps: Iterable[str | Task[..., Any]],
+        ids_of: Mapping[str, int],
+        task_params: Container[str] | None = None,
+    ) -> tuple[list[str], list[int], bool]:
+        """Declared upstreams of ``t`` (validated), then the name-injected ones, with their
+        node ids, and whether a parameter of ``t`` is named after one of them (binding
+        rule 1); ``ids_of`` maps every name ``t`` may depend on to its node id, and
+        ``task_params`` (if given) holds the parameter names that may name a task."""
+        name, get = t.name, ids_of.get
         items = deps if isinstance(deps, (list, tuple)) else list(deps)
         declared: list[str] = []
+        ids: list[int] = []
         seen: set[str] | list[str] = set() if len(items) > 8 else declared
         for dep in items:
             dn = dep if type(dep) is str else _dep_name(dep, name)
             if dn == name:
                 raise CycleError(f"task {name!r} depends on itself: {name} -> {name}", [name, name])
-            if dn not in incoming and dn not in existing:
-                raise UnknownDependencyError(self._unknown_message(name, dn, incoming))
+            node = get(dn)
+            if node is None:
+                raise UnknownDependencyError(self._unknown_message(name, dn, ids_of))
             if dn in seen:
                 continue
             declared.append(dn)
+            ids.append(node)
             if seen is not declared:
                 seen.add(dn)  # type: ignore[union-attr]
+        named = False
         for p in t.params:
             pn = p.name
-            if pn != name and (pn in incoming or pn in existing) and pn not in seen and p.kind in _NAMED:
-                declared.append(pn)
-                if seen is not declared:
-                    seen.add(pn)  # type: ignore[union-attr]
-        return declared
+            if pn in seen:
+                named = True
+            elif pn != name and p.kind in _NAMED and (task_params is None or pn in task_params):
+                node = get(pn)
+                if node is not None:
+                    declared.append(pn)
+                    ids.append(node)
+                    named = True
+                    if seen is not declared:
+                        seen.add(pn)  # type: ignore[union-attr]
+        return declared, ids, named
 
     # ------------------------------------------------------------ inspection
 

@@ -50,6 +50,23 @@ impl PyGraph {
         PyList::new(py, ids.iter().map(|&i| self.objs[i as usize].bind(py)))
     }
 
+    /// Adds the names in `nodes` (all or none); returns the node count before
+    /// them and the name objects, in order.
+    fn push_names<'py>(&mut self, nodes: &Bound<'py, PyAny>) -> PyResult<(usize, Vec<Bound<'py, PyString>>)> {
+        let hint = nodes.len().unwrap_or(0);
+        let mut keep = Vec::with_capacity(hint);
+        let mut owned = Vec::with_capacity(hint);
+        for item in nodes.try_iter()? {
+            let item = item?;
+            let obj = extract_name(&item)?.clone();
+            owned.push(obj.to_str()?.to_owned());
+            keep.push(obj);
+        }
+        let mark = to_py(self.inner.add_nodes(owned))?;
+        self.objs.extend(keep.iter().map(|o| o.clone().unbind()));
+        Ok((mark, keep))
+    }
+
     fn rollback(&mut self, mark: usize) {
         self.inner.rollback_nodes(mark);
         self.objs.truncate(mark);
@@ -68,6 +85,20 @@ impl PyGraph {
         let obj = extract_name(name)?;
         let id = to_py(self.inner.add_node(obj.to_str()?))?;
         self.objs.push(obj.clone().unbind());
+        Ok(id)
+    }
+
+    /// Adds a node that runs after the given node ids and returns its id: one
+    /// call for a task and its upstreams. Edges into a new node cannot close a
+    /// loop, so once the ids are checked nothing can fail half-way.
+    fn add_node_after(&mut self, name: &Bound<'_, PyAny>, upstreams: Vec<NodeId>) -> PyResult<NodeId> {
+        for &up in &upstreams {
+            to_py(self.inner.name(up))?;
+        }
+        let id = self.add_node(name)?;
+        for &up in &upstreams {
+            to_py(self.inner.add_edge(up, id))?;
+        }
         Ok(id)
     }
 
@@ -92,17 +123,7 @@ impl PyGraph {
         // those objects' addresses to ids so that most edge ends resolve without
         // hashing or comparing text. `keep` holds a reference to each object so
         // that no address can be reused while the map lives.
-        let hint = nodes.len().unwrap_or(0);
-        let mut keep = Vec::with_capacity(hint);
-        let mut owned = Vec::with_capacity(hint);
-        for item in nodes.try_iter()? {
-            let item = item?;
-            let obj = extract_name(&item)?.clone();
-            owned.push(obj.to_str()?.to_owned());
-            keep.push(obj);
-        }
-        let mark = to_py(self.inner.add_nodes(owned))?;
-        self.objs.extend(keep.iter().map(|o| o.clone().unbind()));
+        let (mark, keep) = self.push_names(nodes)?;
         let ids = match edges {
             None => Vec::new(),
             Some(edges) => {
@@ -120,6 +141,43 @@ impl PyGraph {
                 }
             }
         };
+        let inner = &mut self.inner;
+        let validated = py.detach(|| inner.extend_ids(mark, &ids));
+        if validated.is_err() {
+            self.objs.truncate(mark);
+        }
+        to_py(validated)
+    }
+
+    /// Adds nodes in bulk, node `k` after the ids in `upstreams[k]`, plus the
+    /// `edges` between ids, and validates once; on error nothing is kept.
+    ///
+    /// The id-based twin of `extend` for callers that already know the ids of
+    /// the upstreams: no `(name, name)` pair per edge crosses the boundary.
+    #[pyo3(signature = (nodes, upstreams, edges = Vec::new()))]
+    fn extend_upstreams(
+        &mut self,
+        py: Python<'_>,
+        nodes: &Bound<'_, PyAny>,
+        upstreams: Vec<Vec<NodeId>>,
+        edges: Vec<(NodeId, NodeId)>,
+    ) -> PyResult<()> {
+        let (mark, keep) = self.push_names(nodes)?;
+        if upstreams.len() != keep.len() {
+            self.rollback(mark);
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "extend_upstreams: {} nodes but {} upstream lists",
+                keep.len(),
+                upstreams.len()
+            )));
+        }
+        let total = upstreams.iter().map(Vec::len).sum::<usize>() + edges.len();
+        let mut ids = Vec::with_capacity(total);
+        for (k, ups) in upstreams.iter().enumerate() {
+            let node = (mark + k) as NodeId;
+            ids.extend(ups.iter().map(|&up| (up, node)));
+        }
+        ids.extend_from_slice(&edges);
         let inner = &mut self.inner;
         let validated = py.detach(|| inner.extend_ids(mark, &ids));
         if validated.is_err() {

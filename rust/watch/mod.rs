@@ -358,9 +358,11 @@ fn run(shared: &Shared, rx: &Receiver<Msg>) {
     while !shared.closed.load(Ordering::SeqCst) {
         let now = Instant::now();
         let mut wait = TICK;
+        // With the output full, due changes wait for the consumer (it sends Wake), not the clock.
+        let full = shared.out.lock().len() >= shared.opts.max_buffered;
         {
             let mut engine = shared.engine.lock();
-            if let Some(due) = engine.next_due() {
+            if let Some(due) = engine.next_due().filter(|_| !full) {
                 wait = wait.min(due.saturating_duration_since(now));
             }
             if engine.needs_polling() {

@@ -552,6 +552,7 @@ class WatchApp:
             logger.error("watch app %s stopped: %s", self.name, exc, exc_info=exc)
         finally:
             session.alive = False
+            self._close(session, None)
 
     def start(self) -> None:
         """Start watching in the background and return at once.
@@ -616,19 +617,24 @@ class WatchApp:
             return
         session.stop.set()
         session.watcher.close()
+        if session.dispatcher.in_worker():
+            # Called by a handler: the intake side closes the session once this handler returns.
+            return
         thread = session.thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
         self._close(session, timeout)
 
     def _close(self, session: _Session, timeout: float | None) -> None:
+        """Stop the watcher, let running handlers finish, release the threads (idempotent)."""
+        session.stop.set()
+        session.watcher.close()
+        # Waiting happens outside close_lock: a handler may be the one stopping the app.
+        finished = session.dispatcher.shutdown(timeout, wait=not session.dispatcher.in_worker())
         with session.close_lock:
             if session.closed:
                 return
-            session.stop.set()
-            session.watcher.close()
-            in_worker = session.dispatcher.in_worker()
-            finished = session.dispatcher.shutdown(timeout, wait=not in_worker)
+            session.closed = True
             if not finished:
                 logger.warning("watch app %s: handlers still running after %ss", self.name, timeout)
             with self._lock:
@@ -636,7 +642,6 @@ class WatchApp:
                     self._rescans_before += int(session.watcher.stats().get("rescans", 0))
                     self._session = None
             session.alive = False
-            session.closed = True
 
 
 _default_app: WatchApp | None = None

@@ -63,17 +63,23 @@ class _LoopThread:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
+        try:
+            self.loop.run_forever()
+        finally:
+            self.loop.close()
 
     @property
     def ident(self) -> int | None:
         return self._thread.ident
 
-    def close(self, timeout: float | None) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout)
-        if not self._thread.is_alive():
-            self.loop.close()
+    def stop(self) -> None:
+        """Ask the loop to stop once the callbacks queued so far ran (idempotent)."""
+        if not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+
+    def join(self, timeout: float | None) -> None:
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
 
 
 class Dispatcher:
@@ -273,19 +279,19 @@ class Dispatcher:
             finished = True
             if wait:
                 finished = self._idle.wait_for(lambda: self._active == 0, timeout)
-        if self._dropped:
-            logger.info("watch: %d queued event(s) were not handled because the app stopped", self._dropped)
-        self._stopped = True
-        for _ in self._workers:
-            self._ready.put(None)
+            first, self._stopped = not self._stopped, True
+        if first:  # shutdown may be called by several threads; tear down once
+            if self._dropped:
+                logger.info("watch: %d queued event(s) were not handled because the app stopped", self._dropped)
+            for _ in self._workers:
+                self._ready.put(None)
+            if self._loop is not None:
+                self._loop.stop()
         if wait and finished:
             me = threading.current_thread()
             for worker in self._workers:
                 if worker is not me:
                     worker.join(timeout)
-        if self._loop is not None:
-            if wait and finished:
-                self._loop.close(timeout)
-            else:
-                self._loop.loop.call_soon_threadsafe(self._loop.loop.stop)
+            if self._loop is not None:
+                self._loop.join(timeout)
         return finished
