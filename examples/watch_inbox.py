@@ -39,7 +39,8 @@ from ferroflow import FileEvent, on_created, run
 
 @on_created("inbox", pattern="*.csv", process_existing=True)
 def count_rows(event: FileEvent) -> None:
-    rows = len(Path(event.path).read_text().splitlines()) - 1
+    with open(event.path) as f:
+        rows = sum(1 for _ in f) - 1
     print(f"{event.name}: {rows} rows")
 
 

@@ -1,14 +1,18 @@
 """ferroflow: zero-infrastructure workflow orchestration with a Rust core.
 
-Each part of the package adds its public names in its own block below; ``__all__``
-is kept sorted and complete (a test checks it).
+Every public name is importable from here; ``__all__`` is kept sorted and
+complete (``tests/test_public_api.py`` checks it). The exception classes also
+live in :mod:`ferroflow.errors`.
 """
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
 
-# --- errors ---
+from .cache import UncacheableWarning
+from .context import TaskContext, current_task
+from .dag import DAG
 from .errors import (
     CycleError,
     DuplicateTaskError,
@@ -21,23 +25,10 @@ from .errors import (
     WatchError,
     WorkflowError,
 )
-
-# --- engine ---
-from .context import TaskContext, current_task
-from .dag import DAG
 from .executors import AsyncExecutor, Executor, ProcessExecutor, SequentialExecutor, ThreadedExecutor
 from .flow import Flow
-from .results import RunResult, TaskRecord, TaskStatus
-from .retries import RetryPolicy
-from .tasks import Task, TaskRegistry, registry, task
-from .workflow import Workflow
-
-# --- watch ---
-from .watch import Change, FileEvent, WatchApp, on_any, on_created, on_deleted, on_modified, run
-
-# --- store, state, reports, logging ---
-from .cache import UncacheableWarning
 from .log import JsonFormatter, LogLevel, configure_logging, get_task_logger
+from .project import FlowWorkflow, Project, load_flow
 from .reports import (
     FileReport,
     PipelineReport,
@@ -50,16 +41,18 @@ from .reports import (
     pipeline_file,
     pipeline_step,
 )
+from .results import RunResult, TaskRecord, TaskStatus
+from .retries import RetryPolicy
+from .schedule import next_fire_times
 from .state import StateManager
 from .store import Store, open_store
-
-# --- flow files, projects, schedules ---
-from .project import FlowWorkflow, Project, load_flow
-from .schedule import next_fire_times
+from .tasks import Task, TaskRegistry, registry, task
+from .watch import Change, FileEvent, WatchApp, on_any, on_created, on_deleted, on_modified, run
+from .workflow import Workflow
 
 try:
-    __version__ = version("ferroflow")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = _version("ferroflow")
+except _PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0"
 
 __all__ = [
