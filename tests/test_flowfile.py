@@ -215,6 +215,27 @@ def test_missing_fields_and_bad_types_are_all_reported_at_once(tmp_path: Path) -
     assert lines == sorted(lines)
 
 
+def test_nan_and_infinity_are_syntax_errors_not_crashes(tmp_path: Path) -> None:
+    path = write(tmp_path / "n.json", '{"tasks": [{"id": "a", "command": "true",\n  "timeout": NaN}]}')
+    assert problems_of(path) == ["n.json:2:14 (syntax): NaN is not valid JSON: use a number"]
+    path = write(tmp_path / "i.json", '{"tasks": [{"id": "a", "command": "true", "retries": -Infinity}]}')
+    assert problems_of(path) == ["i.json:1:54 (syntax): -Infinity is not valid JSON: use a number"]
+
+
+def test_repeated_keys_are_reported_not_silently_dropped(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "d.json", '{"tasks": [{"id": "a", "command": "true"}],\n "tasks": [{"id": "b", "command": "true"}]}'
+    )
+    assert problems_of(path) == ['d.json:2:2 (syntax): duplicate key "tasks" (first on line 1)']
+    path = write(tmp_path / "d.yaml", "tasks:\n  - id: a\n    command: 'true'\n    id: b\n")
+    assert problems_of(path) == ['d.yaml:4:5 (syntax): duplicate key "id" (first on line 2)']
+
+
+def test_a_task_that_is_not_a_mapping_is_named_plainly(tmp_path: Path) -> None:
+    (problem,) = problems_of(write(tmp_path / "s.yaml", "tasks:\n  - fetch\n"))
+    assert problem == 's.yaml:2:5 tasks[0]: a task is a mapping with an "id" and a "script" or "command"'
+
+
 def test_empty_task_list_and_wrong_top_level(tmp_path: Path) -> None:
     assert "tasks: list should have at least 1 item" in problems_of(write(tmp_path / "e.json", '{"tasks": []}'))[0]
     assert "a flow file holds a mapping" in problems_of(write(tmp_path / "l.json", "[1, 2]"))[0]

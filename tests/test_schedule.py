@@ -90,6 +90,8 @@ def test_intervals_with_at() -> None:
         ("* * * * 8", 'bad day-of-week field "8"'),
         ("* * * *", "expected 5 fields"),
         ("@dayly", 'unknown alias (did you mean "@daily"?)'),
+        ("0 0 31 2 *", 'day-of-month "31" never occurs in month "2"'),
+        ("0 0 30,31 FEB *", 'day-of-month "30,31" never occurs in month "FEB"'),
         ("daily at 25:00", 'invalid --at "25:00"'),
         ("hourly at 10:15", "minutes past the hour"),
     ],
@@ -125,6 +127,14 @@ def test_hourly_jobs_run_every_real_hour_across_fall_back() -> None:
     times = next_fire_times("0 * * * *", tz=BERLIN, after="2024-10-27T00:30", count=4)
     stamps = [t.timestamp() for t in times]
     assert [b - a for a, b in itertools.pairwise(stamps)] == [3600.0, 3600.0, 3600.0]
+
+
+def test_a_naive_start_inside_the_spring_forward_gap_is_a_real_instant() -> None:
+    # 02:30 does not exist in Berlin on 2024-03-31; it names 03:30 CEST.
+    after = "2024-03-31T02:30"
+    assert iso(next_fire_times("0 3 * * *", tz=BERLIN, after=after, count=1)) == ["2024-04-01T03:00:00+02:00"]
+    assert iso(next_fire_times("*/15 * * * *", tz=BERLIN, after=after, count=1)) == ["2024-03-31T03:45:00+02:00"]
+    assert iso(next_fire_times("30 2 * * *", tz=BERLIN, after=after, count=1)) == ["2024-04-01T02:30:00+02:00"]
 
 
 def test_restart_across_fall_back_never_fires_twice() -> None:
@@ -171,6 +181,23 @@ def test_nothing_due_keeps_the_mark() -> None:
 def test_long_downtime_with_latest_is_cheap_and_single() -> None:
     due, _ = due_fire_times("* * * * *", "UTC", _ts("2024-01-01T00:00"), _ts("2024-01-20T00:00"))
     assert len(due) == 1
+
+
+def test_latest_after_a_downtime_longer_than_the_walk_cap_is_the_last_missed_time() -> None:
+    # A minute cron and a year of downtime: far more fire times than a forward walk
+    # would visit; the one catch-up run must still be the latest one, and only one.
+    now = _ts("2025-01-01T00:00:30")
+    due, handled = due_fire_times("* * * * *", "UTC", _ts("2024-01-01T00:00"), now)
+    assert iso(due) == ["2025-01-01T00:00:00+00:00"] and handled == _ts("2025-01-01T00:00")
+    assert due_fire_times("* * * * *", "UTC", handled, now + 10) == ([], handled)
+
+
+def test_latest_catch_up_across_fall_back_uses_the_real_last_time() -> None:
+    berlin = ZoneInfo(BERLIN)
+    since = datetime(2024, 10, 26, 12, 0, tzinfo=berlin).timestamp()
+    now = datetime(2024, 10, 27, 2, 10, fold=1, tzinfo=berlin).timestamp()
+    due, _ = due_fire_times("0 * * * *", BERLIN, since, now)
+    assert iso(due) == ["2024-10-27T02:00:00+01:00"]
 
 
 # ---------------------------------------------------------------- the table

@@ -11,6 +11,7 @@ import pytest
 from ferroflow import (
     CycleError,
     DuplicateTaskError,
+    FerroflowError,
     RunResult,
     Task,
     TaskRecord,
@@ -19,6 +20,7 @@ from ferroflow import (
     Workflow,
     WorkflowError,
 )
+from ferroflow._core import Graph
 from ferroflow.context import current_task
 
 S = TaskStatus
@@ -558,3 +560,30 @@ def test_spec_explicit_example_with_the_default_store() -> None:
     result = wf.run(executor="thread", max_workers=4)
     assert dict(result) == {"extract": [1, 2, 3], "load": 3}
     assert result.report is not None and result.status == "completed"
+
+
+def test_graph_bulk_helpers_add_nodes_after_their_upstream_ids() -> None:
+    g = Graph()
+    assert g.add_node_after("a", []) == 0
+    assert g.add_node_after("b", [0]) == 1
+    g.extend_upstreams(["c", "d"], [[0, 1], [2]])
+    assert g.predecessors("c") == ["a", "b"] and g.predecessors("d") == ["c"]
+    with pytest.raises(CycleError):  # d -> a closes a loop: nothing of the batch is kept
+        g.extend_upstreams(["e"], [[3]], [(3, 0)])
+    assert "e" not in g and g.edge_count == 4
+    with pytest.raises(FerroflowError):  # an unknown id: the node is not added
+        g.add_node_after("f", [99])
+    assert "f" not in g
+    with pytest.raises(ValueError):
+        g.extend_upstreams(["g"], [])
+
+
+def test_bulk_add_with_name_injection_into_earlier_tasks() -> None:
+    wf = Workflow("inject")
+    wf.add_task(Task(fn=lambda later: later + 1, name="early"))
+    wf._add_many([Task(fn=lambda: 41, name="later")], {})
+    assert wf.get_dependencies("early") == ["later"]
+    assert wf.run(executor="sequential", store=None)["early"] == 42
+    with pytest.raises(DuplicateTaskError):
+        wf._add_many([Task(fn=lambda: 0, name="x"), Task(fn=lambda: 0, name="x")], {})
+    assert "x" not in wf and len(wf.graph) == 2

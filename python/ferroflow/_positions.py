@@ -104,20 +104,7 @@ def _walk_json(text: str, i: int, path: Path_, positions: Positions, index: _Lin
     positions[path] = index.at(i)
     ch = text[i]
     if ch == "{":
-        i = _skip(text, i + 1)
-        if text[i] == "}":
-            return i + 1
-        while True:
-            key_at = index.at(i)
-            key, i = scanstring(text, i + 1)
-            positions[(*path, key, KEY)] = key_at
-            i = _skip(text, i)
-            i = _skip(text, i + 1)  # the colon
-            i = _walk_json(text, i, (*path, key), positions, index)
-            i = _skip(text, i)
-            if text[i] == "}":
-                return i + 1
-            i = _skip(text, i + 1)  # the comma
+        return _walk_json_object(text, i, path, positions, index)
     if ch == "[":
         i = _skip(text, i + 1)
         if text[i] == "]":
@@ -130,12 +117,43 @@ def _walk_json(text: str, i: int, path: Path_, positions: Positions, index: _Lin
             if text[i] == "]":
                 return i + 1
             i = _skip(text, i + 1)
-    if ch == '"':
+    return _json_scalar_end(text, i, index)
+
+
+def _walk_json_object(text: str, i: int, path: Path_, positions: Positions, index: _LineIndex) -> int:
+    i = _skip(text, i + 1)
+    if text[i] == "}":
+        return i + 1
+    seen: set[str] = set()
+    while True:
+        key_at = index.at(i)
+        key, i = scanstring(text, i + 1)
+        if key in seen:
+            # json.loads keeps the last value silently; a repeated key is a mistake.
+            first = positions[(*path, key, KEY)][0]
+            raise SyntaxProblem(f'duplicate key "{key}" (first on line {first})', *key_at)
+        seen.add(key)
+        positions[(*path, key, KEY)] = key_at
+        i = _skip(text, i)
+        i = _skip(text, i + 1)  # the colon
+        i = _walk_json(text, i, (*path, key), positions, index)
+        i = _skip(text, i)
+        if text[i] == "}":
+            return i + 1
+        i = _skip(text, i + 1)  # the comma
+
+
+def _json_scalar_end(text: str, i: int, index: _LineIndex) -> int:
+    if text[i] == '"':
         _, end = scanstring(text, i + 1)
         return int(end)
     for literal in ("true", "false", "null"):
         if text.startswith(literal, i):
             return i + len(literal)
+    for literal in ("NaN", "Infinity", "-Infinity"):
+        if text.startswith(literal, i):
+            # Python's json accepts these; JSON does not, and no flow field wants them.
+            raise SyntaxProblem(f"{literal} is not valid JSON: use a number", *index.at(i))
     match = _NUMBER.match(text, i)
     return match.end() if match else i + 1
 
@@ -167,8 +185,18 @@ def _walk_yaml(node: Any, path: Path_, positions: Positions) -> None:
 
     positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
+        seen: set[tuple[str, str]] = set()
         for key_node, value_node in node.value:
             key = key_node.value
+            if (key_node.tag, key) in seen and key != "<<":
+                # PyYAML keeps the last value silently; a repeated key is a mistake.
+                first = positions[(*path, key, KEY)][0]
+                raise SyntaxProblem(
+                    f'duplicate key "{key}" (first on line {first})',
+                    key_node.start_mark.line + 1,
+                    key_node.start_mark.column + 1,
+                )
+            seen.add((key_node.tag, key))
             positions[(*path, key, KEY)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             _walk_yaml(value_node, (*path, key), positions)
     elif isinstance(node, yaml.SequenceNode):

@@ -49,7 +49,7 @@ from .schedule import (
     last_schedule_run,
     list_schedules,
 )
-from .scheduler import Scheduler, run_one
+from .scheduler import Scheduler, process_alive, run_one
 from .scripts import read_tail
 
 __all__ = [
@@ -324,10 +324,10 @@ def start_daemon(
         info, _ = read_pid_file(path)
         if info is not None and info.pid == pid:
             return info, stale
-        if not _pid_alive(pid):
+        if not process_alive(pid):
             break
         time.sleep(0.05)
-    if _pid_alive(pid):
+    if process_alive(pid):
         # It never took its pid file: do not leave an unaccounted daemon behind.
         os.kill(pid, signal.SIGTERM)
     tail = read_tail(log_file, 2000)
@@ -341,20 +341,6 @@ def _check_writable(folder: Path) -> None:
         raise StoreError(f"cannot create {folder}: {exc.strerror or exc}") from None
     if not os.access(folder, os.W_OK | os.X_OK):
         raise StoreError(f"the store folder {folder} is not writable; pick another with --home")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (exited, not yet reaped by its parent) is not alive.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def stop_daemon(store: Any, timeout: float = 60.0) -> DaemonInfo | None:

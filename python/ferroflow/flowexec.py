@@ -204,16 +204,7 @@ class FlowDefinition:
             "export TMP_DIR",
             "trap 'rm -rf \"$TMP_DIR\"' EXIT",
             "",
-            "# ff_retry RETRIES DELAY CMD...: run CMD, retrying like the flow's retries",
-            "ff_retry() {",
-            '  local retries="$1" delay="$2" attempt=0',
-            "  shift 2",
-            '  until "$@"; do',
-            "    attempt=$((attempt + 1))",
-            '    if [ "$attempt" -gt "$retries" ]; then return 1; fi',
-            '    sleep "$delay"',
-            "  done",
-            "}",
+            *_BASH_RETRY,
         ]
         order = [task_id for layer in self.layers() for task_id in layer]
         for n, task_id in enumerate(order, start=1):
@@ -238,6 +229,21 @@ class FlowDefinition:
             ]
         lines.append("")
         return "\n".join(lines)
+
+
+#: The dry-run script's retry helper, mirroring a task's ``retries`` and ``retry_delay``.
+_BASH_RETRY = (
+    "# ff_retry RETRIES DELAY CMD...: run CMD, retrying like the flow's retries",
+    "ff_retry() {",
+    '  local retries="$1" delay="$2" attempt=0',
+    "  shift 2",
+    '  until "$@"; do',
+    "    attempt=$((attempt + 1))",
+    '    if [ "$attempt" -gt "$retries" ]; then return 1; fi',
+    '    sleep "$delay"',
+    "  done",
+    "}",
+)
 
 
 def _quote(word: str, sentinels: dict[str, str]) -> str:

@@ -240,6 +240,8 @@ def _pydantic_problems(exc: ValidationError, problems: _Problems) -> None:
         elif kind == "extra_forbidden":
             known = sorted(field_names["tasks" if loc and loc[0] == "tasks" else ""])
             problems.add(loc, f'unknown field "{loc[-1]}"{suggest(str(loc[-1]), known)}', at_key=True)
+        elif kind == "model_type" and loc[:1] == ("tasks",):
+            problems.add(loc, 'a task is a mapping with an "id" and a "script" or "command"')
         elif kind == "string_pattern_mismatch":
             problems.add(loc, f"{err['input']!r} may only use letters, digits, '_', '-' and '.'")
         else:

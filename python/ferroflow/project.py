@@ -236,14 +236,37 @@ class Project:
         self.store = store
 
     def flow_files(self) -> dict[str, Path]:
-        """Flow name (the file name without suffix) to file, sorted by name."""
+        """Flow name (the file name without suffix) to file, sorted by name.
+
+        When two files share a name (``daily.json`` and ``daily.yaml``) the first
+        in name order is listed; :meth:`flow_path` refuses the ambiguous name.
+        """
+        return {name: paths[0] for name, paths in self._files_by_name().items()}
+
+    def ambiguous(self, name: str) -> list[Path]:
+        """The files defining flow ``name`` when there is more than one, else ``[]``."""
+        paths = self._files_by_name().get(name, [])
+        return paths if len(paths) > 1 else []
+
+    def _files_by_name(self) -> dict[str, list[Path]]:
         if not self.flows_dir.is_dir():
             return {}
         files = sorted(p for p in self.flows_dir.iterdir() if p.suffix.lower() in FLOW_SUFFIXES and p.is_file())
-        out: dict[str, Path] = {}
+        out: dict[str, list[Path]] = {}
         for path in files:
-            out.setdefault(path.stem, path)
+            out.setdefault(path.stem, []).append(path)
         return out
+
+    def check_unique(self, name: str) -> None:
+        """Refuse a flow name two files define.
+
+        Raises:
+            FlowFileError: Naming both files.
+        """
+        paths = self.ambiguous(name)
+        if paths:
+            shown = " and ".join(display_path(p) for p in paths)
+            raise FlowFileError(f'flow "{name}" is defined twice ({shown}); rename or remove one, or run the file')
 
     def list_flows(self) -> list[str]:
         """The names of the flows in the flows folder, sorted."""
@@ -257,6 +280,7 @@ class Project:
         """
         files = self.flow_files()
         if name in files:
+            self.check_unique(name)
             return files[name]
         names = sorted(files)
         known = ", ".join(names) if names else "none"

@@ -193,11 +193,23 @@ def validate_cron(expr: str) -> str:
         message = str(exc)
         for n, name in enumerate(_FIELDS):
             if message.lower() == f"bad {name}":
+                if name == "day-of-month" and _is_valid(" ".join([*fields[:3], "*", fields[4]])):
+                    raise ScheduleError(
+                        f'invalid cron "{expr}": day-of-month "{fields[2]}" never occurs in month "{fields[3]}"'
+                    ) from None
                 raise ScheduleError(
                     f'invalid cron "{expr}": bad {name} field "{fields[n]}" (allowed: {_FIELD_HELP[name]})'
                 ) from None
         raise ScheduleError(f'invalid cron "{expr}": {message}') from None
     return text
+
+
+def _is_valid(expr: str) -> bool:
+    try:
+        CronSim(expr, datetime(2000, 1, 1, tzinfo=ZoneInfo("UTC")))
+    except CronSimError:
+        return False
+    return True
 
 
 def parse_schedule_expr(cron_or_interval: str) -> str:
@@ -271,7 +283,9 @@ def _as_aware(moment: datetime | str | float | None, zone: ZoneInfo) -> datetime
         except ValueError:
             raise ScheduleError(f'invalid time "{moment}": use ISO 8601, e.g. "2024-03-31T01:30"') from None
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=zone)
+        # Through the epoch, so a wall time skipped by a DST change becomes the real
+        # instant it names (02:30 on a spring-forward night is 03:30), which cron can compare.
+        return datetime.fromtimestamp(moment.replace(tzinfo=zone).timestamp(), zone)
     return moment.astimezone(zone)
 
 
@@ -336,24 +350,21 @@ def due_fire_times(
         time (or ``since`` when nothing was due); store it as the new ``since``.
     """
     zone = resolve_timezone(tz)
+    if catchup != "all":
+        # Only the most recent time can run: look back from now instead of walking
+        # forward from `since`, which after a long downtime could take millions of steps.
+        latest = next(iter(CronSim(cron, datetime.fromtimestamp(now, zone), reverse=True)), None)
+        if latest is None or latest.timestamp() <= since or latest.timestamp() > now:
+            return [], since
+        on_time = catchup == "latest" or now - latest.timestamp() <= grace_seconds
+        return ([latest] if on_time else []), latest.timestamp()
     due: list[datetime] = []
-    it = CronSim(cron, datetime.fromtimestamp(since, zone))
-    for n, moment in enumerate(it):
-        stamp = moment.timestamp()
-        if stamp > now or n >= _MAX_ITERATIONS:
+    for moment in CronSim(cron, datetime.fromtimestamp(since, zone)):
+        if moment.timestamp() > now or len(due) >= _MAX_ITERATIONS:
             break
-        if stamp > since:
-            due.append(moment)
-            if catchup != "all" and len(due) > 1:
-                del due[0]  # only the latest can run; keep memory flat over long downtimes
-    if not due:
-        return [], since
-    handled = due[-1].timestamp()
-    if catchup == "none":
-        due = [m for m in due if now - m.timestamp() <= grace_seconds][-1:]
-    elif catchup == "latest":
-        due = due[-1:]
-    return due, handled
+        due.append(moment)
+    # Capped: a very long downtime is worked off over several ticks, in order.
+    return due, (due[-1].timestamp() if due else since)
 
 
 # ---------------------------------------------------------------- the store

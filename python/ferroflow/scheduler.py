@@ -36,12 +36,13 @@ from .errors import FerroflowError, StoreError
 from .schedule import Catchup, Schedule, due_fire_times, ensure_tables, get_schedule, list_schedules
 from .scripts import kill_process_group
 
-__all__ = ["Scheduler", "run_one"]
+__all__ = ["Scheduler", "process_alive", "run_one"]
 
 logger = logging.getLogger("ferroflow.scheduler")
 
 
-def _pid_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, exited but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -212,7 +213,7 @@ class Scheduler:
         with self.store.read() as conn:
             rows = conn.execute("SELECT id, pid FROM schedule_runs WHERE status = 'running'").fetchall()
         for row_id, pid in rows:
-            if pid is None or not _pid_alive(int(pid)):
+            if pid is None or not process_alive(int(pid)):
                 self._set_row(int(row_id), "interrupted", "the scheduler stopped before the run finished")
 
     def reap(self) -> None:

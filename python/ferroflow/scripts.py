@@ -42,8 +42,10 @@ __all__ = [
     "ScriptFailedError",
     "fill_placeholders",
     "kill_process_group",
+    "placeholder_names",
     "read_tail",
     "run_command",
+    "split_command",
 ]
 
 _TAIL_BYTES = 4096
@@ -305,13 +307,38 @@ def run_command(
         FileNotFoundError: The program does not exist.
         PermissionError: The program is not executable.
     """
+    started = time.monotonic()
+    proc = _start(spec, stdout_path, stderr_path)
+    stopped = _wait(proc, None if timeout is None else started + timeout, cancel, grace)
+    if stopped is None and _group_alive(proc.pid, proc):
+        # The leader is done; a grandchild left behind in its group would hold
+        # on to resources after the task "finished", so stop it too.
+        kill_process_group(proc.pid, grace=grace, leader=proc)
+    outcome = CommandOutcome(
+        exit_code=proc.returncode if proc.returncode is not None else -int(signal.SIGKILL),
+        duration_seconds=time.monotonic() - started,
+        stdout_path=stdout_path,
+        stderr_path=stderr_path,
+        stdout_bytes=_size(stdout_path),
+        stderr_bytes=_size(stderr_path),
+        stdout_tail=read_tail(stdout_path),
+        stderr_tail=read_tail(stderr_path),
+        timed_out=stopped == "timeout",
+        cancelled=stopped == "cancel",
+    )
+    if outcome.timed_out:
+        raise TaskTimeoutError(f"task {name!r} timed out after {timeout:g}s; its process tree was stopped")
+    return outcome
+
+
+def _start(spec: CommandSpec, stdout_path: Path, stderr_path: Path) -> subprocess.Popen[bytes]:
+    """Start ``spec`` in a new session, its output going straight to the two files."""
     stdout_path.parent.mkdir(parents=True, exist_ok=True)
     stderr_path.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.update(spec.env)
-    started = time.monotonic()
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             spec.popen_args(),
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -321,41 +348,26 @@ def run_command(
             start_new_session=True,
             close_fds=True,
         )
-    timed_out = cancelled = False
-    deadline = None if timeout is None else started + timeout
+
+
+def _wait(
+    proc: subprocess.Popen[bytes], deadline: float | None, cancel: threading.Event | None, grace: float
+) -> str | None:
+    """Wait for ``proc``; on the deadline or a cancel stop its group and say which (``None``: it exited)."""
     while True:
         try:
             proc.wait(timeout=0.05)
-            break
+            return None
         except subprocess.TimeoutExpired:
             pass
+        reason = None
         if cancel is not None and cancel.is_set():
-            cancelled = True
+            reason = "cancel"
         elif deadline is not None and time.monotonic() >= deadline:
-            timed_out = True
-        if timed_out or cancelled:
+            reason = "timeout"
+        if reason is not None:
             kill_process_group(proc.pid, grace=grace, leader=proc)
-            break
-    if not (timed_out or cancelled) and _group_alive(proc.pid, proc):
-        # The leader is done; a grandchild left behind in its group would hold
-        # on to resources after the task "finished", so stop it too.
-        kill_process_group(proc.pid, grace=grace, leader=proc)
-    exit_code = proc.returncode if proc.returncode is not None else -int(signal.SIGKILL)
-    outcome = CommandOutcome(
-        exit_code=exit_code,
-        duration_seconds=time.monotonic() - started,
-        stdout_path=stdout_path,
-        stderr_path=stderr_path,
-        stdout_bytes=_size(stdout_path),
-        stderr_bytes=_size(stderr_path),
-        stdout_tail=read_tail(stdout_path),
-        stderr_tail=read_tail(stderr_path),
-        timed_out=timed_out,
-        cancelled=cancelled,
-    )
-    if timed_out:
-        raise TaskTimeoutError(f"task {name!r} timed out after {timeout:g}s; its process tree was stopped")
-    return outcome
+            return reason
 
 
 def _size(path: Path) -> int:

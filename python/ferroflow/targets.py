@@ -31,7 +31,7 @@ import re
 import sys
 import threading
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +122,7 @@ def resolve_target(spec: str, project: Project) -> Target:
         return Target("python", spec, path=path, attr=attr or None)
     flows = project.flow_files()
     if spec in flows:
+        project.check_unique(spec)
         return Target("flow", spec, path=flows[spec])
     if _MODULE_RE.match(spec) and _module_exists(spec.split(":")[0]):
         module, _, attr = spec.partition(":")
@@ -165,7 +166,6 @@ class PythonTarget:
     runnable: Any = None
     watch_app: Any = None
     name: str = ""
-    candidates: list[str] = field(default_factory=list)
 
 
 def _runnable_types() -> tuple[type, ...]:
@@ -251,12 +251,6 @@ def _watch_module() -> Any:
     except ImportError:
         return None
     return watch
-
-
-def run_runnable(runnable: Any, **kwargs: Any) -> Any:
-    """Run a ``Workflow``/``DAG``/``Flow`` with the ``run()`` keywords it accepts; returns a ``RunResult``."""
-    workflow = as_workflow(runnable)
-    return workflow.run(**kwargs)
 
 
 def as_workflow(runnable: Any) -> Any:

@@ -155,7 +155,7 @@ class Workflow:
         graph, index = self._graph, self._index
         upstreams, up_ids, named = self._bulk_upstreams(t, deps, index)
         waiting = self._params_by_name().get(name)
-        downstream = [d for d in waiting if name not in self._deps[d]] if waiting else []
+        downstream = [d for d in waiting if name not in self._deps[d]] if waiting else ()
         node = graph.add_node_after(name, up_ids)  # edges into a new node cannot close a loop
         if downstream:
             try:

@@ -314,3 +314,31 @@ def test_watch_target_dry_run_lists_handlers_and_missing_root_exits_2(tmp_path: 
     ]
     missing = ferroflow("run", "watcher.py", cwd=tmp_path)  # inbox/ does not exist
     assert missing.returncode == 2 and "inbox" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_json_logs_also_cover_usage_errors(project: Path) -> None:
+    for args in (["run", "--bogus"], ["frobnicate"], ["run"], ["runs", "--limit", "0"]):
+        done = ferroflow("--json-logs", *args, cwd=project)
+        assert done.returncode == 2, (args, done.stderr)
+        assert done.stdout == ""
+        (line,) = done.stderr.splitlines()
+        assert json.loads(line)["event"] == "error", args
+
+
+def test_bad_resume_or_placeholder_fails_before_the_run_starts(project: Path, invoke: Invoker) -> None:
+    result = invoke("run", "daily", "--resume", "nope", code=2)
+    assert "no run 'nope'" in result.stderr and result.stdout == ""  # type: ignore[attr-defined]
+    result = invoke("run", "daily", "--resume-last", code=2)
+    assert "no failed, cancelled or interrupted run" in result.stderr and result.stdout == ""  # type: ignore[attr-defined]
+    (project / "flows" / "hole.json").write_text('{"tasks": [{"id": "a", "command": ["echo", "{missing}"]}]}')
+    result = invoke("run", "hole", code=2)
+    assert 'no value for placeholder "{missing}"' in result.stderr and result.stdout == ""  # type: ignore[attr-defined]
+    assert open_store(os.environ["FERROFLOW_HOME"]).list_runs() == []  # type: ignore[union-attr]
+
+
+def test_a_flow_name_defined_by_two_files_is_refused_not_guessed(project: Path, invoke: Invoker) -> None:
+    (project / "flows" / "daily.toml").write_text('[[tasks]]\nid = "other"\ncommand = "true"\n')
+    result = invoke("run", "daily", code=2)
+    assert 'flow "daily" is defined twice (flows/daily.json and flows/daily.toml)' in result.stderr  # type: ignore[attr-defined]
+    assert "defined twice" in invoke("list").stdout  # type: ignore[attr-defined]
+    invoke("run", "flows/daily.toml")  # a file path is never ambiguous

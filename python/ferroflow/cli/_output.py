@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -17,7 +18,7 @@ from rich.console import Console
 
 from ..errors import FerroflowError, WorkflowError
 
-__all__ = ["CliState", "Output", "fail", "state", "user_errors"]
+__all__ = ["CliState", "Output", "fail", "state", "user_errors", "when"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -120,6 +121,13 @@ def state(ctx: typer.Context) -> CliState:
     if not isinstance(root.obj, CliState):
         root.obj = default_state()
     return root.obj
+
+
+def when(stamp: float | None, seconds: bool = True) -> str:
+    """An epoch time as local ``YYYY-MM-DD HH:MM[:SS]``, or ``-``."""
+    if not stamp:
+        return "-"
+    return datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 def fail(output: Output, message: str, code: int = EXIT_USAGE) -> NoReturn:

@@ -12,9 +12,12 @@ from typing import Annotated
 
 import typer
 
+# Typer ships its own copy of Click; its usage errors derive from this class.
+from typer._click.exceptions import ClickException
+
 from .. import __version__
 from . import demo, run, runs, schedule, scheduler
-from ._output import CliState, Output
+from ._output import EXIT_INTERRUPTED, CliState, Output
 
 __all__ = ["app", "main"]
 
@@ -92,4 +95,17 @@ demo.register(app)
 
 def main() -> None:
     """Console entry point (``ferroflow``)."""
-    app(prog_name="ferroflow")
+    if "--json-logs" not in sys.argv[1:]:
+        app(prog_name="ferroflow")
+        return
+    # Usage errors are raised before the root callback has seen --json-logs;
+    # report them as JSON lines too.
+    try:
+        code = app(prog_name="ferroflow", standalone_mode=False)
+    except ClickException as exc:
+        Output(json_mode=True).error(exc.format_message())
+        code = exc.exit_code
+    except typer.Abort:
+        Output(json_mode=True).error("interrupted")
+        code = EXIT_INTERRUPTED
+    sys.exit(code if isinstance(code, int) else 0)

@@ -98,12 +98,22 @@ def _run_flow(st: CliState, target: Target, run_kwargs: dict[str, Any], dry_run:
     if dry_run:
         _print_dry_run(out, workflow.dry_run(run_kwargs["params"]))
         return
-    log_dir = workflow.flow.output_dir / "logs" / workflow.name
-    result = _run_workflow(out, workflow, run_kwargs, log_dir=log_dir)
-    del result
+    _run_workflow(out, workflow, run_kwargs, log_dir=workflow.flow.output_dir / "logs" / workflow.name)
+
+
+def _preflight(workflow: Any, run_kwargs: dict[str, Any]) -> None:
+    """Fail on bad placeholders or ``--resume`` before the progress display starts.
+
+    ``--resume-last`` becomes the concrete run id, so the run resumes the run checked here.
+    """
+    if isinstance(workflow, FlowWorkflow):
+        workflow.flow.check(workflow.flow.merged_params(run_kwargs["params"]))
+    if run_kwargs["resume"] is not None:
+        run_kwargs["resume"], _ = run_kwargs["store"].resume_results(run_kwargs["resume"], workflow.name)
 
 
 def _run_workflow(out: Output, workflow: Any, run_kwargs: dict[str, Any], log_dir: Path | None = None) -> Any:
+    _preflight(workflow, run_kwargs)
     total = len(workflow.get_all_tasks())
     in_main = threading.current_thread() is threading.main_thread()
 
@@ -239,6 +249,7 @@ def list_flow_rows(project: Project) -> list[dict[str, Any]]:
             "problem": None,
         }
         try:
+            project.check_unique(name)
             spec = parse_flow_file(path, project.tasks_dir)
         except FlowFileError as exc:
             row["problem"] = exc.problems[0] if exc.problems else str(exc)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +11,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from ..errors import StoreError
-from ._output import Output, state, user_errors
+from ._output import Output, state, user_errors, when
 
 __all__ = ["load_any_report", "register", "render_report"]
 
@@ -37,10 +36,6 @@ def register(app: typer.Typer) -> None:
     """Add ``runs`` and ``report`` to ``app``."""
     app.command("runs")(runs)
     app.add_typer(report_app, name="report")
-
-
-def _when(stamp: float | None) -> str:
-    return datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M:%S") if stamp else "-"
 
 
 def _styled(status: str) -> Text:
@@ -85,7 +80,7 @@ def runs(
             duration = f"{r.duration_seconds:.2f}s" if r.duration_seconds is not None else "-"
             failed = str(r.stats.get("failed", "-")) if r.stats else "-"
             table.add_row(
-                r.run_id, r.workflow, _styled(r.status), _when(r.started_at), duration, str(r.task_count), failed
+                r.run_id, r.workflow, _styled(r.status), when(r.started_at), duration, str(r.task_count), failed
             )
         out.print(table)
 
@@ -121,7 +116,7 @@ def _show_run(out: Output, store: Any, run_id: str) -> None:
     out.print(
         f"[bold]{run.workflow}[/] run {run.run_id}: ",
         _styled(run.status),
-        f" (started {_when(run.started_at)}{resumed})",
+        f" (started {when(run.started_at)}{resumed})",
     )
     if run.params:
         out.line(f"params: {run.params}")

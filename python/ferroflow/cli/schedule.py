@@ -19,7 +19,7 @@ from ..schedule import (
     set_enabled,
 )
 from ..targets import parse_params, resolve_target
-from ._output import Output, state, user_errors
+from ._output import Output, state, user_errors, when
 
 __all__ = ["register", "schedule_rows"]
 
@@ -133,11 +133,7 @@ def list_(ctx: typer.Context) -> None:
         for column in ("id", "target", "schedule", "next run", "last run", "enabled", "description"):
             table.add_column(column, overflow="fold")
         for r in rows:
-            last = "-"
-            if r["last_run"] is not None:
-                from datetime import datetime
-
-                last = f"{datetime.fromtimestamp(r['last_run']).strftime('%Y-%m-%d %H:%M')} {r['last_status']}"
+            last = f"{when(r['last_run'], seconds=False)} {r['last_status']}" if r["last_run"] is not None else "-"
             table.add_row(
                 r["id"],
                 r["target"],

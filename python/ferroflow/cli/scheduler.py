@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -14,7 +13,7 @@ from rich.text import Text
 
 from ..daemon import AlreadyRunningError, SchedulerStatus, scheduler_status, serve, start_daemon, stop_daemon
 from ..schedule import timedelta_text
-from ._output import EXIT_FAILED, Output, fail, state, user_errors
+from ._output import EXIT_FAILED, Output, fail, state, user_errors, when
 
 __all__ = ["register", "status_renderable"]
 
@@ -86,10 +85,6 @@ def stop(
             out.line(f"scheduler stopped (pid {info.pid})")
 
 
-def _when(stamp: float | None) -> str:
-    return datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M:%S") if stamp else "-"
-
-
 def status_renderable(status: SchedulerStatus) -> Group:
     """The status screen: daemon line plus a table of schedules."""
     if status.running and status.info is not None:
@@ -121,7 +116,7 @@ def status_renderable(status: SchedulerStatus) -> Group:
             s.target,
             s.describe(),
             nxt,
-            _when(last.fire_time) if last else "-",
+            when(last.fire_time) if last else "-",
             last.status if last else "-",
             (last.run_id or "") if last else "",
         )
