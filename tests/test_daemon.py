@@ -346,3 +346,9 @@ def test_interactive_status_refreshes_until_its_duration(tmp_path: Path, home: P
         reset_logging()
     assert result.exit_code == 0
     assert "scheduler not running" in result.stdout and "tick" in result.stdout
+    try:
+        as_json = CliRunner().invoke(app, ["--json-logs", "scheduler", "status", "--interactive", "--duration", "0"])
+    finally:
+        reset_logging()
+    assert as_json.exit_code == 2 and as_json.stdout == ""
+    assert "live screen" in json.loads(as_json.stderr)["message"]

@@ -236,6 +236,12 @@ def test_a_task_that_is_not_a_mapping_is_named_plainly(tmp_path: Path) -> None:
     assert problem == 's.yaml:2:5 tasks[0]: a task is a mapping with an "id" and a "script" or "command"'
 
 
+def test_toml_sub_tables_of_a_task_point_at_their_own_lines(tmp_path: Path) -> None:
+    text = '[[tasks]]\nid = "a"\ncommand = "true"\n\n[[tasks]]\nid = "b"\ncommand = "true"\n[tasks.env]\nX = [1]\n'
+    (problem,) = problems_of(write(tmp_path / "t.toml", text))
+    assert problem.startswith("t.toml:8:1 tasks[1].env: env variable 'X'")
+
+
 def test_empty_task_list_and_wrong_top_level(tmp_path: Path) -> None:
     assert "tasks: list should have at least 1 item" in problems_of(write(tmp_path / "e.json", '{"tasks": []}'))[0]
     assert "a flow file holds a mapping" in problems_of(write(tmp_path / "l.json", "[1, 2]"))[0]
@@ -501,6 +507,21 @@ def test_dry_run_script_stops_at_the_first_failure(tmp_path: Path) -> None:
     done = subprocess.run(["bash", str(dry.script_path)], capture_output=True, timeout=60, check=False)
     assert done.returncode != 0
     assert not (tmp_path / "b").exists()
+
+
+def test_dry_run_script_runs_tasks_whose_workdir_is_the_tmp_dir(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "w.yaml",
+        "tasks:\n  - {id: a, command: [touch, made], workdir: '{TMP_DIR}'}\n"
+        "  - {id: b, command: [ls, made], workdir: '{TMP_DIR}', depends_on: [a]}\n",
+    )
+    workflow = load_flow(path, output_dir=tmp_path / "out")
+    assert workflow.run(store=None).status == "completed"
+    dry = workflow.dry_run()
+    assert '(cd "$TMP_DIR" && ' in dry.script
+    done = subprocess.run(["bash", str(dry.script_path)], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "made"
 
 
 def test_python_executable_is_the_current_interpreter(tmp_path: Path) -> None:

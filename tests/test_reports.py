@@ -361,3 +361,15 @@ def test_a_run_without_a_store_still_has_a_report(tmp_path: Path) -> None:
     result = wf.run(store=None)
     assert result.report is not None and result.report.steps[0].id == "only"
     assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_load_report_refuses_json_that_is_not_a_report(tmp_path: Path) -> None:
+    from ferroflow.errors import StoreError
+    from ferroflow.reports import load_report
+
+    for text, reason in [('{"x": 1}', "no batch_id"), ("[1, 2]", "no batch_id"), ("{", "not JSON")]:
+        path = tmp_path / "r.json"
+        path.write_text(text)
+        with pytest.raises(StoreError, match=reason):
+            load_report(path)
+        assert path.read_text() == text

@@ -238,14 +238,8 @@ def _toml_positions(text: str) -> Positions:
         stripped = line.split("#", 1)[0] if '"' not in line else line
         table = _TOML_TABLE.match(stripped)
         if table:
-            parts: list[str | int] = [p.strip().strip('"') for p in table.group(2).split(".")]
-            if table.group(1) == "[[":
-                key = ".".join(str(p) for p in parts)
-                n = counters.get(key, 0)
-                counters[key] = n + 1
-                current = (*parts, n)
-            else:
-                current = tuple(parts)
+            names = [p.strip().strip('"') for p in table.group(2).split(".")]
+            current = _table_path(names, counters, new_entry=table.group(1) == "[[")
             positions.setdefault(current, (lineno, line.index("[") + 1))
             for k in range(1, len(current)):
                 positions.setdefault(current[:k], (lineno, line.index("[") + 1))
@@ -258,3 +252,21 @@ def _toml_positions(text: str) -> Positions:
             positions.setdefault((*current, key), (lineno, value_col))
             positions.setdefault((*current, key, KEY), (lineno, line.index(key_match.group(1)) + 1))
     return positions
+
+
+def _table_path(names: list[str], counters: dict[str, int], *, new_entry: bool) -> Path_:
+    """The value path of a ``[table]`` or ``[[array entry]]`` header.
+
+    A name that is an array of tables refers to its latest entry, so
+    ``[tasks.env]`` after the second ``[[tasks]]`` is ``("tasks", 1, "env")``.
+    """
+    path: list[str | int] = []
+    for k, name in enumerate(names):
+        path.append(name)
+        key = ".".join(names[: k + 1])
+        if new_entry and k == len(names) - 1:
+            counters[key] = counters.get(key, 0) + 1
+            path.append(counters[key] - 1)
+        elif key in counters:
+            path.append(counters[key] - 1)
+    return tuple(path)

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .errors import FerroflowError
+
 __all__ = ["DEMO_FILES", "run_demo", "write_demo_project"]
 
 DEMO_FILES: dict[str, str] = {
@@ -143,7 +145,26 @@ def count_rows(event: FileEvent) -> None:
 
 
 def write_demo_project(folder: Path) -> Path:
-    """Write the demo project's files into ``folder`` (created); returns it."""
+    """Write the demo project's files into ``folder`` (created); returns it.
+
+    Raises:
+        FerroflowError: ``folder`` already holds other files under the demo's
+            names; nothing is written (a folder from an earlier demo is fine).
+    """
+    clashes = [
+        relative
+        for relative, text in DEMO_FILES.items()
+        if (folder / relative).exists()
+        and (
+            not (folder / relative).is_file()
+            or (folder / relative).read_text(encoding="utf-8", errors="replace") != text
+        )
+    ]
+    if clashes:
+        raise FerroflowError(
+            f"{folder} already holds {', '.join(clashes)}; the demo would overwrite them. "
+            "Pick a new or empty folder with --dir, or leave --dir out for a temp folder"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     for relative, text in DEMO_FILES.items():
         path = folder / relative

@@ -105,6 +105,14 @@ class FlowDefinition:
         merged.update(params or {})
         return merged
 
+    def param_names(self) -> set[str]:
+        """The params the file declares or its placeholders use."""
+        from .flowfile import template_texts
+        from .scripts import placeholder_names
+
+        used = {name for task in self.spec.tasks for text in template_texts(task) for name in placeholder_names(text)}
+        return (used | set(self.spec.params)) - set(BUILTIN_PLACEHOLDERS)
+
     def check(self, params: dict[str, Any]) -> None:
         """Fail before anything runs when a placeholder has no value."""
         available = dict.fromkeys([*params, *BUILTIN_PLACEHOLDERS], "")
@@ -183,7 +191,9 @@ class FlowDefinition:
         first failure (``set -euo pipefail``), retries like the run, applies
         timeouts with ``timeout`` and removes its ``TMP_DIR`` at the end.
         """
-        sentinels = {name: _SENTINEL.format(name) for name in ("TMP_DIR", "FERROFLOW_RUN_ID")}
+        # TMP_DIR's stand-in is absolute like the real folder, so a "workdir": "{TMP_DIR}" is not
+        # joined to the base folder.
+        sentinels = {"TMP_DIR": "/" + _SENTINEL.format("TMP_DIR"), "FERROFLOW_RUN_ID": _SENTINEL.format("RUN_ID")}
         values = dict(params)
         values.update(
             TMP_DIR=sentinels["TMP_DIR"],
@@ -225,7 +235,7 @@ class FlowDefinition:
                 "",
                 f"# [{n}/{len(order)}] {task.id} (after: {after})"
                 + (f" - {_one_line(task.description)}" if task.description else ""),
-                f"(cd {shlex.quote(str(cmd.cwd or self.base_dir))} && {' '.join(words)})",
+                f"(cd {_quote(str(cmd.cwd or self.base_dir), sentinels)} && {' '.join(words)})",
             ]
         lines.append("")
         return "\n".join(lines)

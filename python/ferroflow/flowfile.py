@@ -414,6 +414,11 @@ def check_placeholders(spec: FlowSpec, file: Path, available: Mapping[str, objec
     problems.raise_if_any()
 
 
+def template_texts(task: TaskSpec) -> list[str]:
+    """The texts of a task that may hold ``{name}`` placeholders (command, args, env, workdir)."""
+    return [text for _, text in _templated_fields(task)]
+
+
 def _templated_fields(task: TaskSpec) -> list[tuple[Path_, str]]:
     fields: list[tuple[Path_, str]] = []
     if isinstance(task.command, str):

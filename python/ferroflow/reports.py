@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 import uuid
@@ -504,7 +505,13 @@ def load_report(path: str | os.PathLike[str]) -> PipelineReport:
     except OSError as exc:
         raise StoreError(f"cannot read report {target}: {exc.strerror or exc}") from exc
     try:
-        return PipelineReport.model_validate_json(text)
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise StoreError(f"{target} is not a valid ferroflow report: not JSON ({exc})") from exc
+    if not isinstance(data, dict) or "batch_id" not in data:
+        raise StoreError(f"{target} is not a valid ferroflow report: no batch_id (write reports with dump_report)")
+    try:
+        return PipelineReport.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "(top level)"

@@ -567,11 +567,22 @@ def find_schedules(store: Any, id_or_target: str) -> list[Schedule]:
     by_id = [s for s in every if s.id == id_or_target]
     if by_id:
         return by_id
-    by_target = [s for s in every if id_or_target in (s.target, Path(s.target).stem if s.kind == "file" else None)]
+    by_target = [s for s in every if _names_target(s, id_or_target)]
     if by_target:
         return by_target
     known = ", ".join(f"{s.id} ({s.target})" for s in every) or "none yet; add one with `ferroflow schedule add`"
     raise ScheduleError(f'no schedule with id or flow "{id_or_target}"; schedules: {known}')
+
+
+def _names_target(s: Schedule, text: str) -> bool:
+    """Whether ``text`` names the schedule's target: as stored, a flow file by its
+    name, or a file path (``pipe.py``, ``flows/daily.json``, ``pipe.py:wf``) as given to ``add``."""
+    if text == s.target or (s.kind == "file" and text == Path(s.target).stem):
+        return True
+    if s.kind == "flow" or not Path(s.target.rpartition(":")[0] or s.target).is_absolute():
+        return False
+    path, colon, attr = text.partition(":")
+    return str(Path(path).resolve()) + colon + attr == s.target
 
 
 def set_enabled(store: Any, id_or_target: str, enabled: bool) -> list[Schedule]:

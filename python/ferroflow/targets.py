@@ -39,7 +39,15 @@ from .errors import FerroflowError, FlowFileError
 from .flowfile import FLOW_SUFFIXES, display_path, suggest
 from .project import Project
 
-__all__ = ["PythonTarget", "Target", "load_python_target", "parse_params", "resolve_target", "run_scheduled"]
+__all__ = [
+    "PythonTarget",
+    "Target",
+    "check_schedulable",
+    "load_python_target",
+    "parse_params",
+    "resolve_target",
+    "run_scheduled",
+]
 
 _MODULE_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*(:[A-Za-z_][\w.]*)?$")
 
@@ -138,9 +146,12 @@ def resolve_target(spec: str, project: Project) -> Target:
 def _module_exists(name: str) -> bool:
     _add_path(Path.cwd())
     try:
-        return importlib.util.find_spec(name) is not None
+        spec = importlib.util.find_spec(name)
     except (ImportError, ValueError):
         return False
+    # A plain folder (a namespace package, such as ./flows) holds no code to run;
+    # the user most likely meant a flow, so it must not shadow the "unknown flow" message.
+    return spec is not None and spec.origin is not None
 
 
 _PATH_LOCK = threading.Lock()
@@ -182,12 +193,23 @@ def _import_user_code(target: Target) -> Any:
         if target.path is not None:
             path = target.path.resolve()
             _add_path(path.parent)
-            name = path.stem if path.stem.isidentifier() else "ferroflow_target"
+            name = path.stem
+            taken = name in sys.modules and getattr(sys.modules[name], "__file__", None) != str(path)
+            by_value = taken or not name.isidentifier()
+            if by_value:
+                # No import by its own name can find this file again (my-flow.py, or a name
+                # already taken such as json.py): use a private name, and let worker
+                # processes receive its functions by value instead of by reference.
+                name = "ferroflow_target_" + "".join(c if c.isalnum() else "_" for c in path.stem)
             spec = importlib.util.spec_from_file_location(name, path)
             if spec is None or spec.loader is None:
                 raise FlowFileError(f"{target.path}: cannot import this file")
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module
+            if by_value:
+                import cloudpickle
+
+                cloudpickle.register_pickle_by_value(module)
             spec.loader.exec_module(module)
             return module
         _add_path(Path.cwd())
@@ -266,6 +288,21 @@ def as_workflow(runnable: Any) -> Any:
         if isinstance(value, Workflow):
             return value
     raise FerroflowError(f"cannot run a {type(runnable).__name__}")
+
+
+def check_schedulable(target: Target, project: Project, params: dict[str, Any]) -> None:
+    """Load ``target`` as a scheduled run would, so no schedule stores one that cannot run.
+
+    Raises:
+        FlowFileError: An invalid flow file, a missing placeholder, a Python target
+            that does not import, holds no single workflow, or only watches.
+    """
+    if target.kind in ("flow", "file"):
+        workflow = project.load(target)
+        workflow.flow.check(workflow.flow.merged_params(params))
+        return
+    if load_python_target(target).runnable is None:
+        raise FlowFileError(f"{target.spec} registers watch handlers; only a workflow can be scheduled")
 
 
 def run_scheduled(schedule: Any, store: Any, cancel: threading.Event | None = None) -> tuple[str | None, str]:

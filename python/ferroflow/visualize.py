@@ -95,7 +95,7 @@ def _ascii(
     layers: Sequence[Sequence[int]],
     statuses: Sequence[TaskStatus] | None,
 ) -> str:
-    lines = [f"{name} ({len(tasks)} tasks, {len(layers)} layers)"]
+    lines = [f"{name} ({_count(len(tasks), 'task')}, {_count(len(layers), 'layer')})"]
     for depth, layer in enumerate(layers, start=1):
         last_layer = depth == len(layers)
         lines.append(f"{'└' if last_layer else '├'}── layer {depth}")
@@ -168,3 +168,7 @@ def _dot(
             lines.append(f"  n{index[up]} -> n{i};")
     lines.append("}")
     return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

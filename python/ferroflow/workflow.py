@@ -244,11 +244,15 @@ class Workflow:
         new_up_ids: list[list[int]] = []
         new_named: list[bool] = []
         upstreams, no_deps = self._bulk_upstreams, ()
-        for t in tasks:
-            declared, ids, named = upstreams(t, deps.get(t.name, no_deps), ids_of, task_params)
-            new_deps.append(declared)
-            new_up_ids.append(ids)
-            new_named.append(named)
+        if task_params:
+            for t in tasks:
+                declared, ids, named = upstreams(t, deps.get(t.name, no_deps), ids_of, task_params)
+                new_deps.append(declared)
+                new_up_ids.append(ids)
+                new_named.append(named)
+        else:
+            self._plain_upstreams(tasks, deps, ids_of, new_deps, new_up_ids)
+            new_named = [False] * len(tasks)
         later: list[tuple[int, str]] = []  # (new node, earlier task taking its result by name)
         if existing:
             by_param = self._params_by_name()
@@ -267,6 +271,37 @@ class Workflow:
         for node, other in later:
             self._inject(names[node - base], other)
         self._fast_cache = None
+
+    def _plain_upstreams(
+        self,
+        tasks: Sequence[Task[..., Any]],
+        deps: Mapping[str, Sequence[str | Task[..., Any]]],
+        ids_of: Mapping[str, int],
+        out_deps: list[list[str]],
+        out_ids: list[list[int]],
+    ) -> None:
+        """Upstreams of a batch in which no parameter names a task (so nothing is injected).
+
+        The common case (distinct, known dependency names) costs one list comprehension
+        per task; anything else (a ``Task`` given, a duplicate, an unknown name, a self
+        dependency) goes through :meth:`_bulk_upstreams`, which normalises or raises
+        exactly as a single ``add_task`` would. Appends to ``out_deps`` and ``out_ids``.
+        """
+        no_deps: tuple[str, ...] = ()
+        get, slow = deps.get, self._bulk_upstreams
+        for t in tasks:
+            name = t.name
+            ups = get(name, no_deps)
+            try:
+                ids = [ids_of[dep] for dep in ups]  # type: ignore[index]
+            except (KeyError, TypeError):  # a Task, an unknown name, an unhashable value
+                ids = None
+            if ids is None or name in ups or (len(ids) > 1 and len(set(ids)) < len(ids)):
+                declared, ids, _ = slow(t, ups, ids_of, ())
+                out_deps.append(declared)
+            else:
+                out_deps.append(list(ups))  # type: ignore[arg-type]
+            out_ids.append(ids)
 
     def _raise_duplicate(self, names: Sequence[str]) -> None:
         seen: set[str] = set()

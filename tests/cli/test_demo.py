@@ -36,3 +36,11 @@ def test_demo_through_the_runner_twice_in_one_folder(tmp_path: Path, invoke: Inv
     for _ in range(2):
         result = invoke("demo", "--dir", str(tmp_path / "d"))
         assert "done in" in result.stdout and "events: 3, handler calls: 3" in result.stdout  # type: ignore[attr-defined]
+
+
+def test_demo_never_overwrites_a_users_files(tmp_path: Path, invoke: Invoker) -> None:
+    (tmp_path / "pipeline.py").write_text("# my own pipeline\n")
+    result = invoke("demo", "--dir", str(tmp_path), code=2)
+    assert "already holds pipeline.py" in result.stderr  # type: ignore[attr-defined]
+    assert (tmp_path / "pipeline.py").read_text() == "# my own pipeline\n"
+    assert not (tmp_path / "flows").exists()  # nothing written half-way

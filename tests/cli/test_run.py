@@ -342,3 +342,46 @@ def test_a_flow_name_defined_by_two_files_is_refused_not_guessed(project: Path, 
     assert 'flow "daily" is defined twice (flows/daily.json and flows/daily.toml)' in result.stderr  # type: ignore[attr-defined]
     assert "defined twice" in invoke("list").stdout  # type: ignore[attr-defined]
     invoke("run", "flows/daily.toml")  # a file path is never ambiguous
+
+
+def test_unusable_folders_and_report_paths_exit_2_before_running(project: Path, invoke: Invoker) -> None:
+    (project / "afile").write_text("x")
+    for args in (
+        ["-o", "afile", "run", "daily"],
+        ["-o", "afile", "run", "daily", "--dry-run"],
+        ["--log-dir", "afile", "list"],
+        ["run", "daily", "--report", "flows"],
+        ["run", "daily", "--report", "afile/report.json"],
+    ):
+        result = invoke(*args, code=2)
+        assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr, args  # type: ignore[attr-defined]
+        assert "[1/" not in result.stdout, args  # type: ignore[attr-defined]
+    assert "a file of that name is in the way" in invoke("-o", "afile", "run", "daily", code=2).stderr  # type: ignore[attr-defined]
+    assert open_store(os.environ["FERROFLOW_HOME"]).list_runs() == []  # type: ignore[union-attr]
+
+
+def test_a_param_the_flow_does_not_use_is_warned_about(project: Path, invoke: Invoker) -> None:
+    result = invoke("run", "daily", "--params", '{"dat": "2024-01-01"}')
+    assert 'warning: param "dat" is not used by flow daily (did you mean "date"?)' in result.stderr  # type: ignore[attr-defined]
+    assert "warning" not in invoke("run", "daily", "--params", '{"date": "2024-01-01"}').stderr  # type: ignore[attr-defined]
+
+
+def test_a_py_file_whose_name_is_not_a_module_name_runs_on_the_process_executor(
+    tmp_path: Path, invoke: Invoker
+) -> None:
+    (tmp_path / "my-flow.py").write_text(
+        "from ferroflow import Task, Workflow\n"
+        "wf = Workflow('dashed')\n"
+        "def double():\n    return 21 * 2\n"
+        "wf.add_task(Task(fn=double, name='double'))\n"
+    )
+    result = invoke("run", "my-flow.py", "--executor", "process")
+    assert "dashed: run" in result.stdout and "completed" in result.stdout  # type: ignore[attr-defined]
+    run = open_store(os.environ["FERROFLOW_HOME"]).list_runs()[0]  # type: ignore[union-attr]
+    assert open_store(os.environ["FERROFLOW_HOME"]).load_result(run.run_id, "double") == 42  # type: ignore[union-attr]
+
+
+def test_a_plain_folder_is_not_taken_for_a_module(project: Path, invoke: Invoker) -> None:
+    (project / "reports").mkdir()
+    result = invoke("run", "reports", code=2)
+    assert 'unknown flow or target "reports"' in result.stderr and "flows in flows: broken, daily" in result.stderr  # type: ignore[attr-defined]

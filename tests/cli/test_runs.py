@@ -25,7 +25,7 @@ def test_runs_lists_history_and_one_run(project: Path, invoke: Invoker) -> None:
     assert "bad" not in invoke("runs", "--workflow", "daily").stdout  # type: ignore[attr-defined]
     run_id = _store().list_runs(workflow="bad")[0].run_id
     detail = invoke("runs", run_id).stdout  # type: ignore[attr-defined]
-    assert "exited with code 1" in detail and "failed" in detail
+    assert "exited with code 1" in detail and f"bad run {run_id}: failed (started " in detail
     done = ferroflow("--json-logs", "runs", "-n", "1", cwd=project)
     (row,) = [json.loads(line) for line in done.stdout.splitlines()]
     assert row["run_id"] == run_id and row["status"] == "failed"

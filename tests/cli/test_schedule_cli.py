@@ -62,3 +62,40 @@ def test_schedule_bad_input_exits_2_and_writes_nothing(project: Path, invoke: In
     assert "no schedules" in listed.stdout
     missing = ferroflow("schedule", "remove", "zzz", cwd=project)
     assert missing.returncode == 2 and 'no schedule with id or flow "zzz"' in missing.stderr
+
+
+def test_a_target_that_cannot_run_is_refused_when_scheduled(project: Path, invoke: Invoker) -> None:
+    (project / "two.py").write_text("from ferroflow import Workflow\none = Workflow('one')\ntwo = Workflow('two')\n")
+    (project / "broken.py").write_text("import no_such_module_here\n")
+    (project / "flows" / "hole.json").write_text('{"tasks": [{"id": "a", "command": ["echo", "{missing}"]}]}')
+    cases = [
+        ("broken", 'unknown task "b"'),  # the invalid flow of the fixture
+        ("hole", 'no value for placeholder "{missing}"'),
+        ("two.py", "defines several workflows (one, two)"),
+        ("broken.py", "cannot import broken.py: ModuleNotFoundError"),
+    ]
+    for target, message in cases:
+        result = invoke("schedule", "add", target, "--cron", "@daily", code=2)
+        assert message in result.stderr, (target, result.stderr)  # type: ignore[attr-defined]
+    assert _ids(invoke) == []
+    invoke("schedule", "add", "hole", "--cron", "@daily", "--params", '{"missing": "now given"}')
+
+
+def test_python_and_file_targets_are_found_by_the_path_they_were_added_with(project: Path, invoke: Invoker) -> None:
+    (project / "two.py").write_text("from ferroflow import Workflow\none = Workflow('one')\ntwo = Workflow('two')\n")
+    invoke("schedule", "add", "two.py:one", "--cron", "@daily")
+    invoke("schedule", "add", "flows/daily.json", "--cron", "@daily")
+    assert "disabled schedule" in invoke("schedule", "disable", "two.py:one").stdout  # type: ignore[attr-defined]
+    assert "2024-01-02T00:00:00" in invoke("schedule", "next", "./flows/daily.json", "--after", "2024-01-01").stdout  # type: ignore[attr-defined]
+    invoke("schedule", "remove", "two.py:one")
+    invoke("schedule", "remove", "flows/daily.json")
+    assert _ids(invoke) == []
+
+
+def test_json_times_are_iso_8601(project: Path, invoke: Invoker) -> None:
+    from datetime import datetime
+
+    invoke("schedule", "add", "daily", "--cron", "@hourly", "--tz", "UTC")
+    (row,) = _ids(invoke)
+    assert datetime.fromisoformat(str(row["next_run"])).tzinfo is not None
+    assert "T" in str(row["next_run"]) and row["last_run"] is None

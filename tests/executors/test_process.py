@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -125,3 +126,19 @@ def test_retries_and_callbacks_run_in_the_parent() -> None:
 def test_bad_max_workers_is_rejected() -> None:
     with pytest.raises(ValueError, match="max_workers"):
         ProcessExecutor(max_workers=0)
+
+
+def test_a_task_the_worker_cannot_load_fails_with_that_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = tmp_path / "vanishing_tasks.py"
+    module.write_text("def produce():\n    return 41\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    mod = importlib.import_module("vanishing_tasks")
+    wf = Workflow("unloadable")
+    wf.add_task(Task(fn=mod.produce, name="produce"))
+    module.unlink()  # the worker imports the module by name, and it is gone
+    result = wf.run(executor=ProcessExecutor(max_workers=1), raise_on_failure=False, store=None)
+    assert result.status == "failed"
+    message = str(result.errors["produce"])
+    assert "could not load the task" in message and "vanishing_tasks" in message

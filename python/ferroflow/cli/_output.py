@@ -18,12 +18,17 @@ from rich.console import Console
 
 from ..errors import FerroflowError, WorkflowError
 
-__all__ = ["CliState", "Output", "fail", "state", "user_errors", "when"]
+__all__ = ["CliState", "Output", "fail", "iso_time", "state", "user_errors", "when"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+
+
+def _json_value(value: object) -> object:
+    """Times as ISO 8601 (as everywhere else in the JSON output); anything else as text."""
+    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 class Output:
@@ -45,7 +50,7 @@ class Output:
 
     def json(self, event: str, **data: Any) -> None:
         """One JSON object on stdout."""
-        line = json.dumps({"event": event, **data}, default=str, sort_keys=False)
+        line = json.dumps({"event": event, **data}, default=_json_value, sort_keys=False)
         with self._lock:
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
@@ -62,6 +67,14 @@ class Output:
             with self._lock:
                 sys.stdout.write(text + "\n")
                 sys.stdout.flush()
+
+    def warn(self, message: str) -> None:
+        """A warning on stderr (JSON in JSON mode); the command goes on."""
+        if self.json_mode:
+            sys.stderr.write(json.dumps({"event": "warning", "level": "WARNING", "message": message}) + "\n")
+            sys.stderr.flush()
+        else:
+            self.err.print(f"[bold yellow]warning:[/] {message}", markup=True, highlight=False, soft_wrap=True)
 
     def error(self, message: str) -> None:
         """An error message on stderr (JSON in JSON mode)."""
@@ -130,6 +143,11 @@ def when(stamp: float | None, seconds: bool = True) -> str:
     return datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
+def iso_time(stamp: float | None) -> str | None:
+    """An epoch time as aware ISO 8601 in the local zone (``None`` stays ``None``)."""
+    return datetime.fromtimestamp(stamp).astimezone().isoformat() if stamp is not None else None
+
+
 def fail(output: Output, message: str, code: int = EXIT_USAGE) -> NoReturn:
     """Print one clear message and exit with ``code``."""
     output.error(message)
@@ -149,7 +167,10 @@ def user_errors(output: Output) -> Iterator[None]:
         fail(output, str(exc).splitlines()[0], EXIT_FAILED)
     except FerroflowError as exc:
         fail(output, str(exc), EXIT_USAGE)
-    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+    except FileExistsError as exc:
+        fail(output, f"cannot create the folder {exc.filename}: a file of that name is in the way", EXIT_USAGE)
+    except OSError as exc:
+        # An unwritable place, a missing path, a file where a folder should be...
         fail(output, f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), EXIT_USAGE)
     except KeyboardInterrupt:
         output.error("interrupted")

@@ -17,7 +17,7 @@ from typer._click.exceptions import ClickException
 
 from .. import __version__
 from . import demo, run, runs, schedule, scheduler
-from ._output import EXIT_INTERRUPTED, CliState, Output
+from ._output import EXIT_INTERRUPTED, CliState, Output, user_errors
 
 __all__ = ["app", "main"]
 
@@ -73,7 +73,8 @@ def root(
     log_file = None
     if log_dir is not None:
         log_file = log_dir / "ferroflow.log"
-    configure_logging(level, use_colors=True, json_output=json_logs, stream=sys.stderr, log_file=log_file)
+    with user_errors(output):
+        configure_logging(level, use_colors=True, json_output=json_logs, stream=sys.stderr, log_file=log_file)
     ctx.obj = CliState(
         flows_dir=flows_dir,
         tasks_dir=tasks_dir,

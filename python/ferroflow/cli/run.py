@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from ..errors import FerroflowError, FlowFileError
-from ..flowfile import display_path
+from ..flowfile import display_path, suggest
 from ..project import DryRun, FlowWorkflow, Project
 from ..targets import Target, as_workflow, load_python_target, parse_params, resolve_target
 from ._output import EXIT_FAILED, EXIT_INTERRUPTED, CliState, Output, fail, state, user_errors
@@ -95,19 +95,37 @@ def run(
 def _run_flow(st: CliState, target: Target, run_kwargs: dict[str, Any], dry_run: bool) -> None:
     out = st.output
     workflow = st.project().load(target)
+    _warn_unknown_params(out, workflow, run_kwargs["params"])
     if dry_run:
         _print_dry_run(out, workflow.dry_run(run_kwargs["params"]))
         return
     _run_workflow(out, workflow, run_kwargs, log_dir=workflow.flow.output_dir / "logs" / workflow.name)
 
 
+def _warn_unknown_params(out: Output, workflow: FlowWorkflow, params: dict[str, Any]) -> None:
+    """A ``--params`` name the flow neither declares nor uses is most likely a typo."""
+    known = sorted(workflow.flow.param_names())
+    for name in sorted(set(params) - set(known)):
+        out.warn(
+            f'param "{name}" is not used by flow {workflow.name}{suggest(name, known)}; '
+            "tasks only see it in FERROFLOW_PARAMS"
+        )
+
+
 def _preflight(workflow: Any, run_kwargs: dict[str, Any]) -> None:
-    """Fail on bad placeholders or ``--resume`` before the progress display starts.
+    """Fail on bad placeholders, folders or ``--resume`` before anything runs.
 
     ``--resume-last`` becomes the concrete run id, so the run resumes the run checked here.
     """
     if isinstance(workflow, FlowWorkflow):
         workflow.flow.check(workflow.flow.merged_params(run_kwargs["params"]))
+        workflow.flow.output_dir.mkdir(parents=True, exist_ok=True)
+    if (report := run_kwargs["report_path"]) is not None:
+        if Path(report).is_dir():
+            raise FerroflowError(
+                f"--report {report} is a folder; give a file name such as {Path(report) / 'report.json'}"
+            )
+        Path(report).parent.mkdir(parents=True, exist_ok=True)
     if run_kwargs["resume"] is not None:
         run_kwargs["resume"], _ = run_kwargs["store"].resume_results(run_kwargs["resume"], workflow.name)
 

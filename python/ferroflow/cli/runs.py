@@ -117,6 +117,7 @@ def _show_run(out: Output, store: Any, run_id: str) -> None:
         f"[bold]{run.workflow}[/] run {run.run_id}: ",
         _styled(run.status),
         f" (started {when(run.started_at)}{resumed})",
+        sep="",
     )
     if run.params:
         out.line(f"params: {run.params}")

@@ -18,8 +18,8 @@ from ..schedule import (
     remove_schedules,
     set_enabled,
 )
-from ..targets import parse_params, resolve_target
-from ._output import Output, state, user_errors, when
+from ..targets import check_schedulable, parse_params, resolve_target
+from ._output import Output, iso_time, state, user_errors, when
 
 __all__ = ["register", "schedule_rows"]
 
@@ -91,6 +91,7 @@ def add(
     with user_errors(out):
         values = parse_params(params)
         resolved = resolve_target(target, st.project())
+        check_schedulable(resolved, st.project(), values)
         store = st.store()
         s = add_schedule(
             store,
@@ -124,7 +125,7 @@ def list_(ctx: typer.Context) -> None:
         rows = schedule_rows(st.store())
         if out.json_mode:
             for row in rows:
-                out.json("schedule", **row)
+                out.json("schedule", **{**row, "last_run": iso_time(row["last_run"])})
             return
         if not rows:
             out.line("no schedules; add one with `ferroflow schedule add FLOW --cron '0 * * * *'`")

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from ..daemon import AlreadyRunningError, SchedulerStatus, scheduler_status, serve, start_daemon, stop_daemon
 from ..schedule import timedelta_text
-from ._output import EXIT_FAILED, Output, fail, state, user_errors, when
+from ._output import EXIT_FAILED, Output, fail, iso_time, state, user_errors, when
 
 __all__ = ["register", "status_renderable"]
 
@@ -140,7 +140,7 @@ def _status_json(out: Output, status: SchedulerStatus) -> None:
                 "tz": st.schedule.tz,
                 "enabled": st.schedule.enabled,
                 "next_run": st.next_fire.isoformat() if st.next_fire else None,
-                "last_run": st.last_run.fire_time if st.last_run else None,
+                "last_run": iso_time(st.last_run.fire_time if st.last_run else None),
                 "last_status": st.last_run.status if st.last_run else None,
                 "last_run_id": st.last_run.run_id if st.last_run else None,
             }
@@ -172,6 +172,8 @@ def status(
             else:
                 out.print(status_renderable(current))
             return
+        if out.json_mode:
+            fail(out, "--interactive draws a live screen; without it, status prints one JSON object")
         deadline = None if duration is None else time.monotonic() + duration
         try:
             with Live(status_renderable(scheduler_status(store)), console=out.out, refresh_per_second=4) as live:

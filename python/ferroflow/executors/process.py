@@ -50,7 +50,14 @@ def _worker_main(rconn: Connection, wconn: Connection) -> None:
 
 
 def _run_call(message: bytes) -> bytes:
-    fn, args, kwargs, ctx_fields = cloudpickle.loads(message)
+    try:
+        fn, args, kwargs, ctx_fields = cloudpickle.loads(message)
+    except Exception as e:  # noqa: BLE001 - whatever unpickling raises is reported, never fatal to the worker
+        error = FerroflowError(
+            f"the worker process could not load the task ({type(e).__name__}: {e}); the process executor "
+            "imports the task's module in a fresh interpreter: make it importable there, or use the thread executor"
+        )
+        return bytes(cloudpickle.dumps(("err", error, traceback.format_exc(), [])))
     ctx = TaskContext(*ctx_fields)
     token = _CURRENT.set(ctx)
     try:
