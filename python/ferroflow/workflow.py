@@ -66,6 +66,21 @@ def _index_params(index: dict[str, list[str]], t: Task[..., Any]) -> None:
                 bucket.append(name)
 
 
+def _deps_in_order(
+    names: Sequence[str], deps: Mapping[str, Sequence[str | Task[..., Any]]]
+) -> list[Sequence[str | Task[..., Any]]]:
+    """The declared upstreams of each name of ``names``, in order (empty where ``deps`` has none).
+
+    When ``deps`` lists exactly the tasks, in their order (as bulk builders do), its values
+    are read in sequence instead of looking every name up, which is several times cheaper
+    for big batches.
+    """
+    if len(deps) == len(names) and list(deps) == names:
+        return list(deps.values())
+    no_deps: tuple[str, ...] = ()
+    return [deps.get(name, no_deps) for name in names]
+
+
 def _dep_name(dep: object, task_name: str) -> str:
     if isinstance(dep, Task):
         return dep.name
@@ -251,7 +266,7 @@ class Workflow:
                 new_up_ids.append(ids)
                 new_named.append(named)
         else:
-            self._plain_upstreams(tasks, deps, ids_of, new_deps, new_up_ids)
+            self._plain_upstreams(tasks, names, deps, ids_of, new_deps, new_up_ids)
             new_named = [False] * len(tasks)
         later: list[tuple[int, str]] = []  # (new node, earlier task taking its result by name)
         if existing:
@@ -262,7 +277,10 @@ class Workflow:
                         later.append((new_index[new], other))
         self._graph.extend_upstreams(names, new_up_ids, [(node, self._index[other]) for node, other in later])
         self._param_index = None  # cheaper to rebuild on demand than to maintain in a bulk add
-        self._index.update(new_index)
+        if self._index:
+            self._index.update(new_index)
+        else:  # a first bulk add: the batch's index is the whole index
+            self._index = new_index
         self._order.extend(tasks)
         existing.update(zip(names, tasks, strict=True))
         self._deps.update(zip(names, new_deps, strict=True))
@@ -275,6 +293,7 @@ class Workflow:
     def _plain_upstreams(
         self,
         tasks: Sequence[Task[..., Any]],
+        names: Sequence[str],
         deps: Mapping[str, Sequence[str | Task[..., Any]]],
         ids_of: Mapping[str, int],
         out_deps: list[list[str]],
@@ -282,20 +301,19 @@ class Workflow:
     ) -> None:
         """Upstreams of a batch in which no parameter names a task (so nothing is injected).
 
-        The common case (distinct, known dependency names) costs one list comprehension
-        per task; anything else (a ``Task`` given, a duplicate, an unknown name, a self
-        dependency) goes through :meth:`_bulk_upstreams`, which normalises or raises
+        The common case (a list or tuple of distinct, known dependency names) costs one
+        list comprehension per task; anything else (another iterable, a ``Task`` given, a
+        duplicate, an unknown name, a self dependency) goes through :meth:`_bulk_upstreams`, which normalises or raises
         exactly as a single ``add_task`` would. Appends to ``out_deps`` and ``out_ids``.
         """
-        no_deps: tuple[str, ...] = ()
-        get, slow = deps.get, self._bulk_upstreams
-        for t in tasks:
-            name = t.name
-            ups = get(name, no_deps)
-            try:
-                ids = [ids_of[dep] for dep in ups]  # type: ignore[index]
-            except (KeyError, TypeError):  # a Task, an unknown name, an unhashable value
-                ids = None
+        slow = self._bulk_upstreams
+        for t, name, ups in zip(tasks, names, _deps_in_order(names, deps), strict=True):
+            ids: list[int] | None = None
+            if isinstance(ups, (list, tuple)):
+                try:
+                    ids = [ids_of[dep] for dep in ups]
+                except (KeyError, TypeError):  # a Task, an unknown name, an unhashable value
+                    ids = None
             if ids is None or name in ups or (len(ids) > 1 and len(set(ids)) < len(ids)):
                 declared, ids, _ = slow(t, ups, ids_of, ())
                 out_deps.append(declared)
