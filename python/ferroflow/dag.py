@@ -23,13 +23,12 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Self
+from collections.abc import Iterable
+from typing import Any, Self, Unpack
 
-from .results import RunResult, TaskRecord, TaskStatus
-from .store import DEFAULT_STORE
+from .results import RunResult, TaskStatus
 from .tasks import Task, _active_dags, iter_closure, registry
-from .workflow import Workflow
+from .workflow import RunKeywords, Workflow
 
 __all__ = ["DAG"]
 
@@ -48,32 +47,9 @@ class _WorkflowFront:
         """The :class:`Workflow` this front door builds (built and validated on first use)."""
         return self._workflow()
 
-    def run(
-        self,
-        executor: Any = None,
-        max_workers: int | None = None,
-        params: Mapping[str, Any] | None = None,
-        fail_fast: bool = False,
-        raise_on_failure: bool = True,
-        resume: str | bool | None = None,
-        store: Any = DEFAULT_STORE,
-        report_path: Any = None,
-        refresh: bool = False,
-        progress: Callable[[TaskRecord], object] | None = None,
-    ) -> RunResult:
+    def run(self, **options: Unpack[RunKeywords]) -> RunResult:
         """Run it; same keywords and result as :meth:`Workflow.run` (a mapping name → result)."""
-        return self._workflow().run(
-            executor=executor,
-            max_workers=max_workers,
-            params=params,
-            fail_fast=fail_fast,
-            raise_on_failure=raise_on_failure,
-            resume=resume,
-            store=store,
-            report_path=report_path,
-            refresh=refresh,
-            progress=progress,
-        )
+        return self._workflow().run(**options)
 
     async def execute_async(self, executor: Any = "async", **run_kwargs: Any) -> RunResult:
         """``await`` a run on the running loop; see :meth:`Workflow.execute_async`."""

@@ -28,11 +28,12 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._run import RunOptions
 from .errors import FlowFileError
 from .flowexec import FlowDefinition, ScriptTaskRunner, default_output_dir
 from .flowfile import FLOW_SUFFIXES, display_path, suggest
@@ -85,20 +86,8 @@ class FlowWorkflow(Workflow):
             registry.unregister(task)
             self.add_task(task, depends_on=list(spec.depends_on))
 
-    def run(
-        self,
-        executor: Any = None,
-        max_workers: int | None = None,
-        params: Mapping[str, Any] | None = None,
-        fail_fast: bool = False,
-        raise_on_failure: bool = True,
-        resume: str | bool | None = None,
-        store: Any = DEFAULT_STORE,
-        report_path: Any = None,
-        refresh: bool = False,
-        progress: Callable[[TaskRecord], object] | None = None,
-    ) -> RunResult:
-        """Run the flow (the arguments of ``Workflow.run``); placeholders are checked first.
+    def _run(self, options: RunOptions) -> RunResult:
+        """Run the flow with the keywords of ``Workflow.run``; placeholders are checked first.
 
         ``params`` override the file's defaults. Runs of one ``FlowWorkflow``
         object happen one at a time (they share the object's ``TMP_DIR`` slot);
@@ -109,27 +98,17 @@ class FlowWorkflow(Workflow):
             FlowFileError: A placeholder has no value (nothing ran).
             WorkflowError: A task failed (unless ``raise_on_failure=False``).
         """
-        merged = self.flow.merged_params(dict(params or {}))
+        merged = self.flow.merged_params(dict(options.params or {}))
         self.flow.check(merged)
+        options.params = merged
         if self.flow.cancel.is_set():
             self.flow.cancel = threading.Event()  # an earlier run was cancelled; this one starts afresh
-        options: dict[str, Any] = {
-            "executor": executor,
-            "max_workers": max_workers,
-            "fail_fast": fail_fast,
-            "raise_on_failure": raise_on_failure,
-            "resume": resume,
-            "store": store,
-            "report_path": report_path,
-            "refresh": refresh,
-            "progress": progress,
-        }
         try:
             with self._run_lock:
                 tmp_dir = Path(tempfile.mkdtemp(prefix=f"ferroflow-{self.flow.name}-"))
                 self._tmp["path"] = tmp_dir
                 try:
-                    return super().run(params=merged, **options)
+                    return super()._run(options)
                 finally:
                     self._tmp.pop("path", None)
                     shutil.rmtree(tmp_dir, ignore_errors=True)

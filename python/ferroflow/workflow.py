@@ -22,7 +22,7 @@ from __future__ import annotations
 import difflib
 import inspect
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from ._async import run_async_entry, run_blocking
 from ._core import Graph
@@ -87,6 +87,21 @@ def _dep_name(dep: object, task_name: str) -> str:
     if isinstance(dep, str):
         return dep
     raise TypeError(f"task {task_name!r}: depends_on takes task names or Tasks, got {type(dep).__name__}: {dep!r}")
+
+
+class RunKeywords(TypedDict, total=False):
+    """The keywords of :meth:`Workflow.run`, for the front doors that pass them through."""
+
+    executor: Any
+    max_workers: int | None
+    params: Mapping[str, Any] | None
+    fail_fast: bool
+    raise_on_failure: bool
+    resume: str | bool | None
+    store: Any
+    report_path: Any
+    refresh: bool
+    progress: Callable[[TaskRecord], object] | None
 
 
 class Workflow:
