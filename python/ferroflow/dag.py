@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Any, Self, Unpack
 
@@ -33,14 +34,15 @@ from .workflow import RunKeywords, Workflow
 __all__ = ["DAG"]
 
 
-class _WorkflowFront:
+class _WorkflowFront(ABC):
     """The inspection and run API of a front door that builds a :class:`Workflow`."""
 
     name: str
     max_workers: int | None
 
+    @abstractmethod
     def _workflow(self) -> Workflow:
-        raise NotImplementedError  # pragma: no cover - DAG and Flow define it
+        """The workflow this front door stands for (DAG and Flow build it their own way)."""
 
     @property
     def workflow(self) -> Workflow:

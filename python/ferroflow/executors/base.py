@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
@@ -42,13 +43,14 @@ class Executor(Protocol):
         """Run ``workflow`` on this executor: ``workflow.run(executor=self, **run_kwargs)``."""
 
 
-class BaseExecutor:
-    """Shared behaviour: ``execute(workflow, **run_kwargs)``."""
+class BaseExecutor(ABC):
+    """Shared behaviour: ``execute(workflow, **run_kwargs)``; subclasses implement ``run_plan``."""
 
     name: ClassVar[str] = "base"
 
-    def run_plan(self, plan: RunPlan) -> None:  # pragma: no cover - every executor overrides it
-        raise NotImplementedError
+    @abstractmethod
+    def run_plan(self, plan: RunPlan) -> None:
+        """Run every runnable node of ``plan`` and mark the others; block until done."""
 
     def execute(self, workflow: Any, **run_kwargs: Any) -> RunResult:
         """Run ``workflow`` (a ``Workflow``, ``DAG`` or ``Flow``) here and return its ``RunResult``.
