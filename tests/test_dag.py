@@ -144,3 +144,24 @@ def test_tasks_added_to_a_workflow_or_flow_leave_the_registry() -> None:
     Flow("f").add(b)
     assert a not in registry and b not in registry and stray in registry
     assert dict(DAG("rest").run(store=None)) == {"stray": 3}
+
+
+def test_tasks_brings_in_ancestors_wired_only_by_parameter_name() -> None:
+    @task
+    def src() -> int:
+        return 1
+
+    @task
+    def mid(src: int) -> int:
+        return src + 1
+
+    @task
+    def leaf(mid: int) -> int:
+        return mid * 10
+
+    @task
+    def unrelated() -> int:
+        return 0
+
+    result = DAG("by-name", tasks=[leaf]).run(store=None)
+    assert dict(result) == {"src": 1, "mid": 2, "leaf": 20}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from ferroflow import CycleError, Task, TaskStatus, Workflow
+from ferroflow import CycleError, Task, TaskStatus, Workflow, task
 from ferroflow.inputs import plan_binding
 from ferroflow.tasks import _signature_params
 
@@ -162,3 +162,18 @@ def test_positional_only_parameters_are_passed_positionally() -> None:
 
     b = plan_binding("f", _signature_params(f), [("x", 0)], {"c": 9})
     assert f(*b.gather([1])[0], **b.gather([1])[1]) == (1, 2, 9)
+
+
+def test_a_run_parameter_keeps_its_named_parameter_from_positional_fill() -> None:
+    @task
+    def extract_rows() -> list[int]:
+        return [1, 2]
+
+    @task
+    def tag(date: str, data: list[int]) -> tuple[str, list[int]]:
+        return date, data
+
+    wf = Workflow("by-name-first")
+    wf.add_task(extract_rows)
+    wf.add_task(tag, depends_on=["extract_rows"])
+    assert wf.run(params={"date": "D"}, store=None)["tag"] == ("D", [1, 2])

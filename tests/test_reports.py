@@ -373,3 +373,12 @@ def test_load_report_refuses_json_that_is_not_a_report(tmp_path: Path) -> None:
         with pytest.raises(StoreError, match=reason):
             load_report(path)
         assert path.read_text() == text
+
+
+def test_an_empty_pipeline_file_block_is_finalised_as_success() -> None:
+    report = PipelineReport(batch_id="b", kind="inbox")
+    with pipeline_file(report, file_id="f", path="/nowhere/f.csv") as f:
+        pass
+    assert f.finished_at is not None
+    assert (f.status, f.percent) == (ReportStatus.SUCCESS, 100.0)
+    assert (report.status, report.percent) == (ReportStatus.SUCCESS, 100.0)

@@ -144,3 +144,9 @@ def test_timeout_error_type_and_message() -> None:
     error = result.errors["flaky"]
     assert isinstance(error, TaskTimeoutError) and isinstance(error, TimeoutError)
     assert "'flaky'" in str(error) and "0.1" in str(error)
+
+
+def test_max_delay_caps_the_delay_after_jitter() -> None:
+    policy = RetryPolicy(retries=5, delay=10, backoff=2, jitter=0.1, max_delay=15)
+    assert [policy.delay_for(n, rand=lambda: 0.999) for n in (1, 2, 3)] == [pytest.approx(10.998), 15.0, 15.0]
+    assert policy.delay_for(3, rand=lambda: 0.0) == pytest.approx(13.5)

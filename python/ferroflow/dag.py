@@ -172,8 +172,13 @@ class DAG(_WorkflowFront):
 
     def _workflow(self) -> Workflow:
         if self._built is None:
-            roots = list(self._collected.values()) if self._explicit else registry.tasks
-            members = sorted(iter_closure(roots), key=lambda t: t._seq)
+            if self._explicit:
+                roots = list(self._collected.values())
+                # Ancestors wired only by a parameter's name come from the default registry.
+                by_name = {t.name: t for t in registry.tasks} | {t.name: t for t in roots}
+                members = sorted(iter_closure(roots, by_name), key=lambda t: t._seq)
+            else:
+                members = sorted(iter_closure(registry.tasks), key=lambda t: t._seq)
             inside = {id(t) for t in members}
             deps = {t.name: [u.name for u in t._upstream or () if id(u) in inside] for t in members}
             wf = Workflow(self.name, description=self.description, max_workers=self.max_workers)

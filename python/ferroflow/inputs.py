@@ -131,12 +131,13 @@ def plan_binding(
         if p.name in up_id:
             bound[p.name] = up_id[p.name]
             used.add(p.name)
-    # Rule 2: remaining upstream results fill remaining positional parameters in order.
+    # Rule 2: remaining upstream results fill remaining positional parameters in order;
+    # a parameter a run parameter names exactly is left for rule 3.
     remaining = [name for name, _ in upstreams if name not in used]
     for p in named:
         if not remaining:
             break
-        if p.kind in (_PO, _POK) and p.name not in bound:
+        if p.kind in (_PO, _POK) and p.name not in bound and p.name not in run_params:
             bound[p.name] = up_id[remaining.pop(0)]
     # Rule 3: run parameters fill free parameters of the same name.
     for p in named:

@@ -265,13 +265,18 @@ class FileReport(_Model):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def status(self) -> ReportStatus:
-        """``FAILED`` if any step failed or the file has an error, else from the steps."""
+        """``FAILED`` if any step failed or the file has an error, else from the steps; a file
+        finished without any step (an empty ``pipeline_file`` block) is ``SUCCESS``."""
+        if not self.steps and not self.errors and self.finished_at is not None:
+            return ReportStatus.SUCCESS
         return _rollup_status([s.status for s in self.steps], self.errors)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def percent(self) -> float:
-        """Mean progress of the steps (0 with no steps)."""
+        """Mean progress of the steps (0 with no steps, 100 once finished without any)."""
+        if not self.steps and self.finished_at is not None:
+            return 100.0
         return _rollup_percent([s.percent for s in self.steps])
 
     @computed_field  # type: ignore[prop-decorator]

@@ -89,4 +89,6 @@ class RetryPolicy:
             base = min(base, float(self.max_delay))
         if self.jitter:
             base += base * self.jitter * (2.0 * rand() - 1.0)
+        if self.max_delay is not None:
+            base = min(base, float(self.max_delay))  # the cap bounds the delay actually slept
         return max(0.0, base)

@@ -24,7 +24,7 @@ import inspect
 import itertools
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
@@ -535,10 +535,14 @@ def task(fn: Callable[P, R] | None = None, /, **options: Any) -> Task[P, R] | Ca
     return decorate
 
 
-def iter_closure(roots: Iterable[Task[..., Any]]) -> list[Task[..., Any]]:
-    """``roots`` and every task upstream of them (via ``>>`` wiring), in discovery order.
+def iter_closure(
+    roots: Iterable[Task[..., Any]], by_name: Mapping[str, Task[..., Any]] | None = None
+) -> list[Task[..., Any]]:
+    """``roots`` and every task upstream of them, in discovery order.
 
-    Iterative, so arbitrarily long chains do not hit the recursion limit.
+    Upstreams are the ``>>`` wiring and, when ``by_name`` is given, the tasks that
+    parameters are named after (SPEC §2 rule 1). Iterative, so arbitrarily long
+    chains do not hit the recursion limit.
     """
     seen: dict[int, Task[..., Any]] = {}
     order: list[Task[..., Any]] = []
@@ -551,4 +555,6 @@ def iter_closure(roots: Iterable[Task[..., Any]]) -> list[Task[..., Any]]:
         order.append(t)
         if t._upstream:
             stack.extend(reversed(t._upstream))
+        if by_name:
+            stack.extend(u for p in reversed(t.params) if (u := by_name.get(p.name)) is not None and u is not t)
     return order
