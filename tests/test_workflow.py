@@ -334,6 +334,62 @@ def test_params_and_task_context() -> None:
     assert current_task() is None
 
 
+@pytest.mark.parametrize("executor", ["sequential", "thread", "async"])
+def test_each_plain_task_sees_its_own_context_and_keeps_its_own_logs(executor: str) -> None:
+    seen: dict[str, str] = {}
+    lock = threading.Lock()
+
+    def make(name: str, talk: bool) -> Task[..., str]:
+        def body(*ups: str) -> str:
+            ctx = current_task()
+            assert ctx is not None
+            if talk:
+                ctx.logs.append(f"{ctx.task} speaking")
+            with lock:
+                seen[name] = ctx.task
+            return name
+
+        return Task(fn=body, name=name)
+
+    contexts_in_progress: list[object] = []
+    wf = Workflow("ctx-many")
+    for i in range(40):
+        wf.add_task(make(f"t{i}", talk=i % 3 == 0), depends_on=[f"t{i - 1}"] if i else None)
+    result = wf.run(executor=executor, store=None, progress=lambda rec: contexts_in_progress.append(current_task()))
+    assert seen == {f"t{i}": f"t{i}" for i in range(40)}
+    for i in range(40):
+        assert result.records[f"t{i}"].logs == ([f"t{i} speaking"] if i % 3 == 0 else [])
+    assert contexts_in_progress == [None] * 40  # between tasks nothing is running
+    assert current_task() is None
+
+
+def test_a_context_kept_by_a_task_stays_its_own() -> None:
+    kept = []
+    wf = Workflow("keep")
+    wf.add_task(Task(fn=lambda: kept.append(current_task()), name="first"))
+    wf.add_task(Task(fn=lambda first: kept.append(current_task()), name="second"))
+    wf.run(executor="sequential", store=None)
+    assert [c.task for c in kept] == ["first", "second"]
+
+
+@pytest.mark.parametrize("executor", ["sequential", "thread", "async", "process"])
+def test_star_args_takes_every_upstream_after_the_positionals(executor: str) -> None:
+    def gather(first: int, *rest: int) -> list[int]:
+        return [first, *rest]
+
+    wf = Workflow("star")
+    for name, value in [("x", 1), ("y", 2), ("z", 3)]:
+        wf.add_task(Task(fn=lambda v=value: v, name=name))
+    wf.add_task(Task(fn=gather, name="gather"), depends_on=["z", "x", "y"])
+    wf.add_task(Task(fn=gather, name="alone"), depends_on=["y"])
+    wf.add_task(Task(fn=gather, name="nothing"))
+    result = wf.run(executor=executor, store=None, raise_on_failure=False)
+    assert result["gather"] == [3, 1, 2]
+    assert result["alone"] == [2]
+    assert "nothing" not in result  # `first` has no value: a clear failure, not a call
+    assert "first" in str(result.errors["nothing"])
+
+
 def test_async_tasks_run_on_sync_executors() -> None:
     async def fetch() -> int:
         await asyncio.sleep(0.001)

@@ -15,6 +15,7 @@ import asyncio
 import collections
 import contextlib
 import gc
+import inspect
 import logging
 import secrets
 import time
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _async
-from .context import _CURRENT, TaskContext
+from .context import _CURRENT, TaskContext, TaskSlot
 from .errors import StoreError, WorkflowError
 from .executors.attempts import SyncAttempt, async_attempt, call_when, inline_attempt
 from .inputs import Binding
@@ -156,7 +157,7 @@ class RunPlan:
         self.bindings = bindings
         self.fast_table = table
         self.resumed_ids: set[int] = set()
-        for i, name in enumerate(self.names):
+        for i, name in enumerate(self.names if resumed else ()):
             if name in resumed:
                 self.resumed_ids.add(i)
                 self.results[i] = resumed[name]
@@ -167,6 +168,7 @@ class RunPlan:
         self._final_hook: Callable[[int], None] | None = None
         self._block_roots: dict[int, str] = {}
         self.execute: Callable[[int], bool] = self._execute_unstarted
+        self._make_ctx = self._fast_context  # one bound method: slots are matched by identity
 
     # ------------------------------------------------------------ lifecycle
 
@@ -231,6 +233,8 @@ class RunPlan:
 
         A plain task (no retries, timeout, ``when``, callbacks or cache; positional inputs
         only) costs: gather its arguments by precomputed ids, call it, store result/status.
+        Its :class:`TaskContext` is only built if the task asks for it: the thread's
+        :class:`TaskSlot` (set once per thread, see :meth:`thread_slot`) names the node.
         """
         fns, ups, base = self.fast_table
         slow = bytearray(base)
@@ -243,23 +247,25 @@ class RunPlan:
             self.finished,
             self.attempts,
         )
-        names, logs, run_id, wf, params = self.names, self.logs, self.run_id, self.workflow, self.params
-        recorder, final, fail, slow_path = self.recorder, self._final_hook, self._fail_attempt, self._execute_slow
+        names, recorder, final = self.names, self.recorder, self._final_hook
+        fail, slow_path, keep_logs = self._fail_attempt, self._execute_slow, self._keep_logs
         completed = self._plain_success_sink()
-        cur_set, cur_reset, now, context = _CURRENT.set, _CURRENT.reset, time.time, TaskContext
+        now, cur_get, cur_set, slot_type, make_ctx = time.time, _CURRENT.get, _CURRENT.set, TaskSlot, self._make_ctx
         get = results.__getitem__
 
         def execute(i: int) -> bool:
             if slow[i]:
                 return slow_path(i)
-            name = names[i]
+            slot = cur_get()
+            if slot.__class__ is not slot_type or slot.make is not make_ctx:  # type: ignore[union-attr]
+                slot = TaskSlot(make_ctx)  # a thread's first task of this run
+                cur_set(slot)
             status[i] = _RUNNING
             started[i] = t0 = now()
             attempts[i] = 1
             if recorder is not None:
-                recorder.task_started(name, t0)
-            ctx = context(run_id, wf, name, 1, params)
-            token = cur_set(ctx)
+                recorder.task_started(names[i], t0)
+            slot.node = i  # type: ignore[union-attr]
             up = ups[i]
             try:
                 # Arguments by upstream id; the common arities without building a list.
@@ -277,19 +283,20 @@ class RunPlan:
                 else:
                     value = fns[i](*map(get, up))
             except Exception as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
-                cur_reset(token)
-                return fail(i, e, ctx)
+                slot.node = -1  # type: ignore[union-attr]
+                return fail(i, e, slot.taken())  # type: ignore[union-attr]
             except BaseException:  # KeyboardInterrupt, SystemExit: stop the run, leave no context behind
-                cur_reset(token)
+                slot.node = -1  # type: ignore[union-attr]
+                slot.ctx = None  # type: ignore[union-attr]
                 raise
-            cur_reset(token)
+            slot.node = -1  # type: ignore[union-attr]
             results[i] = value
             finished[i] = t1 = now()
             status[i] = _COMPLETED
-            if ctx.logs:
-                logs[i] = ctx.logs
+            if slot.ctx is not None and keep_logs(i, slot):  # type: ignore[union-attr]
+                pass
             elif completed is not None:
-                completed(name, t0, t1, value)
+                completed(names[i], t0, t1, value)
                 return True
             if final is not None:
                 final(i)
@@ -297,9 +304,31 @@ class RunPlan:
 
         return execute
 
-    def _fail_attempt(self, i: int, error: Exception, ctx: TaskContext) -> bool:
+    def _fast_context(self, node: int) -> TaskContext:
+        """The context of node ``node``'s (first and only) attempt on the fast path."""
+        return TaskContext(self.run_id, self.workflow, self.names[node], 1, self.params)
+
+    @contextlib.contextmanager
+    def thread_slot(self) -> Iterator[None]:
+        """Set this run's :class:`TaskSlot` on the calling thread for a while (an executor
+        running many tasks on one thread sets it once instead of once per task)."""
+        token = _CURRENT.set(TaskSlot(self._make_ctx))
+        try:
+            yield
+        finally:
+            _CURRENT.reset(token)
+
+    def _keep_logs(self, i: int, slot: TaskSlot) -> bool:
+        """Keep what the fast-path task that just ended logged; True if it logged anything."""
+        ctx = slot.taken()
+        if ctx is not None and ctx.logs:
+            self.logs[i] = ctx.logs
+            return True
+        return False
+
+    def _fail_attempt(self, i: int, error: Exception, ctx: TaskContext | None) -> bool:
         """The fast path's failure: keep what the attempt logged, then fail the task."""
-        if ctx.logs:
+        if ctx is not None and ctx.logs:
             self.logs[i] = ctx.logs
         return self._fail(i, error)
 
@@ -655,28 +684,49 @@ def fast_table(
     forced_slow: Iterable[int] = (),
 ) -> FastTable:
     """Which nodes take the fast path (SPEC §2 rules reduce to "the first k upstreams fill
-    the k required positional parameters") and with which upstream ids.
+    the k required positional parameters", and ``*args`` after them takes the rest) and
+    with which upstream ids.
 
     A node takes the full runner when it has options (retries, timeout, when, callbacks,
-    cache), parameters that are not all required positional ones, a parameter named after
-    an upstream (``named``), too few upstreams, or a run parameter to bind (``forced_slow``).
+    cache), parameters other than required positional ones and a final ``*args``, a
+    parameter named after an upstream (``named``), too few upstreams, or a run parameter
+    to bind (``forced_slow``).
     """
     n = len(tasks)
     fns: list[Callable[..., Any]] = [t.fn for t in tasks]
     ups: list[tuple[int, ...]] = [()] * n
     slow = bytearray(n)
+    rest: dict[int, int] = {}  # id(params) -> required positionals before *args, or -1
     for i, (t, u, by_name) in enumerate(zip(tasks, up_ids, named, strict=True)):
-        k = t.plain_arity
+        k, takes_all = t.plain_arity, False
+        if k < 0:
+            # ``f(a, b, *rest)``: the first upstreams fill a, b and *rest takes the others,
+            # so every upstream is passed positionally, in order.
+            k = rest.get(id(t.params), -2)
+            if k == -2:
+                k = rest[id(t.params)] = _positionals_before_rest(t.params)
+            takes_all = True
         if k < 0 or by_name or len(u) < k or t.needs_full_runner:
             slow[i] = 1
             continue
-        if k:
-            ups[i] = tuple(u) if len(u) == k else tuple(u[:k])
+        if takes_all or len(u) == k:
+            ups[i] = tuple(u)
+        elif k:
+            ups[i] = tuple(u[:k])
         if t.is_async:
             fns[i] = _sync_coroutine_caller(t.fn)
     for i in forced_slow:
         slow[i] = 1
     return fns, ups, slow
+
+
+def _positionals_before_rest(params: Sequence[Any]) -> int:
+    """``k`` when the parameters are ``k`` required positional ones then ``*args``, else -1."""
+    *head, last = params or (None,)
+    if last is None or last.kind is not inspect.Parameter.VAR_POSITIONAL:
+        return -1
+    plain = all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and not p.has_default for p in head)
+    return len(head) if plain else -1
 
 
 def _sync_coroutine_caller(coro_fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -11,11 +11,12 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TaskContext", "current_task"]
+__all__ = ["TaskContext", "TaskSlot", "current_task"]
 
 
 @dataclass(slots=True)
@@ -58,9 +59,51 @@ class TaskContext:
         self.logs = [] if logs is None else logs
 
 
-_CURRENT: ContextVar[TaskContext | None] = ContextVar("ferroflow_task", default=None)
+class TaskSlot:
+    """Which task of a run a thread is running now, for runs that set the context once per
+    thread instead of once per task.
+
+    The engine's fast path writes the running node into ``node`` (-1 between tasks); the
+    :class:`TaskContext` is only built when task code asks for it (:func:`current_task`),
+    and the engine collects it (``taken``) when the task ends.
+
+    Example:
+        >>> slot = TaskSlot(lambda node: TaskContext("run", "wf", f"t{node}"))
+        >>> slot.context() is None
+        True
+        >>> slot.node = 3
+        >>> slot.context().task
+        't3'
+        >>> slot.taken().task, slot.ctx
+        ('t3', None)
+    """
+
+    __slots__ = ("ctx", "make", "node")
+
+    def __init__(self, make: Callable[[int], TaskContext]) -> None:
+        self.make = make
+        self.node = -1
+        self.ctx: TaskContext | None = None
+
+    def context(self) -> TaskContext | None:
+        """The context of the task running now (built on first use), if any."""
+        ctx = self.ctx
+        if ctx is None and self.node >= 0:
+            ctx = self.ctx = self.make(self.node)
+        return ctx
+
+    def taken(self) -> TaskContext | None:
+        """The context built for the task that just ended, if any (and forget it)."""
+        ctx, self.ctx = self.ctx, None
+        return ctx
+
+
+_CURRENT: ContextVar[TaskContext | TaskSlot | None] = ContextVar("ferroflow_task", default=None)
 
 
 def current_task() -> TaskContext | None:
     """The context of the task running in this thread / coroutine, if any."""
-    return _CURRENT.get()
+    cur = _CURRENT.get()
+    if isinstance(cur, TaskSlot):
+        return cur.context()
+    return cur

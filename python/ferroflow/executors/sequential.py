@@ -44,6 +44,11 @@ class SequentialExecutor(BaseExecutor):
     def run_plan(self, plan: RunPlan) -> None:
         """Run ``plan`` in topological order on this thread."""
         order = plan.graph.topological_ids()
+        with plan.thread_slot():
+            self._run_in_order(plan, order)
+
+    @staticmethod
+    def _run_in_order(plan: RunPlan, order: list[int]) -> None:
         execute = plan.execute
         bad = bytearray(len(order))
         for pos, i in enumerate(order):
