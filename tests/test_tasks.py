@@ -181,6 +181,39 @@ def test_registry_holds_tasks_by_name_latest_wins() -> None:
     assert len(registry) == 0
 
 
+def test_registry_forgets_tasks_added_to_a_workflow_and_keeps_order() -> None:
+    from ferroflow import Workflow
+
+    a, b, c = _tasks("a", "b", "c")
+    wf = Workflow("owner")
+    wf.add_task(b)
+    assert [t.name for t in registry] == ["a", "c"]
+    b2 = Task(fn=lambda: 2, name="b")  # a new stray with the name of an owned task
+    a2 = Task(fn=lambda: 3, name="a")  # replaces `a` and moves to the end
+    assert registry.tasks == [c, b2, a2]
+    wf.add_task(a2)
+    assert registry.tasks == [c, b2]  # the replaced `a` does not come back
+    registry.unregister(a)  # no longer registered: nothing happens
+    assert registry.tasks == [c, b2]
+
+
+def test_registry_stays_right_past_many_registrations() -> None:
+    from ferroflow import Workflow
+
+    wf = Workflow("many")
+    kept = []
+    for i in range(5000):
+        t = Task(fn=lambda: 0, name=f"t{i % 1500}")
+        if i % 7 == 0:
+            wf.add_task(Task(fn=lambda: 0, name=f"owned{i}"))
+        kept.append(t)
+    latest = {t.name: t for t in kept}
+    assert len(registry._log) < 3000  # compacted as it grew, not one entry per registration
+    assert len(registry) == 1500
+    assert registry.tasks == sorted(latest.values(), key=lambda t: t._seq)
+    assert all(registry.get(name) is t for name, t in latest.items())
+
+
 def test_task_pickles_without_its_neighbours() -> None:
     import cloudpickle
 

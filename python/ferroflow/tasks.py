@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import collections
 import inspect
 import itertools
 import threading
@@ -58,7 +59,7 @@ class Param:
 
 _DEFAULT_RETRY = RetryPolicy()
 _DEFAULT_OPTIONS = (0, 1.0, 2.0, 0.1, None, (Exception,))
-_FnInfo = tuple[tuple[Param, ...], bool, str | None, int]
+_FnInfo = tuple[tuple[Param, ...], bool, str | None, int, tuple[str, ...]]
 _info_cache: weakref.WeakKeyDictionary[Callable[..., Any], _FnInfo] = weakref.WeakKeyDictionary()
 
 
@@ -76,7 +77,7 @@ def _fn_info(fn: Callable[..., Any]) -> _FnInfo:
         info = _info_cache[fn]
     except (KeyError, TypeError):
         params = _read_params(fn)
-        info = (params, _is_async(fn), _first_doc_line(fn), _plain_arity(params))
+        info = (params, _is_async(fn), _first_doc_line(fn), _plain_arity(params), _named_params(params))
         try:
             _info_cache[fn] = info
         except TypeError:  # not weak-referenceable: just not cached
@@ -89,6 +90,19 @@ def _plain_arity(params: tuple[Param, ...]) -> int:
     """The number of parameters if all are required positional-or-keyword ones, else -1."""
     plain = all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and not p.has_default for p in params)
     return len(params) if plain else -1
+
+
+_NAMED_KINDS = (
+    inspect.Parameter.POSITIONAL_ONLY,
+    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    inspect.Parameter.KEYWORD_ONLY,
+)
+
+
+def _named_params(params: tuple[Param, ...]) -> tuple[str, ...]:
+    """The names of the parameters a task's result can be bound to by name (not ``*args``
+    or ``**kwargs``)."""
+    return tuple(p.name for p in params if p.kind in _NAMED_KINDS)
 
 
 def _signature_params(fn: Callable[..., Any]) -> tuple[Param, ...]:
@@ -150,6 +164,7 @@ class Task(Generic[P, R]):
     __slots__ = (
         "__weakref__",
         "_downstream",
+        "_registry",
         "_seq",
         "_up_ids",
         "_upstream",
@@ -160,6 +175,7 @@ class Task(Generic[P, R]):
         "fn",
         "is_async",
         "name",
+        "named_params",
         "on_retry",
         "on_status_change",
         "params",
@@ -218,7 +234,7 @@ class Task(Generic[P, R]):
         self.cache_version = cache_version
         self.on_status_change = on_status_change
         self.on_retry = on_retry
-        params, is_async, doc_line, self.plain_arity = _fn_info(fn)
+        params, is_async, doc_line, self.plain_arity, self.named_params = _fn_info(fn)
         self.description = description if description is not None else doc_line
         self.is_async = is_async
         self.params: tuple[Param, ...] = params
@@ -227,6 +243,7 @@ class Task(Generic[P, R]):
         self._downstream: list[Task[..., Any]] | None = None
         self._up_ids: set[int] | None = None
         self._seq = next(_creation_order)
+        self._registry: TaskRegistry | None = None
         _track_new(self)
 
     # ------------------------------------------------------------ options
@@ -266,6 +283,7 @@ class Task(Generic[P, R]):
         state["_upstream"] = None
         state["_downstream"] = None
         state["_up_ids"] = None
+        state["_registry"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -400,50 +418,76 @@ class TaskRegistry:
     """
 
     def __init__(self) -> None:
-        self._tasks: dict[str, Task[..., Any]] = {}
+        # Every registration, in order: a deque, whose appends are atomic, so the path each
+        # new task takes needs no lock. A task in it counts while its ``_registry`` is this
+        # registry and no later registration has its name; reads and ``_tidy`` compact it.
+        self._log: collections.deque[Task[..., Any]] = collections.deque()
         self._lock = threading.Lock()
+        self._tidy_at = _TIDY_MIN
 
     def register(self, t: Task[..., Any]) -> None:
         """Add ``t`` (replacing a task of the same name)."""
-        tasks, name = self._tasks, t.name
-        with self._lock:
-            if name in tasks:
-                del tasks[name]
-            tasks[name] = t
+        t._registry = self
+        log = self._log
+        log.append(t)
+        if len(log) >= self._tidy_at:
+            self._compact()
 
     def unregister(self, t: Task[..., Any]) -> None:
         """Remove ``t`` if it is registered."""
-        if self._tasks.get(t.name) is not t:
-            return
-        with self._lock:
-            if self._tasks.get(t.name) is t:
-                del self._tasks[t.name]
+        if t._registry is self:
+            t._registry = None
 
     def clear(self) -> None:
         """Forget every registered task."""
         with self._lock:
-            self._tasks.clear()
+            log = self._log
+            for _ in range(len(log)):
+                t = log.popleft()
+                if t._registry is self:
+                    t._registry = None
+
+    def _compact(self) -> dict[str, Task[..., Any]]:
+        """Drop what no longer counts from the log; the registered tasks by name, in order."""
+        with self._lock:
+            log = self._log
+            live: dict[str, Task[..., Any]] = {}
+            # Exactly the entries present now: registrations racing with this one land
+            # after them and stay.
+            for _ in range(len(log)):
+                t = log.popleft()
+                name = t.name
+                live.pop(name, None)  # a later registration replaces (and moves) the name
+                if t._registry is self:
+                    live[name] = t
+            log.extendleft(reversed(live.values()))
+            self._tidy_at = max(_TIDY_MIN, 2 * len(live))
+            return live
 
     @property
     def tasks(self) -> list[Task[..., Any]]:
         """The registered tasks, in registration order."""
-        with self._lock:
-            return list(self._tasks.values())
+        return list(self._compact().values())
 
     def get(self, name: str) -> Task[..., Any] | None:
         """The registered task called ``name``, if any."""
-        return self._tasks.get(name)
+        return self._compact().get(name)
 
     def __iter__(self) -> Iterator[Task[..., Any]]:
         return iter(self.tasks)
 
     def __len__(self) -> int:
-        return len(self._tasks)
+        return len(self._compact())
 
     def __contains__(self, item: object) -> bool:
+        live = self._compact()
         if isinstance(item, Task):
-            return self._tasks.get(item.name) is item
-        return item in self._tasks
+            return live.get(item.name) is item
+        return item in live
+
+
+_TIDY_MIN = 1024
+"""The registry's log is compacted when it reaches this size, or twice its live size."""
 
 
 registry = TaskRegistry()

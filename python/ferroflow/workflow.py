@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import difflib
-import inspect
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypedDict
 
@@ -47,18 +46,10 @@ from .tasks import Task, registry
 
 __all__ = ["Workflow"]
 
-_NAMED = (
-    inspect.Parameter.POSITIONAL_ONLY,
-    inspect.Parameter.POSITIONAL_OR_KEYWORD,
-    inspect.Parameter.KEYWORD_ONLY,
-)
-
-
 def _index_params(index: dict[str, list[str]], t: Task[..., Any]) -> None:
     name = t.name
-    for p in t.params:
-        pn = p.name
-        if pn != name and p.kind in _NAMED:
+    for pn in t.named_params:
+        if pn != name:
             bucket = index.get(pn)
             if bucket is None:
                 index[pn] = [name]
@@ -133,11 +124,11 @@ class Workflow:
         self._tasks: dict[str, Task[..., Any]] = {}
         self._index: dict[str, int] = {}
         self._order: list[Task[..., Any]] = []
-        self._deps: dict[str, list[str]] = {}
+        self._deps: dict[str, tuple[str, ...]] = {}
         # parameter name -> tasks with a parameter of that name; rebuilt lazily after bulk adds
         self._param_index: dict[str, list[str]] | None = {}
         self._last: RunPlan | None = None
-        self._up_ids: list[list[int]] = []
+        self._up_ids: list[tuple[int, ...]] = []
         self._named: list[bool] = []
         self._fast_cache: FastTable | None = None
 
@@ -170,21 +161,30 @@ class Workflow:
             >>> wf.add_task(task(lambda x: x, name="b"), depends_on=["a"])
             Task('b')
         """
-        t = self._as_task(task)
+        t = task if type(task) is Task else self._as_task(task)
         name = t.name
-        if name in self._tasks:
+        tasks = self._tasks
+        if name in tasks:
             raise DuplicateTaskError(
                 f"workflow {self.name!r} already has a task named {name!r}; task names must be unique"
             )
-        if depends_on is None:
-            deps: Iterable[str | Task[..., Any]] = ()
-        elif isinstance(depends_on, (str, Task)):
-            deps = (depends_on,)
-        else:
-            deps = depends_on
         graph, index = self._graph, self._index
-        upstreams, up_ids, named = self._bulk_upstreams(t, deps, index)
-        waiting = self._params_by_name().get(name)
+        found = self._listed_upstreams(t, depends_on, index)
+        if found is not None:
+            upstreams, up_ids, named = found
+        else:
+            if depends_on is None:
+                deps: Iterable[str | Task[..., Any]] = ()
+            elif isinstance(depends_on, (str, Task)):
+                deps = (depends_on,)
+            else:
+                deps = depends_on
+            listed, listed_ids, named = self._bulk_upstreams(t, deps, index)
+            upstreams, up_ids = tuple(listed), tuple(listed_ids)
+        by_param = self._param_index
+        if by_param is None:
+            by_param = self._params_by_name()
+        waiting = by_param.get(name)
         downstream = [d for d in waiting if name not in self._deps[d]] if waiting else ()
         node = graph.add_node_after(name, up_ids)  # edges into a new node cannot close a loop
         if downstream:
@@ -194,12 +194,59 @@ class Workflow:
             except BaseException:
                 self._rebuild_graph()
                 raise
-        self._commit(t, upstreams, up_ids, named)
+        # Commit (the graph part is in place).
+        self._fast_cache = None
+        index[name] = len(self._order)
+        self._order.append(t)
+        tasks[name] = t
+        self._deps[name] = upstreams
+        self._up_ids.append(up_ids)
+        self._named.append(named)
+        for pn in t.named_params:  # keep the parameter index (see _params_by_name) current
+            if pn != name:
+                bucket = by_param.get(pn)
+                if bucket is None:
+                    by_param[pn] = [name]
+                else:
+                    bucket.append(name)
         registry.unregister(t)  # it belongs to this workflow now; the default registry keeps strays only
         for down in downstream:
             self._inject(name, down)
-        self._fast_cache = None
         return t
+
+    @staticmethod
+    def _listed_upstreams(
+        t: Task[..., Any],
+        depends_on: Iterable[str | Task[..., Any]] | str | Task[..., Any] | None,
+        index: Mapping[str, int],
+    ) -> tuple[tuple[str, ...], tuple[int, ...], bool] | None:
+        """:meth:`_bulk_upstreams` for the usual ``depends_on`` (None, or a list of distinct
+        names of tasks already in the workflow) in a few C-level passes; None for anything
+        else (which the general path then normalises or rejects)."""
+        name = t.name
+        if depends_on is None:
+            upstreams: tuple[str, ...] = ()
+            up_ids: tuple[int, ...] = ()
+        elif type(depends_on) is list and name not in depends_on:
+            try:
+                up_ids = tuple(map(index.__getitem__, depends_on))
+            except (KeyError, TypeError):  # an unknown name, a Task, an unhashable value
+                return None
+            if len(up_ids) > 1 and len(set(up_ids)) < len(up_ids):
+                return None
+            upstreams = tuple(depends_on)
+        else:
+            return None
+        named = False
+        for pn in t.named_params:  # rule 1: a parameter named after another task
+            if pn != name and pn in index:
+                named = True
+                if pn not in upstreams:
+                    upstreams += (pn,)
+                    up_ids += (index[pn],)
+        # Tuples (not lists): the collector stops tracking tuples of strings and ints, so a
+        # big workflow does not make every later collection rescan its wiring.
+        return upstreams, up_ids, named
 
     def _as_task(self, task: object) -> Task[..., Any]:
         if isinstance(task, Task):
@@ -220,24 +267,11 @@ class Workflow:
             "add the dependency first"
         )
 
-    def _commit(self, t: Task[..., Any], deps: list[str], up_ids: list[int], named: bool) -> None:
-        """Record one task whose graph part is already in place."""
-        name = t.name
-        self._fast_cache = None
-        self._index[name] = len(self._order)
-        self._order.append(t)
-        self._tasks[name] = t
-        self._deps[name] = deps
-        self._up_ids.append(up_ids)
-        self._named.append(named)
-        if self._param_index is not None:
-            _index_params(self._param_index, t)
-
     def _inject(self, up: str, down: str) -> None:
         """Record that ``down`` (added earlier) takes ``up``'s result through a parameter."""
-        self._deps[down].append(up)
+        self._deps[down] += (up,)
         i = self._index[down]
-        self._up_ids[i].append(self._index[up])
+        self._up_ids[i] += (self._index[up],)
         self._named[i] = True
 
     def _rebuild_graph(self) -> None:
@@ -298,8 +332,8 @@ class Workflow:
             self._index = new_index
         self._order.extend(tasks)
         existing.update(zip(names, tasks, strict=True))
-        self._deps.update(zip(names, new_deps, strict=True))
-        self._up_ids.extend(new_up_ids)
+        self._deps.update(zip(names, map(tuple, new_deps), strict=True))
+        self._up_ids.extend(map(tuple, new_up_ids))
         self._named.extend(new_named)
         for node, other in later:
             self._inject(names[node - base], other)
@@ -384,11 +418,10 @@ class Workflow:
             if seen is not declared:
                 seen.add(dn)  # type: ignore[union-attr]
         named = False
-        for p in t.params:
-            pn = p.name
+        for pn in t.named_params:
             if pn in seen:
                 named = True
-            elif pn != name and p.kind in _NAMED and (task_params is None or pn in task_params):
+            elif pn != name and (task_params is None or pn in task_params):
                 node = get(pn)
                 if node is not None:
                     declared.append(pn)
