@@ -236,10 +236,8 @@ class RunPlan:
         Its :class:`TaskContext` is only built if the task asks for it: the thread's
         :class:`TaskSlot` (set once per thread, see :meth:`thread_slot`) names the node.
         """
-        fns, ups, base = self.fast_table
-        slow = bytearray(base)
-        for i in self.resumed_ids:
-            slow[i] = 1
+        fns, ups, _ = self.fast_table
+        slow = self._slow_nodes()
         results, status, started, finished, attempts = (
             self.results,
             self.status,
@@ -257,7 +255,7 @@ class RunPlan:
             if slow[i]:
                 return slow_path(i)
             slot = cur_get()
-            if slot.__class__ is not slot_type or slot.make is not make_ctx:  # type: ignore[union-attr]
+            if slot.__class__ is not slot_type or slot.make is not make_ctx:
                 slot = TaskSlot(make_ctx)  # a thread's first task of this run
                 cur_set(slot)
             status[i] = _RUNNING
@@ -265,7 +263,7 @@ class RunPlan:
             attempts[i] = 1
             if recorder is not None:
                 recorder.task_started(names[i], t0)
-            slot.node = i  # type: ignore[union-attr]
+            slot.node = i
             up = ups[i]
             try:
                 # Arguments by upstream id; the common arities without building a list.
@@ -283,17 +281,17 @@ class RunPlan:
                 else:
                     value = fns[i](*map(get, up))
             except Exception as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
-                slot.node = -1  # type: ignore[union-attr]
-                return fail(i, e, slot.taken())  # type: ignore[union-attr]
+                slot.node = -1
+                return fail(i, e, slot.taken())
             except BaseException:  # KeyboardInterrupt, SystemExit: stop the run, leave no context behind
-                slot.node = -1  # type: ignore[union-attr]
-                slot.ctx = None  # type: ignore[union-attr]
+                slot.node = -1
+                slot.ctx = None
                 raise
-            slot.node = -1  # type: ignore[union-attr]
+            slot.node = -1
             results[i] = value
             finished[i] = t1 = now()
             status[i] = _COMPLETED
-            if slot.ctx is not None and keep_logs(i, slot):  # type: ignore[union-attr]
+            if slot.ctx is not None and keep_logs(i, slot):
                 pass
             elif completed is not None:
                 completed(names[i], t0, t1, value)
@@ -303,6 +301,13 @@ class RunPlan:
             return True
 
         return execute
+
+    def _slow_nodes(self) -> bytearray:
+        """1 for each node that takes the full runner this run (or is resumed: nothing to run)."""
+        slow = bytearray(self.fast_table[2])
+        for i in self.resumed_ids:
+            slow[i] = 1
+        return slow
 
     def _fast_context(self, node: int) -> TaskContext:
         """The context of node ``node``'s (first and only) attempt on the fast path."""

@@ -180,7 +180,7 @@ class DAG(_WorkflowFront):
             else:
                 members = sorted(iter_closure(registry.tasks), key=lambda t: t._seq)
             inside = {id(t) for t in members}
-            deps = {t.name: [u.name for u in t._upstream or () if id(u) in inside] for t in members}
+            deps = {t.name: [u.name for u in t.upstream if id(u) in inside] for t in members}
             wf = Workflow(self.name, description=self.description, max_workers=self.max_workers)
             wf._add_many(members, deps)
             self._built = wf

@@ -127,6 +127,43 @@ def _is_async(fn: Callable[..., Any]) -> bool:
     return call is not None and inspect.iscoroutinefunction(call)
 
 
+_NO_OPTIONS: tuple[Any, ...] = (None,) * 7
+
+
+class _Option(Generic[T]):
+    """A rarely set task option, kept in the task's shared ``_opts`` tuple at ``index``."""
+
+    def __init__(self, index: int, doc: str) -> None:
+        self.index = index
+        self.__doc__ = doc
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _Option[T]: ...
+    @overload
+    def __get__(self, obj: Task[..., Any], owner: type | None = None) -> T: ...
+    def __get__(self, obj: Task[..., Any] | None, owner: type | None = None) -> _Option[T] | T:
+        if obj is None:
+            return self
+        value: T = obj._opts[self.index]
+        return value
+
+    def __set__(self, obj: Task[..., Any], value: T) -> None:
+        opts = list(obj._opts)
+        opts[self.index] = value
+        obj._opts = tuple(opts)
+
+
+class _Wiring:
+    """A task's ``>>`` / ``<<`` neighbours (``up_ids``: ids of ``upstream`` for big fan-ins)."""
+
+    __slots__ = ("downstream", "up_ids", "upstream")
+
+    def __init__(self) -> None:
+        self.upstream: list[Task[..., Any]] = []
+        self.downstream: list[Task[..., Any]] = []
+        self.up_ids: set[int] | None = None
+
+
 class Task(Generic[P, R]):
     """A unit of work in a workflow.
 
@@ -161,29 +198,32 @@ class Task(Generic[P, R]):
         ('answer', 1)
     """
 
+    # Few slots on purpose: a big workflow holds many tasks and the garbage collector
+    # visits every slot of each on every full pass. Rarely set options share one tuple
+    # (``_opts``, read through the descriptors below); wiring lives in ``_wiring``.
     __slots__ = (
         "__weakref__",
-        "_downstream",
+        "_opts",
         "_registry",
         "_seq",
-        "_up_ids",
-        "_upstream",
-        "cache_key",
-        "cache_ttl",
-        "cache_version",
+        "_wiring",
         "description",
         "fn",
         "is_async",
         "name",
         "named_params",
-        "on_retry",
-        "on_status_change",
         "params",
         "plain_arity",
         "retry",
-        "timeout",
-        "when",
     )
+
+    timeout: _Option[float | None] = _Option(0, "Seconds per attempt, or None.")
+    when: _Option[Callable[..., object] | None] = _Option(1, "Predicate on the task's inputs; False skips it.")
+    cache_ttl: _Option[float | None] = _Option(2, "Seconds a cached result stays valid, or None (no cache).")
+    cache_key: _Option[Callable[..., str] | None] = _Option(3, "Custom cache key function, or None.")
+    cache_version: _Option[str | int | None] = _Option(4, "Bump to invalidate cached results.")
+    on_status_change: _Option[StatusCallback | None] = _Option(5, "Called with (name, status) on each change.")
+    on_retry: _Option[RetryCallback | None] = _Option(6, "Called with (name, attempt) before each retry.")
 
     def __init__(
         self,
@@ -227,24 +267,21 @@ class Task(Generic[P, R]):
             self.retry = _DEFAULT_RETRY  # the common case: no validation, no allocation
         else:
             self.retry = RetryPolicy(retries, delay, backoff, jitter, max_delay, retry_on, task_name=name)
-        self.timeout = timeout
-        self.when = when
-        self.cache_ttl = cache_ttl
-        self.cache_key = cache_key
-        self.cache_version = cache_version
-        self.on_status_change = on_status_change
-        self.on_retry = on_retry
+        opts = (timeout, when, cache_ttl, cache_key, cache_version, on_status_change, on_retry)
+        self._opts: tuple[Any, ...] = _NO_OPTIONS if opts == _NO_OPTIONS else opts
         params, is_async, doc_line, self.plain_arity, self.named_params = _fn_info(fn)
         self.description = description if description is not None else doc_line
         self.is_async = is_async
         self.params: tuple[Param, ...] = params
-        # Wiring lists are created on first use: most tasks of big workflows are never wired.
-        self._upstream: list[Task[..., Any]] | None = None
-        self._downstream: list[Task[..., Any]] | None = None
-        self._up_ids: set[int] | None = None
+        # Created on first use: most tasks of big workflows are never wired with >>.
+        self._wiring: _Wiring | None = None
         self._seq = next(_creation_order)
         self._registry: TaskRegistry | None = None
-        _track_new(self)
+        stack = _active.stack  # the innermost open `with DAG(...)` block takes it, else the registry
+        if stack:
+            stack[-1]._collect(self)
+        else:
+            registry.register(self)
 
     # ------------------------------------------------------------ options
 
@@ -261,13 +298,17 @@ class Task(Generic[P, R]):
     @property
     def needs_full_runner(self) -> bool:
         """Whether running it needs more than a plain call (retries, timeout, when, callbacks, cache)."""
+        opts = self._opts
+        if opts is _NO_OPTIONS:
+            return bool(self.retry.retries)
+        timeout, when, cache_ttl, _, _, on_status_change, on_retry = opts
         return bool(
             self.retry.retries
-            or self.timeout is not None
-            or self.when is not None
-            or self.cache_ttl is not None
-            or self.on_status_change is not None
-            or self.on_retry is not None
+            or timeout is not None
+            or when is not None
+            or cache_ttl is not None
+            or on_status_change is not None
+            or on_retry is not None
         )
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -280,9 +321,7 @@ class Task(Generic[P, R]):
     def __getstate__(self) -> dict[str, Any]:
         # Neighbours are wiring, not part of the task: pickling one task must not pull the graph.
         state = {k: getattr(self, k) for k in Task.__slots__ if k != "__weakref__"}
-        state["_upstream"] = None
-        state["_downstream"] = None
-        state["_up_ids"] = None
+        state["_wiring"] = None
         state["_registry"] = None
         return state
 
@@ -295,12 +334,14 @@ class Task(Generic[P, R]):
     @property
     def upstream(self) -> list[Task[..., Any]]:
         """Tasks wired before this one with ``>>`` / ``<<``, in wiring order."""
-        return list(self._upstream or ())
+        w = self._wiring
+        return list(w.upstream) if w is not None else []
 
     @property
     def downstream(self) -> list[Task[..., Any]]:
         """Tasks wired after this one with ``>>`` / ``<<``, in wiring order."""
-        return list(self._downstream or ())
+        w = self._wiring
+        return list(w.downstream) if w is not None else []
 
     def set_upstream(self, *others: Task[..., Any]) -> None:
         """Make this task run after each of ``others`` (same as ``other >> self``)."""
@@ -376,22 +417,24 @@ def _link(up: Task[..., Any], down: Task[..., Any]) -> None:
         from .errors import CycleError
 
         raise CycleError(f"task {up.name!r} cannot depend on itself: {up.name} -> {up.name}", [up.name, up.name])
-    if down._upstream is None:
-        down._upstream = []
-    if up._downstream is None:
-        up._downstream = []
-    ups = down._upstream
+    wd = down._wiring
+    if wd is None:
+        wd = down._wiring = _Wiring()
+    wu = up._wiring
+    if wu is None:
+        wu = up._wiring = _Wiring()
+    ups = wd.upstream
     if len(ups) < 16:  # short lists: a scan; a big fan-in: a set of ids, so wiring stays linear
         known = any(t is up for t in ups)
     else:
-        if down._up_ids is None or len(down._up_ids) != len(ups):
-            down._up_ids = {id(t) for t in ups}
-        known = id(up) in down._up_ids
+        if wd.up_ids is None or len(wd.up_ids) != len(ups):
+            wd.up_ids = {id(t) for t in ups}
+        known = id(up) in wd.up_ids
     if not known:
         ups.append(up)
-        up._downstream.append(down)
-        if down._up_ids is not None:
-            down._up_ids.add(id(up))
+        wu.downstream.append(down)
+        if wd.up_ids is not None:
+            wd.up_ids.add(id(up))
     _track_wired(up, down)
 
 
@@ -509,14 +552,6 @@ def _active_dags() -> list[DAG]:
     return _active.stack
 
 
-def _track_new(t: Task[..., Any]) -> None:
-    stack = _active.stack
-    if stack:
-        stack[-1]._collect(t)
-    else:
-        registry.register(t)
-
-
 def _track_wired(up: Task[..., Any], down: Task[..., Any]) -> None:
     stack = _active_dags()
     if stack:
@@ -597,8 +632,8 @@ def iter_closure(
             continue
         seen[id(t)] = t
         order.append(t)
-        if t._upstream:
-            stack.extend(reversed(t._upstream))
+        if t._wiring is not None:
+            stack.extend(reversed(t._wiring.upstream))
         if by_name:
             stack.extend(u for p in reversed(t.params) if (u := by_name.get(p.name)) is not None and u is not t)
     return order

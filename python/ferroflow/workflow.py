@@ -46,6 +46,7 @@ from .tasks import Task, registry
 
 __all__ = ["Workflow"]
 
+
 def _index_params(index: dict[str, list[str]], t: Task[..., Any]) -> None:
     name = t.name
     for pn in t.named_params:
