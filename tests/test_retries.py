@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import _thread
 import asyncio
+import threading
 import time
 from typing import Any
 
@@ -150,3 +152,50 @@ def test_max_delay_caps_the_delay_after_jitter() -> None:
     policy = RetryPolicy(retries=5, delay=10, backoff=2, jitter=0.1, max_delay=15)
     assert [policy.delay_for(n, rand=lambda: 0.999) for n in (1, 2, 3)] == [pytest.approx(10.998), 15.0, 15.0]
     assert policy.delay_for(3, rand=lambda: 0.0) == pytest.approx(13.5)
+
+
+def _stuck_retrier(retrying: threading.Event | None = None) -> Task[..., Any]:
+    """A task that always fails and would wait a minute before each of its retries."""
+
+    def flaky() -> None:
+        raise ConnectionError("down")
+
+    on_retry = (lambda name, attempt: retrying.set()) if retrying is not None else None
+    return Task(fn=flaky, retries=5, delay=60, jitter=0, on_retry=on_retry)
+
+
+def test_an_interrupt_stops_a_task_waiting_to_retry_on_the_thread_executor() -> None:
+    retrying = threading.Event()
+
+    def interrupt() -> None:
+        assert retrying.wait(30)
+        _thread.interrupt_main()  # what Ctrl+C does
+
+    wf = Workflow("interrupted-retry")
+    wf.add_task(_stuck_retrier(retrying))
+    wf.add_task(Task(fn=interrupt, name="interrupt"))
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        wf.run(executor="thread", max_workers=2, store=None)
+    assert time.monotonic() - t0 < 30  # not the minute of the retry delay
+    record = wf.get_task_record("flaky")
+    assert record is not None and record.status is TaskStatus.FAILED and record.attempts == 1
+    assert "not retried: the run is stopping" in "".join(getattr(record.error, "__notes__", []))
+
+
+@pytest.mark.parametrize("executor", ["thread", "process"])
+def test_fail_fast_stops_tasks_waiting_to_retry(executor: str) -> None:
+    def broken() -> None:
+        time.sleep(0.5)  # usually the other task is waiting to retry by then; either order works
+        raise ValueError("broken")
+
+    wf = Workflow("fail-fast-retry")
+    wf.add_task(_stuck_retrier())
+    wf.add_task(Task(fn=broken, name="broken"))
+    t0 = time.monotonic()
+    result = wf.run(executor=executor, max_workers=2, fail_fast=True, raise_on_failure=False, store=None)
+    assert time.monotonic() - t0 < 30  # not the minute of the retry delay
+    assert result.records["broken"].status is TaskStatus.FAILED
+    flaky = result.records["flaky"]
+    assert flaky.status is TaskStatus.FAILED and flaky.attempts == 1
+    assert isinstance(flaky.error, ConnectionError)

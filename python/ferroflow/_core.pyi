@@ -140,7 +140,13 @@ class ReadyTracker:
 
 # ---------------------------------------------------------------- scheduler
 
-def run_graph(graph: Graph, execute: Callable[[int], object], workers: int, fail_fast: bool = False) -> list[int]:
+def run_graph(
+    graph: Graph,
+    execute: Callable[[int], object],
+    workers: int,
+    fail_fast: bool = False,
+    on_interrupt: Callable[[], object] | None = None,
+) -> list[int]:
     """Run every node of ``graph`` on the Rust work-stealing scheduler.
 
     ``execute(node_id)`` is called exactly once for each node whose upstreams
@@ -159,6 +165,9 @@ def run_graph(graph: Graph, execute: Callable[[int], object], workers: int, fail
         workers: Worker threads, at least 1.
         fail_fast: After the first failure start nothing new; nodes already
             running finish, the rest are cancelled.
+        on_interrupt: Called once on the calling thread when an interrupt is
+            seen (before waiting for running nodes), e.g. to tell them to stop
+            early; an exception it raises is reported as unraisable.
 
     Returns:
         The final state of each node, indexed by id: ``2`` done, ``3`` failed,
@@ -167,7 +176,7 @@ def run_graph(graph: Graph, execute: Callable[[int], object], workers: int, fail
 
     Raises:
         ValueError: ``workers`` is less than 1.
-        TypeError: ``execute`` is not callable.
+        TypeError: ``execute`` (or ``on_interrupt``) is not callable.
         KeyboardInterrupt: the run was interrupted (checked every few
             milliseconds): waiting nodes were cancelled and running ones
             finished first.

@@ -18,6 +18,7 @@ import gc
 import inspect
 import logging
 import secrets
+import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
@@ -165,6 +166,9 @@ class RunPlan:
         self.started_at = time.time()
         self.finished_at: float | None = None
         self.interrupted = False
+        # Set when the run winds down (an interrupt, or a failure under fail_fast): a task
+        # waiting to retry stops waiting and fails with the error it has.
+        self.stopping = threading.Event()
         self._final_hook: Callable[[int], None] | None = None
         self._block_roots: dict[int, str] = {}
         self.execute: Callable[[int], bool] = self._execute_unstarted
@@ -445,6 +449,8 @@ class RunPlan:
             self._final_hook(i)
 
     def _fail(self, i: int, error: BaseException, *, log: bool = True) -> bool:
+        if self.fail_fast:
+            self.stopping.set()
         self.errors[i] = error
         self.tracebacks[i] = "".join(traceback.format_exception(error))
         if log:
@@ -558,10 +564,22 @@ class RunPlan:
                     delay = self._retry_or_raise(t, e, attempt)
                 except Exception:  # noqa: BLE001 - the attempt's own error, re-raised by the policy
                     return self._fail(i, e)
-                self.options.sleep(delay)
+                if self._pause_before_retry(delay):
+                    e.add_note(f"task {t.name!r} was not retried: the run is stopping")
+                    return self._fail(i, e)
                 continue
             self._add_logs(i, ctx)
             return self._after_success(i, value, key)
+
+    def _pause_before_retry(self, delay: float) -> bool:
+        """Wait ``delay`` seconds before a retry, unless the run stops first; True if it did."""
+        stopping, sleep = self.stopping, self.options.sleep
+        if stopping.is_set():
+            return True
+        if sleep is time.sleep:
+            return stopping.wait(delay)
+        sleep(delay)  # an injected clock (tests)
+        return stopping.is_set()
 
     async def _run_fast_async(self, i: int) -> bool:
         t = self.tasks[i]

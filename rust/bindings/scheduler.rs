@@ -37,14 +37,17 @@ impl Execute for PyExecute {
 
 /// Runs `execute(node_id)` once for each node of `graph` whose upstreams all
 /// completed, from `workers` threads; returns the final state of each node.
+/// `on_interrupt` (if given) is called once, on the calling thread, as soon as
+/// an interrupt is seen, so that running callbacks can be told to wind down.
 #[pyfunction]
-#[pyo3(signature = (graph, execute, workers, fail_fast = false))]
+#[pyo3(signature = (graph, execute, workers, fail_fast = false, on_interrupt = None))]
 fn run_graph<'py>(
     py: Python<'py>,
     graph: PyRef<'_, PyGraph>,
     execute: Bound<'_, PyAny>,
     workers: i64,
     fail_fast: bool,
+    on_interrupt: Option<Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyList>> {
     if workers < 1 {
         return Err(PyValueError::new_err(format!(
@@ -57,6 +60,13 @@ fn run_graph<'py>(
             execute.get_type().name()?
         )));
     }
+    if let Some(cb) = on_interrupt.as_ref().filter(|cb| !cb.is_callable()) {
+        return Err(PyTypeError::new_err(format!(
+            "on_interrupt must be callable, got {}",
+            cb.get_type().name()?
+        )));
+    }
+    let on_interrupt = on_interrupt.map(Bound::unbind);
     let plan = {
         let g = &graph.inner;
         py.detach(|| Plan::new(g))
@@ -71,13 +81,19 @@ fn run_graph<'py>(
     let mut interrupt: Option<PyErr> = None;
     let outcome = py.detach(|| {
         scheduler::run_with(&plan, &options, &exec, || {
-            match Python::attach(|py| py.check_signals()) {
+            Python::attach(|py| match py.check_signals() {
                 Ok(()) => false,
                 Err(err) => {
+                    if let Some(cb) = &on_interrupt {
+                        // A failing hook must not hide the interrupt itself.
+                        if let Err(hook_err) = cb.bind(py).call0() {
+                            hook_err.write_unraisable(py, None);
+                        }
+                    }
                     interrupt = Some(err);
                     true
                 }
-            }
+            })
         })
     });
     let outcome = to_py(outcome)?;

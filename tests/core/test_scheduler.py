@@ -284,3 +284,31 @@ def test_a_task_may_run_a_nested_graph() -> None:
 
 def test_more_workers_than_nodes_is_fine() -> None:
     assert run_graph(chain(3), lambda node: True, 10_000) == [DONE] * 3
+
+
+def test_on_interrupt_is_called_once_before_running_nodes_finish() -> None:
+    g = chain(100)
+    seen_by_node: list[bool] = []
+    stopping = threading.Event()
+
+    def execute(node: int) -> bool:
+        if node == 3:
+            _thread.interrupt_main()
+            # The running node sees the hook's effect while it still runs.
+            seen_by_node.append(stopping.wait(10))
+        return True
+
+    calls: list[int] = []
+
+    def on_interrupt() -> None:
+        calls.append(1)
+        stopping.set()
+
+    with pytest.raises(KeyboardInterrupt):
+        run_graph(g, execute, 2, on_interrupt=on_interrupt)
+    assert calls == [1] and seen_by_node == [True]
+
+
+def test_on_interrupt_must_be_callable() -> None:
+    with pytest.raises(TypeError, match="on_interrupt must be callable"):
+        run_graph(chain(2), lambda node: True, 1, on_interrupt=3)  # type: ignore[arg-type]

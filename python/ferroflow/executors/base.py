@@ -153,6 +153,7 @@ def drive_with_pool(plan: RunPlan, execute: Callable[[int], bool], workers: int,
                             stop = True
                             plan.mark_cancelled(tracker.cancel_waiting())
         except BaseException:
+            plan.stopping.set()
             for fut in running:
                 fut.cancel()
             plan.mark_cancelled(tracker.cancel_waiting(), "cancelled: the run was interrupted")

@@ -35,6 +35,11 @@ class ThreadedExecutor(BaseExecutor):
     the ``ferroflow`` log (it keeps running in the background until its function returns).
     Coroutine tasks run with ``asyncio.run`` on the worker and are really cancelled.
 
+    Ctrl+C (or ``fail_fast`` after a failure): nothing new starts, tasks waiting to retry
+    stop waiting and fail with the error they have, tasks still running finish (threads
+    cannot be stopped from outside), then ``KeyboardInterrupt`` is raised; tasks that never
+    ran are ``CANCELLED``.
+
     Args:
         max_workers: Worker threads (default ``min(32, cpu_count + 4)``; the run's
             ``max_workers`` overrides it).
@@ -54,7 +59,7 @@ class ThreadedExecutor(BaseExecutor):
         workers = plan.max_workers or self.max_workers or default_workers()
         if not len(plan.tasks):
             return
-        states = _core.run_graph(plan.graph, plan.execute, workers, plan.fail_fast)
+        states = _core.run_graph(plan.graph, plan.execute, workers, plan.fail_fast, on_interrupt=plan.stopping.set)
         plan.apply_states(states)
 
     def __repr__(self) -> str:
