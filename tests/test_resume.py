@@ -173,6 +173,33 @@ def test_resume_by_id_of_a_failed_run(wfmod: ModuleType, tmp_path: Path) -> None
         wf.run(resume="does-not-exist")
 
 
+def test_resume_with_other_params_warns_and_names_them(caplog: pytest.LogCaptureFixture) -> None:
+    from ferroflow import Task, Workflow
+
+    state = {"fail": True}
+
+    def scaled(factor: int) -> int:
+        return factor * 10
+
+    def check(scaled: int) -> int:
+        if state["fail"]:
+            raise RuntimeError("not yet")
+        return scaled
+
+    wf = Workflow("params-change")
+    wf.add_task(Task(fn=scaled, name="scaled"))
+    wf.add_task(Task(fn=check, name="check"))
+    failed = wf.run(params={"factor": 1, "day": "mon"}, raise_on_failure=False)
+    state["fail"] = False
+    with caplog.at_level("WARNING", logger="ferroflow"):
+        same = wf.run(params={"factor": 1, "day": "mon"}, resume=failed.run_id)
+    assert same["check"] == 10 and "parameters differ" not in caplog.text
+    with caplog.at_level("WARNING", logger="ferroflow"):
+        result = wf.run(params={"factor": 2, "day": "mon"}, resume=failed.run_id)
+    assert result["check"] == 10  # reused as it was: the warning says so
+    assert f"resumes run {failed.run_id}, whose parameters differ (factor)" in caplog.text
+
+
 def test_store_level_kill_9_during_heavy_recording_keeps_a_consistent_prefix(tmp_path: Path) -> None:
     code = """
         import sys

@@ -16,6 +16,7 @@ import collections
 import contextlib
 import gc
 import inspect
+import json
 import logging
 import secrets
 import threading
@@ -794,7 +795,24 @@ def _resolve_resume(store: Store | None, options: RunOptions, workflow: str) -> 
         return None, {}
     if store is None:
         raise StoreError(f"workflow {workflow!r}: resume={options.resume!r} needs a store, but store=None was given")
-    return store.resume_results(options.resume, workflow)
+    run_id, results = store.resume_results(options.resume, workflow)
+    _warn_changed_params(store, run_id, workflow, dict(options.params or {}))
+    return run_id, results
+
+
+def _warn_changed_params(store: Store, run_id: str, workflow: str, params: dict[str, Any]) -> None:
+    """Resuming reuses results computed with the earlier run's parameters: say so when they differ."""
+    earlier = store.get_run(run_id).run.params
+    now = json.loads(json.dumps(params, default=str))  # compared as the store keeps them
+    changed = sorted(k for k in earlier.keys() | now.keys() if earlier.get(k) != now.get(k))
+    if changed:
+        logger.warning(
+            "workflow %r resumes run %s, whose parameters differ (%s): its completed tasks are reused as they"
+            " are, computed with the earlier values; run without resume= to recompute them",
+            workflow,
+            run_id,
+            ", ".join(changed),
+        )
 
 
 def plan_run(

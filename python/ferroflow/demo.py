@@ -174,12 +174,13 @@ def write_demo_project(folder: Path) -> Path:
     return folder
 
 
-def run_demo(output: Any, directory: Path | None = None) -> bool:
+def run_demo(output: Any, directory: Path | None = None, home: Path | None = None) -> bool:
     """Build the project, run everything, print history and a report.
 
     Args:
         output: The CLI's :class:`~ferroflow.cli._output.Output`.
         directory: Where to create the project (default: a new temp folder).
+        home: The store folder (default: the project's own ``.ferroflow``).
 
     Returns:
         Whether every step succeeded.
@@ -189,18 +190,18 @@ def run_demo(output: Any, directory: Path | None = None) -> bool:
     write_demo_project(folder)
     os.chdir(folder)
     try:
-        return _Demo(output, folder).run()
+        return _Demo(output, folder, home).run()
     finally:
         os.chdir(previous_cwd)
 
 
 class _Demo:
-    def __init__(self, output: Any, folder: Path) -> None:
+    def __init__(self, output: Any, folder: Path, home: Path | None = None) -> None:
         from .store import open_store
 
         self.out = output
         self.folder = folder
-        store = open_store(folder / ".ferroflow")
+        store = open_store(home if home is not None else folder / ".ferroflow")
         assert store is not None
         self.store = store
         self.ok = True

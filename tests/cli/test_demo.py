@@ -44,3 +44,15 @@ def test_demo_never_overwrites_a_users_files(tmp_path: Path, invoke: Invoker) ->
     assert "already holds pipeline.py" in result.stderr  # type: ignore[attr-defined]
     assert (tmp_path / "pipeline.py").read_text() == "# my own pipeline\n"
     assert not (tmp_path / "flows").exists()  # nothing written half-way
+
+
+def test_demo_records_its_runs_in_the_home_it_is_given(tmp_path: Path, invoke: Invoker) -> None:
+    from ferroflow.store import open_store
+
+    home = tmp_path / "home"
+    invoke("--home", str(home), "demo", "--dir", str(tmp_path / "d"))
+    store = open_store(home)
+    assert store is not None
+    workflows = {run.workflow for run in store.list_runs()}
+    assert {"etl", "numbers"} <= workflows, workflows
+    assert not (tmp_path / "d" / ".ferroflow" / "ferroflow.db").exists()

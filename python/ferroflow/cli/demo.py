@@ -28,6 +28,6 @@ def demo(
 
     st = state(ctx)
     with user_errors(st.output):
-        ok = run_demo(st.output, directory)
+        ok = run_demo(st.output, directory, home=st.home)
     if not ok:
         raise typer.Exit(EXIT_FAILED)
