@@ -146,6 +146,7 @@ def test_a_run_is_recorded_in_full(tmp_path: Path) -> None:
     assert detail.run.task_count == 4
     assert detail.run.finished_at is not None and detail.run.duration_seconds is not None
     assert detail.run.stats == {"total_tasks": 4}
+    assert store.get_run_summary("run-1") == detail.run
     extract = detail.task("extract")
     assert (extract.status, extract.attempts, extract.result_json) == ("completed", 1, "[1, 2]")
     assert extract.duration_seconds == pytest.approx(0.5)

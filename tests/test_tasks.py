@@ -214,6 +214,19 @@ def test_registry_stays_right_past_many_registrations() -> None:
     assert all(registry.get(name) is t for name, t in latest.items())
 
 
+def test_a_task_can_be_in_several_registries() -> None:
+    from ferroflow import TaskRegistry
+
+    mine = TaskRegistry()
+    (a,) = _tasks("a")
+    mine.register(a)
+    assert a in registry and a in mine
+    registry.unregister(a)
+    assert a not in registry and a in mine
+    mine.unregister(a)
+    assert len(mine) == 0
+
+
 def test_task_pickles_without_its_neighbours() -> None:
     import cloudpickle
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 from typing import Any
@@ -370,6 +371,42 @@ def test_a_context_kept_by_a_task_stays_its_own() -> None:
     wf.add_task(Task(fn=lambda first: kept.append(current_task()), name="second"))
     wf.run(executor="sequential", store=None)
     assert [c.task for c in kept] == ["first", "second"]
+
+
+def test_background_work_a_task_leaves_behind_never_takes_over_the_next_tasks_context() -> None:
+    go, done = threading.Event(), threading.Event()
+    seen: list[object] = []
+
+    def background() -> None:
+        go.wait(10)
+        ctx = current_task()  # the worker thread runs another task by now
+        if ctx is not None:
+            ctx.logs.append("from the background")
+        seen.append(ctx.task if ctx is not None else None)
+        done.set()
+
+    def first() -> int:
+        ctx = contextvars.copy_context()
+        threading.Thread(target=ctx.run, args=(background,)).start()
+        return 1
+
+    def second(x: int) -> int:
+        go.set()
+        assert done.wait(10)
+        mine = current_task()
+        assert mine is not None and mine.task == "second"
+        mine.logs.append("second speaking")
+        return x
+
+    wf = Workflow("background")
+    wf.add_task(Task(fn=first, name="first"))
+    wf.add_task(Task(fn=second, name="second"), depends_on=["first"])
+    result = wf.run(executor="sequential", store=None)
+    # The background thread sees the task running now (documented), and nothing it does
+    # gets "first" a context again or costs "second" its own logs.
+    assert seen == ["second"]
+    assert result.records["first"].logs == []
+    assert "second speaking" in result.records["second"].logs
 
 
 @pytest.mark.parametrize("executor", ["sequential", "thread", "async", "process"])

@@ -287,16 +287,16 @@ class RunPlan:
                     value = fns[i](*map(get, up))
             except Exception as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
                 slot.node = -1
-                return fail(i, e, slot.taken())
+                return fail(i, e, slot.taken(i))
             except BaseException:  # KeyboardInterrupt, SystemExit: stop the run, leave no context behind
                 slot.node = -1
-                slot.ctx = None
+                slot.built = None
                 raise
             slot.node = -1
             results[i] = value
             finished[i] = t1 = now()
             status[i] = _COMPLETED
-            if slot.ctx is not None and keep_logs(i, slot):
+            if slot.built is not None and keep_logs(i, slot):
                 pass
             elif completed is not None:
                 completed(names[i], t0, t1, value)
@@ -330,7 +330,7 @@ class RunPlan:
 
     def _keep_logs(self, i: int, slot: TaskSlot) -> bool:
         """Keep what the fast-path task that just ended logged; True if it logged anything."""
-        ctx = slot.taken()
+        ctx = slot.taken(i)
         if ctx is not None and ctx.logs:
             self.logs[i] = ctx.logs
             return True
@@ -802,7 +802,7 @@ def _resolve_resume(store: Store | None, options: RunOptions, workflow: str) -> 
 
 def _warn_changed_params(store: Store, run_id: str, workflow: str, params: dict[str, Any]) -> None:
     """Resuming reuses results computed with the earlier run's parameters: say so when they differ."""
-    earlier = store.get_run(run_id).run.params
+    earlier = store.get_run_summary(run_id).params
     now = json.loads(json.dumps(params, default=str))  # compared as the store keeps them
     changed = sorted(k for k in earlier.keys() | now.keys() if earlier.get(k) != now.get(k))
     if changed:

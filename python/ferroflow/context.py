@@ -65,7 +65,13 @@ class TaskSlot:
 
     The engine's fast path writes the running node into ``node`` (-1 between tasks); the
     :class:`TaskContext` is only built when task code asks for it (:func:`current_task`),
-    and the engine collects it (``taken``) when the task ends.
+    and the engine collects it (:meth:`taken`) when the task ends. A context is kept
+    together with the node it was built for, so it never passes to another task.
+
+    One slot serves every task the thread runs: code a task leaves running in the
+    background (a thread started with a copy of its context, say) and that asks for
+    :func:`current_task` after the task ended sees the thread's task of the moment, or
+    None. Such code should take ``current_task()`` inside the task and pass it on.
 
     Example:
         >>> slot = TaskSlot(lambda node: TaskContext("run", "wf", f"t{node}"))
@@ -74,28 +80,33 @@ class TaskSlot:
         >>> slot.node = 3
         >>> slot.context().task
         't3'
-        >>> slot.taken().task, slot.ctx
+        >>> slot.taken(3).task, slot.taken(3)
         ('t3', None)
     """
 
-    __slots__ = ("ctx", "make", "node")
+    __slots__ = ("built", "make", "node")
 
     def __init__(self, make: Callable[[int], TaskContext]) -> None:
         self.make = make
         self.node = -1
-        self.ctx: TaskContext | None = None
+        self.built: tuple[int, TaskContext] | None = None
 
     def context(self) -> TaskContext | None:
         """The context of the task running now (built on first use), if any."""
-        ctx = self.ctx
-        if ctx is None and self.node >= 0:
-            ctx = self.ctx = self.make(self.node)
+        node = self.node
+        if node < 0:
+            return None
+        built = self.built
+        if built is not None and built[0] == node:
+            return built[1]
+        ctx = self.make(node)
+        self.built = (node, ctx)
         return ctx
 
-    def taken(self) -> TaskContext | None:
-        """The context built for the task that just ended, if any (and forget it)."""
-        ctx, self.ctx = self.ctx, None
-        return ctx
+    def taken(self, node: int) -> TaskContext | None:
+        """The context built for task ``node``, which just ended, if any (and forget it)."""
+        built, self.built = self.built, None
+        return built[1] if built is not None and built[0] == node else None
 
 
 _CURRENT: ContextVar[TaskContext | TaskSlot | None] = ContextVar("ferroflow_task", default=None)

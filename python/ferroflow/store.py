@@ -489,6 +489,14 @@ class Store:
         row = self._resolve_run(run_id)
         return RunDetail(run=run_summary(row), tasks=self._task_summaries(row["run_id"]))
 
+    def get_run_summary(self, run_id: str) -> RunSummary:
+        """A run without its task rows (cheap for big runs).
+
+        Raises:
+            StoreError: No run has this id (or unique id prefix).
+        """
+        return run_summary(self._resolve_run(run_id))
+
     def load_result(self, run_id: str, task_name: str) -> Any:
         """The stored result of one task.
 

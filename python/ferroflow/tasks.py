@@ -276,7 +276,7 @@ class Task(Generic[P, R]):
         # Created on first use: most tasks of big workflows are never wired with >>.
         self._wiring: _Wiring | None = None
         self._seq = next(_creation_order)
-        self._registry: TaskRegistry | None = None
+        self._registry: TaskRegistry | tuple[TaskRegistry, ...] | None = None
         stack = _active.stack  # the innermost open `with DAG(...)` block takes it, else the registry
         if stack:
             stack[-1]._collect(self)
@@ -462,15 +462,22 @@ class TaskRegistry:
 
     def __init__(self) -> None:
         # Every registration, in order: a deque, whose appends are atomic, so the path each
-        # new task takes needs no lock. A task in it counts while its ``_registry`` is this
-        # registry and no later registration has its name; reads and ``_tidy`` compact it.
+        # new task takes needs no lock. A task in it counts while it is marked as held by
+        # this registry (``Task._registry``) and no later registration has its name; reads
+        # and ``_compact`` drop the rest.
         self._log: collections.deque[Task[..., Any]] = collections.deque()
         self._lock = threading.Lock()
         self._tidy_at = _TIDY_MIN
+        self._unregistered = 0  # bumped on each unregister: reads know their cache is stale
+        self._cached: tuple[int, int, dict[str, Task[..., Any]]] | None = None
 
     def register(self, t: Task[..., Any]) -> None:
         """Add ``t`` (replacing a task of the same name)."""
-        t._registry = self
+        held = t._registry
+        if held is None or held is self:
+            t._registry = self
+        elif not self._holds(t):  # the task is in another registry too (rare)
+            t._registry = (*held, self) if isinstance(held, tuple) else (held, self)
         log = self._log
         log.append(t)
         if len(log) >= self._tidy_at:
@@ -478,22 +485,35 @@ class TaskRegistry:
 
     def unregister(self, t: Task[..., Any]) -> None:
         """Remove ``t`` if it is registered."""
-        if t._registry is self:
+        held = t._registry
+        if held is self:
             t._registry = None
+        elif isinstance(held, tuple) and self in held:
+            rest = tuple(r for r in held if r is not self)
+            t._registry = rest if len(rest) > 1 else rest[0]
+        else:
+            return
+        self._unregistered += 1
+
+    def _holds(self, t: Task[..., Any]) -> bool:
+        held = t._registry
+        return held is self or (isinstance(held, tuple) and self in held)
 
     def clear(self) -> None:
         """Forget every registered task."""
         with self._lock:
             log = self._log
             for _ in range(len(log)):
-                t = log.popleft()
-                if t._registry is self:
-                    t._registry = None
+                self.unregister(log.popleft())
+            self._cached = None
 
     def _compact(self) -> dict[str, Task[..., Any]]:
         """Drop what no longer counts from the log; the registered tasks by name, in order."""
         with self._lock:
             log = self._log
+            cached = self._cached
+            if cached is not None and cached[0] == len(log) and cached[1] == self._unregistered:
+                return cached[2]
             live: dict[str, Task[..., Any]] = {}
             # Exactly the entries present now: registrations racing with this one land
             # after them and stay.
@@ -501,10 +521,11 @@ class TaskRegistry:
                 t = log.popleft()
                 name = t.name
                 live.pop(name, None)  # a later registration replaces (and moves) the name
-                if t._registry is self:
+                if self._holds(t):
                     live[name] = t
             log.extendleft(reversed(live.values()))
             self._tidy_at = max(_TIDY_MIN, 2 * len(live))
+            self._cached = (len(log), self._unregistered, live)
             return live
 
     @property
