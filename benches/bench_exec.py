@@ -217,10 +217,10 @@ def build_ferroflow(spec: Spec, is_async: bool = False) -> tuple[Any, float]:
     deps = [[names[j] for j in ups] for ups in spec]
     gc.collect()
     t = time.perf_counter()
-    tasks = [Task(fn=fn, name=name) for fn, name in zip(fns, names)]
+    tasks = [Task(fn=fn, name=name) for fn, name in zip(fns, names, strict=True)]
     wf = Workflow("bench")
     add = wf.add_task
-    for tk, ups in zip(tasks, deps):
+    for tk, ups in zip(tasks, deps, strict=True):
         add(tk, depends_on=ups)
     elapsed = time.perf_counter() - t
     registry.clear()
