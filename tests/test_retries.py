@@ -183,7 +183,7 @@ def test_an_interrupt_stops_a_task_waiting_to_retry_on_the_thread_executor() -> 
     assert "not retried: the run is stopping" in "".join(getattr(record.error, "__notes__", []))
 
 
-@pytest.mark.parametrize("executor", ["thread", "process"])
+@pytest.mark.parametrize("executor", ["thread", "process", "async"])
 def test_fail_fast_stops_tasks_waiting_to_retry(executor: str) -> None:
     def broken() -> None:
         time.sleep(0.5)  # usually the other task is waiting to retry by then; either order works

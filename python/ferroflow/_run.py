@@ -582,6 +582,21 @@ class RunPlan:
         sleep(delay)  # an injected clock (tests)
         return stopping.is_set()
 
+    async def _pause_before_retry_async(self, delay: float) -> bool:
+        """:meth:`_pause_before_retry` on the event loop (the stop is checked every 0.1 s)."""
+        stopping, sleep = self.stopping, self.options.async_sleep
+        if stopping.is_set():
+            return True
+        if sleep is not asyncio.sleep:
+            await sleep(delay)  # an injected clock (tests)
+            return stopping.is_set()
+        deadline = time.monotonic() + delay
+        while (left := deadline - time.monotonic()) > 0:
+            await asyncio.sleep(min(left, 0.1))
+            if stopping.is_set():
+                return True
+        return False
+
     async def _run_fast_async(self, i: int) -> bool:
         t = self.tasks[i]
         up_pos = self.fast_table[1][i]
@@ -628,7 +643,9 @@ class RunPlan:
                     delay = self._retry_or_raise(t, e, attempt)
                 except Exception:  # noqa: BLE001 - the attempt's own error, re-raised by the policy
                     return self._fail(i, e)
-                await self.options.async_sleep(delay)
+                if await self._pause_before_retry_async(delay):
+                    e.add_note(f"task {t.name!r} was not retried: the run is stopping")
+                    return self._fail(i, e)
                 continue
             self._add_logs(i, ctx)
             return self._after_success(i, value, key)
