@@ -566,11 +566,15 @@ class RunPlan:
                 except Exception:  # noqa: BLE001 - the attempt's own error, re-raised by the policy
                     return self._fail(i, e)
                 if self._pause_before_retry(delay):
-                    e.add_note(f"task {t.name!r} was not retried: the run is stopping")
-                    return self._fail(i, e)
+                    return self._not_retried(i, e)
                 continue
             self._add_logs(i, ctx)
             return self._after_success(i, value, key)
+
+    def _not_retried(self, i: int, error: Exception) -> bool:
+        """Fail node ``i`` with the error of its last attempt: the run stopped before its retry."""
+        error.add_note(f"task {self.names[i]!r} was not retried: the run is stopping")
+        return self._fail(i, error)
 
     def _pause_before_retry(self, delay: float) -> bool:
         """Wait ``delay`` seconds before a retry, unless the run stops first; True if it did."""
@@ -644,8 +648,7 @@ class RunPlan:
                 except Exception:  # noqa: BLE001 - the attempt's own error, re-raised by the policy
                     return self._fail(i, e)
                 if await self._pause_before_retry_async(delay):
-                    e.add_note(f"task {t.name!r} was not retried: the run is stopping")
-                    return self._fail(i, e)
+                    return self._not_retried(i, e)
                 continue
             self._add_logs(i, ctx)
             return self._after_success(i, value, key)
