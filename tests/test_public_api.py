@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
 import types
 
 import ferroflow
 import ferroflow.errors
+import pytest
 
 SPEC_NAMES = {
     # tasks and workflows
@@ -62,3 +65,22 @@ def test_public_callables_have_docstrings() -> None:
         value = getattr(ferroflow, name)
         if inspect.isclass(value) or inspect.isfunction(value):
             assert inspect.getdoc(value), f"{name} has no docstring"
+
+
+def test_import_stays_lean_and_areas_load_on_first_use() -> None:
+    code = (
+        "import sys, ferroflow\n"
+        "heavy = [m for m in ('pydantic', 'ferroflow.project', 'ferroflow.watch', 'ferroflow.reports') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "from ferroflow import Project, PipelineReport, WatchApp, next_fire_times\n"
+        "assert 'pydantic' in sys.modules and Project.__module__ == 'ferroflow.project'\n"
+        "print(ferroflow.__version__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ferroflow.__version__
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        ferroflow.Nope  # noqa: B018

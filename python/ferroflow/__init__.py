@@ -7,10 +7,10 @@ live in :mod:`ferroflow.errors`.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
-from importlib.metadata import version as _version
+import importlib as _importlib
+import typing as _typing
 
-from .cache import UncacheableWarning
+from ._core import __version__
 from .context import TaskContext, current_task
 from .dag import DAG
 from .errors import (
@@ -28,32 +28,72 @@ from .errors import (
 from .executors import AsyncExecutor, Executor, ProcessExecutor, SequentialExecutor, ThreadedExecutor
 from .flow import Flow
 from .log import JsonFormatter, LogLevel, configure_logging, get_task_logger
-from .project import FlowWorkflow, Project, load_flow
-from .reports import (
-    FileReport,
-    PipelineReport,
-    ReportStatus,
-    StepReport,
-    bind_pipeline,
-    current_pipeline,
-    dump_report,
-    load_report,
-    pipeline_file,
-    pipeline_step,
-)
 from .results import RunResult, TaskRecord, TaskStatus
 from .retries import RetryPolicy
-from .schedule import next_fire_times
-from .state import StateManager
 from .store import Store, open_store
 from .tasks import Task, TaskRegistry, registry, task
-from .watch import Change, FileEvent, WatchApp, on_any, on_created, on_deleted, on_modified, run
 from .workflow import Workflow
 
-try:
-    __version__ = _version("ferroflow")
-except _PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0"
+if _typing.TYPE_CHECKING:
+    from .cache import UncacheableWarning
+    from .project import FlowWorkflow, Project, load_flow
+    from .reports import (
+        FileReport,
+        PipelineReport,
+        ReportStatus,
+        StepReport,
+        bind_pipeline,
+        current_pipeline,
+        dump_report,
+        load_report,
+        pipeline_file,
+        pipeline_step,
+    )
+    from .schedule import next_fire_times
+    from .state import StateManager
+    from .watch import Change, FileEvent, WatchApp, on_any, on_created, on_deleted, on_modified, run
+
+# Areas loaded on first use, so that ``import ferroflow`` (and each process-executor
+# worker, and the CLI) does not pay for flow files, reports, schedules or watching
+# (pydantic among them) until they are needed.
+_LAZY: dict[str, str] = {
+    "UncacheableWarning": "cache",
+    **dict.fromkeys(["FlowWorkflow", "Project", "load_flow"], "project"),
+    **dict.fromkeys(
+        [
+            "FileReport",
+            "PipelineReport",
+            "ReportStatus",
+            "StepReport",
+            "bind_pipeline",
+            "current_pipeline",
+            "dump_report",
+            "load_report",
+            "pipeline_file",
+            "pipeline_step",
+        ],
+        "reports",
+    ),
+    "next_fire_times": "schedule",
+    "StateManager": "state",
+    **dict.fromkeys(
+        ["Change", "FileEvent", "WatchApp", "on_any", "on_created", "on_deleted", "on_modified", "run"], "watch"
+    ),
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    area = _LAZY.get(name)
+    if area is None:
+        raise AttributeError(f"module 'ferroflow' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(f".{area}", __name__), name)
+    globals()[name] = value  # later lookups find it directly
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "DAG",
