@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _async
+from ._capture import capture_output
 from .context import _CURRENT, TaskContext, TaskSlot
 from .errors import StoreError, WorkflowError
 from .executors.attempts import SyncAttempt, async_attempt, call_when, inline_attempt
@@ -331,15 +332,20 @@ class RunPlan:
     def _keep_logs(self, i: int, slot: TaskSlot) -> bool:
         """Keep what the fast-path task that just ended logged; True if it logged anything."""
         ctx = slot.taken(i)
-        if ctx is not None and ctx.logs:
+        if ctx is None:
+            return False
+        ctx.flush_output()
+        if ctx.logs:
             self.logs[i] = ctx.logs
             return True
         return False
 
     def _fail_attempt(self, i: int, error: Exception, ctx: TaskContext | None) -> bool:
         """The fast path's failure: keep what the attempt logged, then fail the task."""
-        if ctx is not None and ctx.logs:
-            self.logs[i] = ctx.logs
+        if ctx is not None:
+            ctx.flush_output()
+            if ctx.logs:
+                self.logs[i] = ctx.logs
         return self._fail(i, error)
 
     def _plain_success_sink(self) -> Callable[[str, float, float, Any], None] | None:
@@ -474,6 +480,7 @@ class RunPlan:
         return True
 
     def _add_logs(self, i: int, ctx: TaskContext) -> None:
+        ctx.flush_output()
         if ctx.logs:
             self.logs.setdefault(i, []).extend(ctx.logs)
 
@@ -907,7 +914,8 @@ def execute_run(plan: RunPlan, executor: Executor) -> RunResult:
     """Run ``plan`` on ``executor`` (blocking) and finish it."""
     plan.begin()
     try:
-        executor.run_plan(plan)
+        with capture_output():
+            executor.run_plan(plan)
     except BaseException:
         plan.interrupted = True
         plan.cancel_pending("cancelled: the run was interrupted")
@@ -922,7 +930,8 @@ async def execute_run_async(plan: RunPlan, run_plan_async: Callable[[RunPlan], A
     """Run ``plan`` with an async executor on the running loop and finish it."""
     plan.begin()
     try:
-        await run_plan_async(plan)
+        with capture_output():
+            await run_plan_async(plan)
     except BaseException:
         plan.interrupted = True
         plan.cancel_pending("cancelled: the run was interrupted")

@@ -29,8 +29,8 @@ class TaskContext:
         task: The task's name.
         attempt: 1 for the first attempt, 2 for the first retry, ...
         params: The run parameters.
-        logs: Log lines captured for this task so far (appended by the
-            ``ferroflow`` log capture).
+        logs: Log lines captured for this task so far: records of the ``ferroflow``
+            log capture, and what the task printed (``stdout: ...`` / ``stderr: ...``).
     """
 
     run_id: str
@@ -39,6 +39,9 @@ class TaskContext:
     attempt: int = 1
     params: dict[str, Any] = field(default_factory=dict)
     logs: list[str] = field(default_factory=list)
+    # Printed text not ended by a newline yet, and lines kept so far, per stream name.
+    _partial: dict[str, str] | None = field(default=None, repr=False, compare=False)
+    _kept: dict[str, int] | None = field(default=None, repr=False, compare=False)
 
     def __init__(
         self,
@@ -57,6 +60,50 @@ class TaskContext:
         self.attempt = attempt
         self.params = {} if params is None else params
         self.logs = [] if logs is None else logs
+        self._partial = None
+        self._kept = None
+
+    def take_output(self, stream: str, text: str) -> None:
+        """Keep ``text`` the task wrote to ``stream`` (``"stdout"``/``"stderr"``), a line at a
+        time; at most :data:`MAX_OUTPUT_LINES` lines per stream, the rest are counted.
+
+        Example:
+            >>> ctx = TaskContext("run", "wf", "t")
+            >>> ctx.take_output("stdout", "hello ")
+            >>> ctx.take_output("stdout", "world\\nand ")
+            >>> ctx.flush_output(); ctx.logs
+            ['stdout: hello world', 'stdout: and ']
+        """
+        partial = self._partial
+        if partial is None:
+            partial = self._partial = {}
+        lines = (partial.get(stream, "") + text).split("\n")
+        partial[stream] = lines.pop()
+        for line in lines:
+            self._keep(stream, line)
+
+    def flush_output(self) -> None:
+        """Keep the printed text still waiting for its newline (the task has ended)."""
+        partial, self._partial = self._partial, None
+        for stream, rest in (partial or {}).items():
+            if rest:
+                self._keep(stream, rest)
+        kept, self._kept = self._kept, None
+        for stream, count in (kept or {}).items():
+            if count > MAX_OUTPUT_LINES:
+                self.logs.append(f"{stream}: ... {count - MAX_OUTPUT_LINES} more line(s) not kept")
+
+    def _keep(self, stream: str, line: str) -> None:
+        kept = self._kept
+        if kept is None:
+            kept = self._kept = {}
+        count = kept[stream] = kept.get(stream, 0) + 1
+        if count <= MAX_OUTPUT_LINES:
+            self.logs.append(f"{stream}: {line}")
+
+
+MAX_OUTPUT_LINES = 1000
+"""Printed lines kept per stream and task attempt (later ones are only counted)."""
 
 
 class TaskSlot:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import cloudpickle
 
+from .._capture import install_for_good
 from ..context import _CURRENT, TaskContext
 from ..errors import FerroflowError, TaskTimeoutError
 from .base import BaseExecutor, check_workers, drive_with_pool
@@ -39,6 +40,7 @@ logger = logging.getLogger("ferroflow")
 
 def _worker_main(rconn: Connection, wconn: Connection) -> None:
     """The loop of a worker process: receive a call, run it, send back the outcome."""
+    install_for_good()  # what tasks print goes to their logs too
     while True:
         try:
             message = rconn.recv_bytes()
@@ -66,6 +68,7 @@ def _run_call(message: bytes) -> bytes:
             value = asyncio.run(value)
     except Exception as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
         tb = traceback.format_exc()
+        ctx.flush_output()
         try:
             return bytes(cloudpickle.dumps(("err", e, tb, ctx.logs)))
         except Exception:  # noqa: BLE001 - user code may raise anything; recorded, never lost
@@ -73,6 +76,7 @@ def _run_call(message: bytes) -> bytes:
             return bytes(cloudpickle.dumps(("err", carried, tb, ctx.logs)))
     finally:
         _CURRENT.reset(token)
+    ctx.flush_output()
     try:
         return bytes(cloudpickle.dumps(("ok", value, None, ctx.logs)))
     except Exception as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
