@@ -298,10 +298,7 @@ class Task(Generic[P, R]):
     @property
     def needs_full_runner(self) -> bool:
         """Whether running it needs more than a plain call (retries, timeout, when, callbacks, cache)."""
-        opts = self._opts
-        if opts is _NO_OPTIONS:
-            return bool(self.retry.retries)
-        timeout, when, cache_ttl, _, _, on_status_change, on_retry = opts
+        timeout, when, cache_ttl, _, _, on_status_change, on_retry = self._opts
         return bool(
             self.retry.retries
             or timeout is not None

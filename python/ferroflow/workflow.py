@@ -203,13 +203,7 @@ class Workflow:
         self._deps[name] = upstreams
         self._up_ids.append(up_ids)
         self._named.append(named)
-        for pn in t.named_params:  # keep the parameter index (see _params_by_name) current
-            if pn != name:
-                bucket = by_param.get(pn)
-                if bucket is None:
-                    by_param[pn] = [name]
-                else:
-                    bucket.append(name)
+        _index_params(by_param, t)
         registry.unregister(t)  # it belongs to this workflow now; the default registry keeps strays only
         for down in downstream:
             self._inject(name, down)
