@@ -177,6 +177,20 @@ impl Debouncer {
         self.insert(item.path, existed_before, exists_now, due, item.settle);
     }
 
+    /// Ends the window of `path` at once, the file having been found to exist
+    /// and to have been quiet for a full window: removes its entry and returns
+    /// its net change (created, or modified when the file existed before the
+    /// window opened), or `None` if `path` has no entry.
+    pub fn close_existing(&mut self, path: &Path) -> Option<Change> {
+        let entry = self.pending.remove(path)?;
+        // Its heap item is now stale and is skipped when it comes up.
+        Some(if entry.existed_before {
+            Change::Modified
+        } else {
+            Change::Created
+        })
+    }
+
     /// Removes and returns every entry due at `now`, in due order. Entries that
     /// net out to nothing (created then deleted) are dropped silently.
     pub fn drain_due(&mut self, now: Instant) -> Vec<Due> {
@@ -452,6 +466,23 @@ mod tests {
         d.restore(due[0].clone(), t + ms(400));
         assert!(d.drain_due(t + ms(399)).is_empty());
         assert_eq!(changes(d.drain_due(t + ms(400))), vec![("f".into(), Change::Created)]);
+    }
+
+    #[test]
+    fn close_existing_ends_a_window_early_with_its_net_change() {
+        let t = Instant::now();
+        let mut d = Debouncer::new(W);
+        d.push("new".into(), Change::Created, t);
+        d.push("gone".into(), Change::Deleted, t);
+        d.push("back".into(), Change::Deleted, t);
+        d.push("back".into(), Change::Created, t + ms(1));
+        assert_eq!(d.close_existing(Path::new("new")), Some(Change::Created));
+        assert_eq!(d.close_existing(Path::new("gone")), Some(Change::Modified));
+        assert_eq!(d.close_existing(Path::new("back")), Some(Change::Modified));
+        assert_eq!(d.close_existing(Path::new("never")), None);
+        assert!(d.is_empty());
+        assert_eq!(d.next_due(), None);
+        assert!(d.drain_due(t + W * 2).is_empty());
     }
 
     #[test]

@@ -7,15 +7,17 @@
 //! meanwhile is missed). It never reads a clock and starts no thread:
 //! `watch/mod.rs` does that and wires it to `notify`.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::debounce::{Change, Debouncer, Due};
 use super::error::WatchError;
 use super::filter::Filter;
 use super::rescan::{self, Index, Scan};
+use super::resync::{unix_ns, Resync};
 
 /// What the OS said about a path, before filtering and debouncing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,13 +110,14 @@ struct Root {
 
 /// The filters of every subscription, grouped by canonical root.
 #[derive(Debug)]
-struct Matcher {
+pub(super) struct Matcher {
     roots: Vec<Root>,
     subs: Vec<Sub>,
 }
 
 impl Matcher {
-    fn matching(&self, path: &Path) -> Vec<u32> {
+    /// The subscriptions that want `path`, sorted.
+    pub(super) fn matching(&self, path: &Path) -> Vec<u32> {
         let mut out = Vec::new();
         for root in &self.roots {
             if let Ok(rel) = path.strip_prefix(&root.path) {
@@ -138,12 +141,17 @@ impl Matcher {
 
     /// The settle time a path asks for, or `None` if no subscription wants it.
     fn settle(&self, path: &Path) -> Option<Duration> {
-        self.matching(path).iter().map(|&s| self.subs[s as usize].settle).max()
+        self.settle_of(&self.matching(path))
+    }
+
+    /// The largest settle time of the subscriptions `subs`.
+    pub(super) fn settle_of(&self, subs: &[u32]) -> Option<Duration> {
+        subs.iter().map(|&s| self.subs[s as usize].settle).max()
     }
 
     /// A folder is pruned when no subscription of any root holding it wants
     /// anything below it.
-    fn prunes(&self, dir: &Path) -> bool {
+    pub(super) fn prunes(&self, dir: &Path) -> bool {
         for root in &self.roots {
             if let Ok(rel) = dir.strip_prefix(&root.path) {
                 if rel.as_os_str().is_empty()
@@ -163,7 +171,7 @@ impl Matcher {
 
 /// OS watches and where they could not be had.
 #[derive(Debug)]
-struct Tracker<W> {
+pub(super) struct Tracker<W> {
     os: W,
     polling: bool,
     watched: FxHashSet<PathBuf>,
@@ -178,7 +186,8 @@ impl<W: DirWatcher> Tracker<W> {
         self.polling || self.polled.iter().any(|p| dir.starts_with(p))
     }
 
-    fn try_watch(&mut self, dir: &Path) {
+    /// Puts an OS watch on `dir` unless it has one or is polled.
+    pub(super) fn try_watch(&mut self, dir: &Path) {
         if self.is_polled(dir) || self.watched.contains(dir) {
             return;
         }
@@ -230,6 +239,9 @@ pub struct Engine<W> {
     tracker: Tracker<W>,
     index: Index,
     debouncer: Debouncer,
+    /// Changes a rescan found already quiet for a full window: they are
+    /// delivered first, without waiting for another one.
+    ready: VecDeque<Event>,
     lost_roots: Vec<PathBuf>,
     stats: EngineStats,
 }
@@ -308,6 +320,7 @@ impl<W: DirWatcher> Engine<W> {
             },
             index: Index::new(),
             debouncer: Debouncer::new(debounce),
+            ready: VecDeque::new(),
             lost_roots: Vec::new(),
             stats: EngineStats::default(),
         })
@@ -375,7 +388,9 @@ impl<W: DirWatcher> Engine<W> {
         }
     }
 
-    /// Feeds one raw notification seen at `now`.
+    /// Feeds one raw notification seen at `now`. [`Raw::Overflow`] rescans
+    /// like [`Engine::rescan_all`], but without a wall clock to tell which
+    /// files are quiet, so every change found waits a window.
     pub fn handle(&mut self, raw: Raw, now: Instant) {
         match raw {
             Raw::Created(p) => self.file_change(p, Change::Created, now),
@@ -399,7 +414,7 @@ impl<W: DirWatcher> Engine<W> {
                 Err(_) if self.was_dir(&p) => self.dir_gone(&p, now),
                 Err(_) => self.file_change(p, Change::Deleted, now),
             },
-            Raw::Overflow => self.rescan_all(now),
+            Raw::Overflow => self.rescan_roots(now, None, &mut |_| {}),
         }
     }
 
@@ -470,17 +485,48 @@ impl<W: DirWatcher> Engine<W> {
     }
 
     /// Lists `scope` again and records every difference from what is known,
-    /// including files still pending in the debouncer that are gone.
-    fn resync(&mut self, scope: &Path, descend: bool, now: Instant) {
-        let scan = self.walk(scope, descend);
-        let found: FxHashSet<&Path> = scan.files.iter().map(|(p, _)| p.as_path()).collect();
-        let mut stale: Vec<PathBuf> = self
+    /// including files still pending in the debouncer that are gone. With
+    /// `wall`, a created or modified file whose last change is at least a
+    /// window (and its `stable_for`) old is ready at once: its window would
+    /// have closed already had its events not been lost. `sink` is handed the
+    /// ready changes as they accumulate, while the listing goes on.
+    fn resync(
+        &mut self,
+        scope: &Path,
+        descend: bool,
+        now: Instant,
+        wall: Option<SystemTime>,
+        sink: &mut dyn FnMut(&mut VecDeque<Event>),
+    ) {
+        let stale: FxHashSet<PathBuf> = self
             .debouncer
             .existing_under(scope)
             .into_iter()
-            .filter(|p| !found.contains(p.as_path()) && (descend || p.parent() == Some(scope)))
+            .filter(|p| descend || p.parent() == Some(scope))
             .collect();
-        let listed: FxHashSet<&Path> = scan.dirs.iter().map(PathBuf::as_path).collect();
+        let mut visitor = Resync {
+            matcher: &self.matcher,
+            tracker: &mut self.tracker,
+            index: &mut self.index,
+            debouncer: &mut self.debouncer,
+            ready: &mut self.ready,
+            sink: &mut *sink,
+            now,
+            wall_ns: wall.map(unix_ns),
+            stale,
+            listed: FxHashSet::default(),
+            unreadable: Vec::new(),
+            unseen: FxHashMap::default(),
+            seen: FxHashMap::default(),
+            unflushed: 0,
+        };
+        rescan::visit(scope, descend, &mut visitor);
+        let Resync {
+            stale,
+            listed,
+            unreadable,
+            ..
+        } = visitor;
         let lost: Vec<PathBuf> = self
             .tracker
             .watched
@@ -488,24 +534,34 @@ impl<W: DirWatcher> Engine<W> {
             .filter(|d| d.starts_with(scope) && !listed.contains(d.as_path()))
             .cloned()
             .collect();
-        let changes = rescan::diff(&self.index, scope, descend, &scan);
         for d in lost {
             self.tracker.watched.remove(&d);
             self.tracker.os.unwatch_dir(&d);
         }
-        for (path, change) in changes {
-            let settle = self.matcher.settle(&path).unwrap_or_default();
-            self.debouncer.push_settling(path, change, now, settle);
+        for dir in self.index.dirs_under(scope, descend) {
+            if !listed.contains(&dir) {
+                for path in self.index.files_under(&dir, false) {
+                    self.debouncer.push(path, Change::Deleted, now);
+                }
+            }
         }
-        for path in stale.drain(..) {
+        for path in stale {
             self.debouncer.push(path, Change::Deleted, now);
         }
-        self.note_unreadable(scan.unreadable);
+        self.note_unreadable(unreadable);
+        sink(&mut self.ready);
     }
 
     /// Rescans every root (after the OS queue overflowed or a watch was lost)
-    /// and records what changed since the index was last right.
-    pub fn rescan_all(&mut self, now: Instant) {
+    /// and records what changed since the index was last right. Changes to
+    /// files quiet for a full window before `wall` are ready at once (see
+    /// [`Engine::drain`]) and handed to `sink` in batches as the rescan finds
+    /// them; `sink` takes what it can from the front of the queue.
+    pub fn rescan_all(&mut self, now: Instant, wall: SystemTime, sink: &mut dyn FnMut(&mut VecDeque<Event>)) {
+        self.rescan_roots(now, Some(wall), sink);
+    }
+
+    fn rescan_roots(&mut self, now: Instant, wall: Option<SystemTime>, sink: &mut dyn FnMut(&mut VecDeque<Event>)) {
         self.stats.rescans += 1;
         let roots: Vec<(PathBuf, bool)> = self
             .matcher
@@ -517,7 +573,7 @@ impl<W: DirWatcher> Engine<W> {
             if self.lost_roots.contains(&root) {
                 continue;
             }
-            self.resync(&root, recursive, now);
+            self.resync(&root, recursive, now, wall, sink);
         }
     }
 
@@ -530,7 +586,7 @@ impl<W: DirWatcher> Engine<W> {
         self.lost_roots.retain(|r| !back.contains(r));
         for root in back {
             let recursive = self.matcher.roots.iter().any(|r| r.path == root && r.recursive);
-            self.resync(&root, recursive, now);
+            self.resync(&root, recursive, now, None, &mut |_| {});
         }
         let scopes: Vec<(PathBuf, bool)> = if self.tracker.polling {
             self.matcher
@@ -543,7 +599,7 @@ impl<W: DirWatcher> Engine<W> {
         };
         for (scope, descend) in scopes {
             if !self.lost_roots.contains(&scope) {
-                self.resync(&scope, descend, now);
+                self.resync(&scope, descend, now, None, &mut |_| {});
             }
         }
     }
@@ -553,12 +609,14 @@ impl<W: DirWatcher> Engine<W> {
         self.tracker.polling || !self.tracker.polled.is_empty() || !self.lost_roots.is_empty()
     }
 
-    /// Removes and returns up to `max` events due at `now`, updating the index.
+    /// Removes and returns up to `max` events due at `now`, updating the index:
+    /// first the changes a rescan found quiet, then those whose window closed.
     /// `wall` is the current wall-clock time, used to see whether a file held
     /// by `stable_for` was modified more recently than the events said.
     pub fn drain(&mut self, now: Instant, wall: SystemTime, max: usize) -> Vec<Event> {
-        let mut out = Vec::new();
-        for due in self.debouncer.drain_due_max(now, max) {
+        let take = self.ready.len().min(max);
+        let mut out: Vec<Event> = self.ready.drain(..take).collect();
+        for due in self.debouncer.drain_due_max(now, max - take) {
             let meta = match due.change {
                 Change::Deleted => None,
                 _ => rescan::stat(&due.path),
@@ -591,9 +649,14 @@ impl<W: DirWatcher> Engine<W> {
         out
     }
 
-    /// When the next pending change falls due.
+    /// When the next pending change falls due ([`Engine::has_ready`] aside).
     pub fn next_due(&mut self) -> Option<Instant> {
         self.debouncer.next_due()
+    }
+
+    /// Whether changes found by a rescan wait to be drained (they are due now).
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
     }
 
     /// Warnings gathered since the last call (watch limit, unreadable folders, lost roots).
@@ -628,9 +691,10 @@ impl<W: DirWatcher> Engine<W> {
         self.index.len()
     }
 
-    /// Paths waiting in the debouncer.
+    /// Changes not delivered yet: paths waiting in the debouncer, and changes
+    /// a rescan found ready.
     pub fn pending(&self) -> usize {
-        self.debouncer.len()
+        self.debouncer.len() + self.ready.len()
     }
 
     /// The OS-watch backend.

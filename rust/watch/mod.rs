@@ -13,15 +13,18 @@
 //!   batches to a consumer that pulls them ([`Watcher::next_batch`]).
 //!
 //! Backpressure: at most `max_buffered` events wait for the consumer; while
-//! the buffer is full, changes keep coalescing per path in the debouncer, so
-//! memory grows with the number of distinct paths changed, never with the
-//! number of events.
+//! the buffer is full, changes keep coalescing per path in the debouncer (and
+//! the changes a rescan found wait in the engine, one per path), so memory
+//! grows with the number of distinct paths changed, never with the number of
+//! events. A rescan hands its findings over in batches while it runs, so the
+//! consumer works on the first ones while the tree is still being listed.
 
 pub mod debounce;
 pub mod engine;
 pub mod error;
 pub mod filter;
 pub mod rescan;
+mod resync;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -346,6 +349,18 @@ impl Drop for Watcher {
     }
 }
 
+/// Moves what fits of `ready` (changes a rescan found, due now) into the
+/// consumer's buffer, so that it can work on them while the rescan goes on.
+fn hand_over(shared: &Shared, ready: &mut VecDeque<Event>) {
+    let mut out = shared.out.lock();
+    let n = shared.opts.max_buffered.saturating_sub(out.len()).min(ready.len());
+    if n > 0 {
+        out.extend(ready.drain(..n));
+        drop(out);
+        shared.out_cv.notify_all();
+    }
+}
+
 /// Messages handled in one go before the engine's output is looked at.
 const BURST: usize = 8192;
 /// The longest the thread sleeps without looking at the clock.
@@ -364,6 +379,9 @@ fn run(shared: &Shared, rx: &Receiver<Msg>) {
             let mut engine = shared.engine.lock();
             if let Some(due) = engine.next_due().filter(|_| !full) {
                 wait = wait.min(due.saturating_duration_since(now));
+            }
+            if engine.has_ready() && !full {
+                wait = Duration::ZERO;
             }
             if engine.needs_polling() {
                 wait = wait.min(next_poll.saturating_duration_since(now));
@@ -398,7 +416,7 @@ fn run(shared: &Shared, rx: &Receiver<Msg>) {
         }
         let now = Instant::now();
         if overflow {
-            engine.rescan_all(now);
+            engine.rescan_all(now, SystemTime::now(), &mut |ready| hand_over(shared, ready));
         }
         if engine.needs_polling() && now >= next_poll {
             engine.poll(now);

@@ -2,19 +2,19 @@
 //!
 //! The [`Index`] holds, for each watched file that some subscription wants,
 //! its size and modification time — nothing more — grouped by folder so that
-//! a path costs only its name. [`walk`] lists a tree (pruning ignored folders,
-//! calling back before each folder is read so the caller can put an OS watch
-//! on it first), and [`diff`] turns a fresh listing into the created, modified
-//! and deleted changes the index missed. The watcher uses them at start, when
-//! the kernel queue overflows or a watch is lost, and for polled subtrees.
+//! a path costs only its name. [`visit`] lists a tree folder by folder for a
+//! [`Visitor`] (which prunes ignored folders, and is called back before each
+//! folder is read so that it can put an OS watch on it first); [`walk`]
+//! gathers everything a visit finds into a [`Scan`]. The watcher walks at start and
+//! for new folders; when the kernel queue overflows, a watch is lost or a
+//! subtree is polled, it visits the tree and compares each folder's listing
+//! with what the index knows of it (`engine.rs`).
 
 use std::ffi::OsString;
-use std::fs::Metadata;
+use std::fs::{DirEntry, Metadata};
 use std::path::{Path, PathBuf};
 
-use rustc_hash::{FxHashMap, FxHashSet};
-
-use super::debounce::Change;
+use rustc_hash::FxHashMap;
 
 /// Size and modification time of a file: enough to tell that it changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -98,6 +98,32 @@ impl Index {
         self.get(path).is_some()
     }
 
+    /// Takes the files known in `dir` out of the index, by name (empty when
+    /// none is known); [`Index::put_dir`] gives them back.
+    pub fn take_dir(&mut self, dir: &Path) -> FxHashMap<OsString, FileMeta> {
+        let files = self.dirs.remove(dir).unwrap_or_default();
+        self.len -= files.len();
+        files
+    }
+
+    /// Records `files` as the known files of `dir`, replacing what was known there.
+    pub fn put_dir(&mut self, dir: &Path, files: FxHashMap<OsString, FileMeta>) {
+        let _ = self.take_dir(dir);
+        if !files.is_empty() {
+            self.len += files.len();
+            self.dirs.insert(dir.to_path_buf(), files);
+        }
+    }
+
+    /// Folders with known files: `dir`, and those below it when `descend`.
+    pub fn dirs_under(&self, dir: &Path, descend: bool) -> Vec<PathBuf> {
+        self.dirs
+            .keys()
+            .filter(|d| *d == dir || (descend && d.starts_with(dir)))
+            .cloned()
+            .collect()
+    }
+
     /// Known files in `dir`, and below it when `descend`.
     pub fn files_under(&self, dir: &Path, descend: bool) -> Vec<PathBuf> {
         let mut out = Vec::new();
@@ -131,6 +157,110 @@ pub struct Scan {
     pub unreadable: Vec<(PathBuf, String)>,
 }
 
+/// What [`visit`] reports while it lists a tree, folder by folder: each
+/// folder is announced, read in one go and closed before the next one is.
+pub trait Visitor {
+    /// Whether the folder `dir` below the start is left out, with all it holds.
+    fn prune(&mut self, dir: &Path) -> bool;
+    /// Called with each folder before it is read, so that a watch put on it
+    /// then cannot miss a file created while it is being read.
+    fn enter(&mut self, dir: &Path);
+    /// `dir` could be opened; its files follow.
+    fn open(&mut self, dir: &Path);
+    /// One entry of the open folder that is not a folder (symlinks included,
+    /// never followed); [`entry_stat`] reads its meta when wanted.
+    fn file(&mut self, path: PathBuf, entry: &DirEntry);
+    /// The open folder has been read to the end.
+    fn close(&mut self, dir: PathBuf);
+    /// `dir` exists but could not be listed, in the OS's words.
+    fn unreadable(&mut self, dir: PathBuf, reason: String);
+}
+
+/// The meta of a listed entry and when it last changed (its inode change
+/// time, nanoseconds since the epoch), or `None` if it is gone.
+pub fn entry_stat(entry: &DirEntry) -> Option<(FileMeta, i64)> {
+    let md = entry.metadata().ok()?;
+    let meta = FileMeta::of(&md);
+    Some((meta, changed_ns(&md).max(meta.mtime_ns)))
+}
+
+#[cfg(unix)]
+fn changed_ns(md: &Metadata) -> i64 {
+    use std::os::unix::fs::MetadataExt;
+    md.ctime().saturating_mul(1_000_000_000).saturating_add(md.ctime_nsec())
+}
+
+#[cfg(not(unix))]
+fn changed_ns(_: &Metadata) -> i64 {
+    i64::MIN
+}
+
+/// Lists `start` (and, when `descend`, the folders below it that the visitor
+/// does not prune), reporting what it finds to `visitor`. A folder that
+/// vanished is skipped silently.
+pub fn visit(start: &Path, descend: bool, visitor: &mut dyn Visitor) {
+    let mut stack = vec![start.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        visitor.enter(&dir);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    visitor.unreadable(dir, e.to_string());
+                }
+                continue;
+            }
+        };
+        visitor.open(&dir);
+        for entry in entries.flatten() {
+            let Ok(ft) = entry.file_type() else { continue };
+            let path = entry.path();
+            if !ft.is_dir() {
+                visitor.file(path, &entry);
+            } else if descend && !visitor.prune(&path) {
+                stack.push(path);
+            }
+        }
+        visitor.close(dir);
+    }
+}
+
+/// A [`Visitor`] that gathers a [`Scan`].
+struct Collect<'a> {
+    prune: &'a dyn Fn(&Path) -> bool,
+    keep: &'a dyn Fn(&Path) -> bool,
+    before_list: &'a mut dyn FnMut(&Path),
+    scan: Scan,
+}
+
+impl Visitor for Collect<'_> {
+    fn prune(&mut self, dir: &Path) -> bool {
+        (self.prune)(dir)
+    }
+
+    fn enter(&mut self, dir: &Path) {
+        (self.before_list)(dir);
+    }
+
+    fn open(&mut self, _: &Path) {}
+
+    fn file(&mut self, path: PathBuf, entry: &DirEntry) {
+        if (self.keep)(&path) {
+            if let Ok(md) = entry.metadata() {
+                self.scan.files.push((path, FileMeta::of(&md)));
+            }
+        }
+    }
+
+    fn close(&mut self, dir: PathBuf) {
+        self.scan.dirs.push(dir);
+    }
+
+    fn unreadable(&mut self, dir: PathBuf, reason: String) {
+        self.scan.unreadable.push((dir, reason));
+    }
+}
+
 /// Lists `start` (and, when `descend`, the folders below it that `prune`
 /// does not reject), keeping the files `keep` accepts. `before_list` is called
 /// with each folder before it is read, so that a watch put on it then cannot
@@ -143,57 +273,14 @@ pub fn walk(
     keep: &dyn Fn(&Path) -> bool,
     before_list: &mut dyn FnMut(&Path),
 ) -> Scan {
-    let mut scan = Scan::default();
-    let mut stack = vec![start.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        before_list(&dir);
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) => {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    scan.unreadable.push((dir.clone(), e.to_string()));
-                }
-                continue;
-            }
-        };
-        for entry in entries.flatten() {
-            let Ok(ft) = entry.file_type() else { continue };
-            let path = entry.path();
-            if ft.is_dir() {
-                if descend && !prune(&path) {
-                    stack.push(path);
-                }
-            } else if keep(&path) {
-                if let Ok(md) = entry.metadata() {
-                    scan.files.push((path, FileMeta::of(&md)));
-                }
-            }
-        }
-        scan.dirs.push(dir);
-    }
-    scan
-}
-
-/// The changes that turn what `index` knows about `scope` (and below it when
-/// `descend`) into what `scan` found there.
-pub fn diff(index: &Index, scope: &Path, descend: bool, scan: &Scan) -> Vec<(PathBuf, Change)> {
-    let mut out = Vec::new();
-    let mut seen: FxHashSet<&Path> = FxHashSet::default();
-    seen.reserve(scan.files.len());
-    for (path, meta) in &scan.files {
-        seen.insert(path.as_path());
-        match index.get(path) {
-            None => out.push((path.clone(), Change::Created)),
-            Some(known) if known != *meta => out.push((path.clone(), Change::Modified)),
-            Some(_) => {}
-        }
-    }
-    for path in index.files_under(scope, descend) {
-        if !seen.contains(path.as_path()) {
-            out.push((path, Change::Deleted));
-        }
-    }
-    out
+    let mut collect = Collect {
+        prune,
+        keep,
+        before_list,
+        scan: Scan::default(),
+    };
+    visit(start, descend, &mut collect);
+    collect.scan
 }
 
 #[cfg(test)]
@@ -267,30 +354,88 @@ mod tests {
     }
 
     #[test]
-    fn diff_reports_created_modified_and_deleted() {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path();
-        fs::write(root.join("same"), "s").unwrap();
-        fs::write(root.join("changed"), "c").unwrap();
-        fs::write(root.join("new"), "n").unwrap();
+    fn a_folder_taken_out_of_the_index_can_be_put_back() {
         let mut ix = Index::new();
-        ix.insert(&root.join("same"), stat(&root.join("same")).unwrap());
-        ix.insert(&root.join("changed"), FileMeta { size: 99, mtime_ns: 1 });
-        ix.insert(&root.join("gone"), FileMeta::default());
-        let scan = walk(root, true, &none, &all, &mut |_: &Path| {});
-        let mut got: Vec<(String, Change)> = diff(&ix, root, true, &scan)
-            .into_iter()
-            .map(|(p, c)| (p.file_name().unwrap().to_string_lossy().into_owned(), c))
-            .collect();
-        got.sort_by(|a, b| a.0.cmp(&b.0));
+        let meta = FileMeta { size: 1, mtime_ns: 2 };
+        ix.insert(Path::new("/r/a/x"), meta);
+        ix.insert(Path::new("/r/a/y"), meta);
+        ix.insert(Path::new("/r/b/z"), meta);
+        let mut dirs = ix.dirs_under(Path::new("/r"), true);
+        dirs.sort();
+        assert_eq!(dirs, vec![PathBuf::from("/r/a"), PathBuf::from("/r/b")]);
+        assert!(ix.dirs_under(Path::new("/r"), false).is_empty());
+        let mut files = ix.take_dir(Path::new("/r/a"));
+        assert_eq!((files.len(), ix.len()), (2, 1));
+        assert!(!ix.contains(Path::new("/r/a/x")));
+        assert!(ix.take_dir(Path::new("/r/nothing")).is_empty());
+        files.remove(std::ffi::OsStr::new("x"));
+        ix.put_dir(Path::new("/r/a"), files);
+        assert_eq!(ix.len(), 2);
+        assert!(ix.contains(Path::new("/r/a/y")) && !ix.contains(Path::new("/r/a/x")));
+        ix.put_dir(Path::new("/r/b"), FxHashMap::default());
+        assert_eq!(ix.len(), 1);
+        assert!(ix.dirs_under(Path::new("/r/b"), false).is_empty());
+    }
+
+    /// Records what a visit reports, in order.
+    #[derive(Default)]
+    struct Log(Vec<String>);
+
+    impl Visitor for Log {
+        fn prune(&mut self, dir: &Path) -> bool {
+            dir.ends_with("skip")
+        }
+        fn enter(&mut self, dir: &Path) {
+            self.0
+                .push(format!("enter {}", dir.file_name().unwrap().to_string_lossy()));
+        }
+        fn open(&mut self, dir: &Path) {
+            self.0
+                .push(format!("open {}", dir.file_name().unwrap().to_string_lossy()));
+        }
+        fn file(&mut self, path: PathBuf, entry: &DirEntry) {
+            let (meta, changed_ns) = entry_stat(entry).unwrap();
+            assert!(changed_ns >= meta.mtime_ns && changed_ns > 0);
+            self.0.push(format!(
+                "file {} {}",
+                path.file_name().unwrap().to_string_lossy(),
+                meta.size
+            ));
+        }
+        fn close(&mut self, dir: PathBuf) {
+            self.0
+                .push(format!("close {}", dir.file_name().unwrap().to_string_lossy()));
+        }
+        fn unreadable(&mut self, dir: PathBuf, reason: String) {
+            self.0.push(format!("unreadable {} {reason}", dir.display()));
+        }
+    }
+
+    #[test]
+    fn visit_reports_each_folder_entered_opened_listed_and_closed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("top");
+        fs::create_dir_all(root.join("sub")).unwrap();
+        fs::create_dir_all(root.join("skip")).unwrap();
+        fs::write(root.join("sub/f"), "123").unwrap();
+        fs::write(root.join("skip/hidden"), "").unwrap();
+        let mut log = Log::default();
+        visit(&root, true, &mut log);
         assert_eq!(
-            got,
-            vec![
-                ("changed".into(), Change::Modified),
-                ("gone".into(), Change::Deleted),
-                ("new".into(), Change::Created),
+            log.0,
+            [
+                "enter top",
+                "open top",
+                "close top",
+                "enter sub",
+                "open sub",
+                "file f 3",
+                "close sub"
             ]
         );
+        let mut flat = Log::default();
+        visit(&root, false, &mut flat);
+        assert_eq!(flat.0, ["enter top", "open top", "close top"]);
     }
 
     #[test]

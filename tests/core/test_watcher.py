@@ -341,6 +341,34 @@ def test_forced_overflow_is_recovered_by_a_rescan(root: Path, watch: Callable[..
     assert sum(1 for c in by_path.values() if c == ADDED) == n + 1
 
 
+def test_files_quiet_before_an_overflow_are_reported_once_and_known_afterwards(
+    root: Path, watch: Callable[..., Watcher]
+) -> None:
+    limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
+    w = watch(sub(root), debounce_ms=50)
+    w._pause_reader()
+    (root / "first").write_text("x")
+    n = limit // 2 + 1000
+    for i in range(n):
+        touch(root / f"f{i}")
+    newest = (root / f"f{n - 1}").stat().st_ctime_ns
+    deadline = time.monotonic() + 10
+    while time.time_ns() - newest < 200_000_000:  # older than a window: the rescan finds every file quiet
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    w._resume_reader()
+    events = marker(w, root, collect(w, lambda e: len(e) >= n + 1))
+    assert w.stats()["rescans"] >= 1
+    paths = [p for _, p, _, _ in events]
+    assert len(paths) == len(set(paths)) == n + 1
+    assert all(c == ADDED for c, _, _, _ in events)
+    # what the rescan reported is known: a later change is a modification, not a creation
+    (root / "f0").write_text("changed")
+    (root / "f1").unlink()
+    later = marker(w, root, collect(w, lambda e: len(e) >= 2), "-2")
+    assert sorted(rel(later, root)) == [(MODIFIED, "f0"), (DELETED, "f1")]
+
+
 def test_modify_storm_gives_one_or_two_events_per_window(root: Path, watch: Callable[..., Watcher]) -> None:
     target = root / "hot"
     target.write_text("")
