@@ -207,3 +207,72 @@ def test_dispatcher_shutdown_drops_queued_events_and_counts_them() -> None:
     assert d.shutdown(timeout=10)
     assert ran == [1] and d.dropped == 1
     assert not d.submit("/r/b", [Call("block", block, False, e)])
+
+
+def test_submit_many_takes_what_max_pending_allows_and_keeps_each_path_in_order() -> None:
+    d = Dispatcher(max_workers=2, max_pending=3)
+    gate = threading.Event()
+    handled: list[str] = []
+    lock = threading.Lock()
+    runs: list[int] = []
+
+    def h(event: FileEvent) -> None:
+        gate.wait(30)
+        with lock:
+            handled.append(event.path)
+
+    paths = ["/r/a", "/r/b", "/r/a", "/r/c", "/r/a", "/r/d", "/r/b"]
+    jobs = [(p, [("h", h, False, FileEvent(Change.modified, p, "/r"))]) for p in paths]
+    accepted: list[int] = []
+    intake = threading.Thread(target=lambda: accepted.append(d.submit_many(jobs, lambda part: runs.append(len(part)))))
+    intake.start()
+    wait_until(lambda: d.pending == 3)
+    assert runs == [3]  # the intake waits for room instead of queueing everything
+    gate.set()
+    intake.join(30)
+    assert accepted == [7]
+    assert d.shutdown(timeout=30)
+    assert sum(runs) == 7 and max(runs) <= 3
+    assert sorted(handled) == sorted(paths)
+    assert [p for p in handled if p == "/r/a"] == ["/r/a"] * 3
+    assert d.calls == 7 and d.errors == 0 and d.dropped == 0
+
+
+def test_submit_many_stops_taking_events_at_shutdown() -> None:
+    d = Dispatcher(max_workers=1, max_pending=1)
+    gate = threading.Event()
+
+    def block(event: FileEvent) -> None:
+        gate.wait(30)
+
+    e = FileEvent(Change.added, "/r/a", "/r")
+    jobs = [(f"/r/{i}", [("block", block, False, e)]) for i in range(3)]
+    accepted: list[int] = []
+    intake = threading.Thread(target=lambda: accepted.append(d.submit_many(jobs)))
+    intake.start()
+    wait_until(lambda: d.pending == 1)
+    assert not d.shutdown(timeout=0.05)  # the first handler still runs
+    intake.join(30)
+    assert accepted == [1]
+    gate.set()
+    assert d.shutdown(timeout=30)
+    assert d.calls == 1 and d.pending == 0
+
+
+def test_handler_counts_add_up_over_restarts(inbox: Path) -> None:
+    app = WatchApp(debounce=0.05)
+
+    @on_created(inbox, app=app)
+    def flaky(event: FileEvent) -> None:
+        if event.name.startswith("bad"):
+            raise ValueError("bad file")
+
+    for calls, name in enumerate(("a", "bad1"), start=1):
+        app.start()
+        try:
+            (inbox / name).write_text("x")
+            wait_until(lambda n=calls: app.stats["handler_calls"] == n)
+        finally:
+            app.stop()
+        assert app.stats["handler_calls"] == calls  # kept once the session is gone
+    assert app.stats["handler_errors"] == 1 and app.stats["events_total"] == 2

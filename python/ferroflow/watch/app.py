@@ -20,7 +20,7 @@ from typing import Any
 
 from .._core import Watcher, check_glob
 from ..errors import WatchError
-from .dispatch import Call, Dispatcher
+from .dispatch import Dispatcher, Entry
 from .events import Change, FileEvent
 
 __all__ = ["Handler", "WatchApp", "WatchHandlerError", "default_app", "reset_default_app", "run"]
@@ -29,6 +29,13 @@ logger = logging.getLogger("ferroflow.watch")
 
 HandlerFn = Callable[[FileEvent], Any]
 _ALL_CHANGES = (Change.added, Change.modified, Change.deleted)
+_CHANGES = {int(c): c for c in Change}
+
+# How the events of one (change, existing, matched subscriptions) are routed, worked out once:
+# the distinct (root, pattern) pairs an event is built for, and per handler (priority order)
+# its name, function, whether it is async, and which of those events it gets.
+_Plan = tuple[Change, tuple[tuple[str, str | None], ...], tuple[tuple[str, HandlerFn, bool, int], ...]]
+_MAX_PLANS = 4096
 
 
 class WatchHandlerError(WatchError, TypeError):
@@ -83,6 +90,7 @@ class _Session:
     dispatcher: Dispatcher
     routes: list[tuple[Handler, str | None, str]]
     rank: dict[int, tuple[int, int]]
+    plans: dict[tuple[int | bool, ...], _Plan | None] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)
     alive: bool = True
     closed: bool = False
@@ -219,7 +227,8 @@ class WatchApp:
         self._counts = {"events_total": 0, "added": 0, "modified": 0, "deleted": 0, "calls": 0, "errors": 0}
         self._rescans_before = 0
         self._recent: deque[FileEvent] = deque(maxlen=500)
-        self._listeners: list[Callable[[FileEvent], None]] = []
+        self._listeners: list[Callable[[FileEvent], None]] = []  # replaced, never mutated: read without a copy
+        self._draining: list[Dispatcher] = []  # of stopped sessions whose handlers still ran at close
         self._max_os_watches: int | None = None
 
     def __repr__(self) -> str:
@@ -393,13 +402,16 @@ class WatchApp:
         """
         with self._lock:
             c = dict(self._counts)
-        session = self._session
+            session = self._session
+            dispatchers = list(self._draining)
+        if session is not None:
+            dispatchers.append(session.dispatcher)
         core: dict[str, int] = session.watcher.stats() if session is not None else {}
         return {
             "events_total": c["events_total"],
             "by_change": {"added": c["added"], "modified": c["modified"], "deleted": c["deleted"]},
-            "handler_calls": c["calls"],
-            "handler_errors": c["errors"],
+            "handler_calls": c["calls"] + sum(d.calls for d in dispatchers),
+            "handler_errors": c["errors"] + sum(d.errors for d in dispatchers),
             "rescans": self._rescans_before + core.get("rescans", 0),
             "pending": session.dispatcher.pending if session is not None else 0,
             "os_watches": core.get("os_watches", 0),
@@ -414,7 +426,7 @@ class WatchApp:
     def add_listener(self, fn: Callable[[FileEvent], None]) -> None:
         """Call ``fn(event)`` on the intake thread for every event (e.g. a dashboard feed)."""
         with self._lock:
-            self._listeners.append(fn)
+            self._listeners = [*self._listeners, fn]
 
     def remove_listener(self, fn: Callable[[FileEvent], None]) -> None:
         """Stop calling a listener added with :meth:`add_listener`."""
@@ -469,7 +481,7 @@ class WatchApp:
             max_buffered=max(1000, self.max_pending * 4),
             max_os_watches=self._max_os_watches,
         )
-        dispatcher = Dispatcher(max_workers=self.max_workers, max_pending=self.max_pending, on_call=self._count_call)
+        dispatcher = Dispatcher(max_workers=self.max_workers, max_pending=self.max_pending)
         # higher priority first, then registration order
         rank = {id(h): (-h.priority, i) for i, h in enumerate(handlers)}
         session = _Session(watcher=watcher, dispatcher=dispatcher, routes=routes, rank=rank)
@@ -485,61 +497,98 @@ class WatchApp:
         )
         return session
 
-    def _count_call(self, call: Call, error: BaseException | None) -> None:
-        with self._lock:
-            self._counts["calls"] += 1
-            if error is not None:
-                self._counts["errors"] += 1
+    def _fold(self, dispatcher: Dispatcher) -> bool:
+        """Add a stopped dispatcher's counts to the app's once its handlers finished (lock held)."""
+        if dispatcher.pending:
+            return False
+        self._counts["calls"] += dispatcher.calls
+        self._counts["errors"] += dispatcher.errors
+        return True
 
     def _log_warnings(self, session: _Session) -> None:
         for message in session.watcher.take_warnings():
             logger.warning("%s", message)
 
-    def _route(self, session: _Session, change: Change, path: str, subs: list[int], existing: bool) -> list[Call]:
-        chosen: dict[int, Call] = {}
+    def _plan(self, session: _Session, change: int, subs: list[int], existing: bool) -> _Plan | None:
+        """Work out which handlers get an event, in which order, with which event (``None``: none)."""
+        kind = _CHANGES[change]
+        chosen: dict[int, tuple[Handler, str | None, str]] = {}
         for i in subs:
             handler, pattern, root = session.routes[i]
-            if id(handler) in chosen or (not existing and change not in handler.events):
+            if id(handler) in chosen or (not existing and kind not in handler.events):
                 continue
-            event = FileEvent(change, path, root, pattern)
-            chosen[id(handler)] = Call(handler.name, handler.fn, handler.is_async, event)
-        if len(chosen) == 1:
-            return list(chosen.values())
-        return [chosen[k] for k in sorted(chosen, key=session.rank.__getitem__)]
+            chosen[id(handler)] = (handler, pattern, root)
+        if not chosen:
+            return None
+        slots: list[tuple[str, str | None]] = []
+        calls: list[tuple[str, HandlerFn, bool, int]] = []
+        for key in sorted(chosen, key=session.rank.__getitem__):
+            handler, pattern, root = chosen[key]
+            if (root, pattern) not in slots:
+                slots.append((root, pattern))
+            calls.append((handler.name, handler.fn, handler.is_async, slots.index((root, pattern))))
+        return kind, tuple(slots), tuple(calls)
 
-    def _note(self, calls: list[Call]) -> None:
-        event = calls[0].event
+    def _note(self, jobs: Sequence[tuple[str, Sequence[Entry]]]) -> None:
+        """Count, remember and announce the events about to be handled (the first handler's event of each)."""
+        events = [entries[0][3] for _, entries in jobs]
+        added = modified = 0
+        for event in events:
+            if event.change is Change.added:
+                added += 1
+            elif event.change is Change.modified:
+                modified += 1
+        counts = self._counts
         with self._lock:
-            self._counts["events_total"] += 1
-            self._counts[event.change.name] += 1
-            self._recent.append(event)
-            listeners = list(self._listeners)
+            counts["events_total"] += len(events)
+            counts["added"] += added
+            counts["modified"] += modified
+            counts["deleted"] += len(events) - added - modified
+            self._recent.extend(events[-(self._recent.maxlen or 0) :])
+            listeners = self._listeners
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "%s %s", event.change.name, event.path, extra={"change": event.change.name, "path": event.path}
-            )
-        for listener in listeners:
-            try:
-                listener(event)
-            except Exception:
-                logger.exception("watch listener %s failed", _describe(listener))
+            for event in events:
+                logger.debug(
+                    "%s %s", event.change.name, event.path, extra={"change": event.change.name, "path": event.path}
+                )
+        for event in events:
+            for listener in listeners:
+                try:
+                    listener(event)
+                except Exception:
+                    logger.exception("watch listener %s failed", _describe(listener))
 
     def _serve(self, session: _Session) -> None:
-        """Pull batches and dispatch them until stopped."""
+        """Pull batches, route each event and dispatch them until stopped."""
         import time
 
+        plans = session.plans
+        missing: Any = object()
         next_warning_check = time.monotonic() + 1.0
         while not session.stop.is_set():
             batch = session.watcher.next_batch(250)
             if batch is None:
                 return
+            jobs: list[tuple[str, Sequence[Entry]]] = []
             for change, path, subs, existing in batch:
-                calls = self._route(session, Change(change), path, subs, existing)
-                if not calls:
+                key = (change, existing, *subs)
+                plan = plans.get(key, missing)
+                if plan is missing:
+                    plan = self._plan(session, change, subs, existing)
+                    if len(plans) < _MAX_PLANS:
+                        plans[key] = plan
+                if plan is None:
                     continue
-                self._note(calls)
-                if not session.dispatcher.submit(path, calls):
-                    return
+                kind, slots, calls = plan
+                if len(calls) == 1:
+                    name, fn, is_async, _ = calls[0]
+                    root, pattern = slots[0]
+                    jobs.append((path, ((name, fn, is_async, FileEvent(kind, path, root, pattern)),)))
+                else:
+                    events = [FileEvent(kind, path, root, pattern) for root, pattern in slots]
+                    jobs.append((path, [(name, fn, is_async, events[k]) for name, fn, is_async, k in calls]))
+            if jobs and session.dispatcher.submit_many(jobs, self._note) < len(jobs):
+                return
             if time.monotonic() >= next_warning_check:
                 self._log_warnings(session)
                 next_warning_check = time.monotonic() + 1.0
@@ -641,6 +690,9 @@ class WatchApp:
                 if self._session is session:
                     self._rescans_before += int(session.watcher.stats().get("rescans", 0))
                     self._session = None
+                # Handler calls are counted by the dispatcher; one whose handlers still run keeps counting.
+                self._draining.append(session.dispatcher)
+                self._draining = [d for d in self._draining if not self._fold(d)]
             session.alive = False
 
 

@@ -11,8 +11,9 @@ The rules (SPEC §7):
 - a handler's exception is logged with its traceback and counted; nothing
   else is affected;
 - at most ``max_pending`` events are accepted and not yet finished: past that,
-  :meth:`Dispatcher.submit` blocks, so a slow handler slows the intake (and the
-  watcher coalesces changes per path meanwhile) instead of growing memory.
+  :meth:`Dispatcher.submit` and :meth:`Dispatcher.submit_many` block, so a
+  slow handler slows the intake (and the watcher coalesces changes per path
+  meanwhile) instead of growing memory.
 """
 
 from __future__ import annotations
@@ -23,14 +24,14 @@ import logging
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .events import FileEvent
 
-__all__ = ["Call", "Dispatcher"]
+__all__ = ["Call", "Dispatcher", "Entry"]
 
 logger = logging.getLogger("ferroflow.watch")
 
@@ -45,12 +46,11 @@ class Call:
     event: FileEvent
 
 
-@dataclass(slots=True)
-class _Job:
-    path: str
-    calls: list[Call]
-    index: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+Entry = tuple[str, Callable[[FileEvent], Any], bool, FileEvent]
+"""One handler call as the dispatcher stores it: ``(name, fn, is_async, event)`` (a :class:`Call` as a tuple)."""
+
+# A queued event: its path, its handler chain and the index of the next call to make.
+_Job = tuple[str, Sequence[Entry], int]
 
 
 class _LoopThread:
@@ -97,10 +97,12 @@ class Dispatcher:
         >>> e = FileEvent(Change.added, "/r/a", "/r")
         >>> d.submit("/r/a", [Call("h", seen.append, False, e)])
         True
+        >>> d.submit_many([("/r/b", [("h", seen.append, False, e)])])
+        1
         >>> d.shutdown(timeout=5)
         True
-        >>> seen == [e]
-        True
+        >>> seen == [e, e], d.calls, d.errors
+        (True, 2, 0)
     """
 
     def __init__(
@@ -116,14 +118,22 @@ class Dispatcher:
             for i in range(max(1, max_workers))
         ]
         self._stopped = False
+        self._closing = False
         self._loop: _LoopThread | None = None
+        # One lock guards the counters, the per-path queues and both conditions.
         self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
-        self._waiting: dict[str, deque[_Job]] = {}
+        self._room = threading.Condition(self._lock)  # intake waits here for max_pending to allow more
+        self._idle = threading.Condition(self._lock)  # shutdown waits here for the last event to finish
+        self._intake_waiting = 0
+        self._shutdown_waiting = 0
+        self._waiting: dict[str, deque[_Job] | None] = {}  # paths being handled -> their queued events
         self._active = 0
-        self._slots = threading.Semaphore(max(1, max_pending))
-        self._closing = threading.Event()
+        self._max_pending = max(1, max_pending)
+        # A blocked intake resumes once half the room is free, not one event at a time (fewer thread switches).
+        self._resume_below = self._max_pending // 2 + 1
         self._dropped = 0
+        self._calls = 0
+        self._errors = 0
         self._on_call = on_call
         self._worker_idents: set[int] = set()
         for worker in self._workers:
@@ -137,22 +147,74 @@ class Dispatcher:
         Blocks while ``max_pending`` events are unfinished. Returns False (and
         queues nothing) once the dispatcher is shutting down.
         """
-        while not self._slots.acquire(timeout=0.05):
-            if self._closing.is_set():
-                return False
-        job = _Job(path, calls)
-        with self._lock:
-            if self._closing.is_set():
-                self._slots.release()
-                return False
-            self._active += 1
-            queue = self._waiting.get(path)
-            if queue is not None:
-                queue.append(job)
-                return True
-            self._waiting[path] = deque()
-        self._run_soon(job)
-        return True
+        entries = [(c.name, c.fn, c.is_async, c.event) for c in calls]
+        return self.submit_many([(path, entries)]) == 1
+
+    def submit_many(
+        self,
+        jobs: Sequence[tuple[str, Sequence[Entry]]],
+        before: Callable[[Sequence[tuple[str, Sequence[Entry]]]], None] | None = None,
+    ) -> int:
+        """Queue the handler chains of several events, ``(path, entries)`` each, in order.
+
+        Takes as many events at once as ``max_pending`` leaves room for, then
+        blocks until handlers finished enough of them, and so on.
+        ``before`` is called (on the calling thread) with each run of events
+        about to be queued.
+
+        Returns:
+            How many events were queued: fewer than ``len(jobs)`` only once the
+            dispatcher is shutting down.
+        """
+        done = 0
+        total = len(jobs)
+        lock = self._lock
+        while done < total:
+            with lock:
+                while self._active >= self._max_pending and not self._closing:
+                    self._intake_waiting += 1
+                    try:
+                        self._room.wait()
+                    finally:
+                        self._intake_waiting -= 1
+                if self._closing:
+                    return done
+                take = min(total - done, self._max_pending - self._active)
+                self._active += take  # reserved: nobody else takes this room
+            part = jobs[done : done + take]
+            queued = False
+            try:
+                if before is not None:
+                    before(part)
+                with lock:
+                    if not self._closing:
+                        self._enqueue(part)
+                        queued = True
+            finally:
+                if not queued:
+                    with lock:
+                        self._active -= take
+                        self._wake()
+            if not queued:
+                return done
+            done += take
+        return done
+
+    def _enqueue(self, part: Sequence[tuple[str, Sequence[Entry]]]) -> None:
+        """Queue accepted events behind the running one of their path, or for the workers (lock held)."""
+        waiting = self._waiting
+        put = self._ready.put
+        for path, entries in part:
+            job = (path, entries, 0)
+            if path not in waiting:
+                waiting[path] = None
+                put(job)
+            else:
+                later = waiting[path]
+                if later is None:
+                    waiting[path] = deque((job,))
+                else:
+                    later.append(job)
 
     @property
     def pending(self) -> int:
@@ -165,6 +227,16 @@ class Dispatcher:
         """Events accepted but never started because of a shutdown."""
         return self._dropped
 
+    @property
+    def calls(self) -> int:
+        """Handler calls made (failed ones included)."""
+        return self._calls
+
+    @property
+    def errors(self) -> int:
+        """Handler calls that raised."""
+        return self._errors
+
     def in_worker(self) -> bool:
         """Whether the current thread runs handlers (a pool thread or the loop thread)."""
         ident = threading.get_ident()
@@ -173,58 +245,74 @@ class Dispatcher:
     # ------------------------------------------------------------ running
 
     def _run_soon(self, job: _Job) -> None:
-        if self._stopped:  # the workers are gone: the job will never run
-            self._finish(job, dropped=True)
-        else:
-            self._ready.put(job)
+        with self._lock:
+            if not self._stopped:
+                self._ready.put(job)
+                return
+        self._finish(job[0], 0, 0, dropped=True)  # the workers are gone: the job will never run
 
     def _work(self) -> None:
         self._worker_idents.add(threading.get_ident())
-        while (job := self._ready.get()) is not None:
+        get = self._ready.get
+        while (job := get()) is not None:
             self._run(job)
 
     def _run(self, job: _Job) -> None:
-        """Run the job's sync handlers from ``job.index`` on; hand async ones to the loop."""
-        while job.index < len(job.calls):
-            call = job.calls[job.index]
-            job.index += 1
-            if call.is_async:
-                self._run_async(job, call)
+        """Run the job's sync handlers from its index on; hand async ones to the loop."""
+        path, entries, index = job
+        calls = errors = 0
+        for i in range(index, len(entries)):
+            name, fn, is_async, event = entries[i]
+            if is_async:
+                if calls:
+                    self._count(calls, errors)
+                self._run_async(path, entries, i)
                 return
             error: BaseException | None = None
             try:
-                call.fn(call.event)
+                fn(event)
             except Exception as exc:
                 error = exc
-                logger.exception("watch handler %s failed on %s %s", call.name, call.event.change.name, call.event.path)
-            self._report(call, error)
-        self._finish(job)
+                errors += 1
+                logger.exception("watch handler %s failed on %s %s", name, event.change.name, event.path)
+            calls += 1
+            if self._on_call is not None:
+                self._report(Call(name, fn, is_async, event), error)
+        self._finish(path, calls, errors)
 
-    def _run_async(self, job: _Job, call: Call) -> None:
+    def _run_async(self, path: str, entries: Sequence[Entry], index: int) -> None:
         if self._loop is None:
             with self._lock:
                 if self._loop is None:
                     self._loop = _LoopThread()
         loop = self._loop.loop
-        coro: Coroutine[Any, Any, Any] = self._await(call)
+        coro: Coroutine[Any, Any, Any] = self._await(entries[index])
         fut = asyncio.run_coroutine_threadsafe(coro, loop)
 
         def resume(_: Future[Any]) -> None:
             # Continue the chain on the pool: sync handlers never run on the loop thread.
-            self._run_soon(job)
+            self._run_soon((path, entries, index + 1))
 
         fut.add_done_callback(resume)
 
-    async def _await(self, call: Call) -> None:
+    async def _await(self, entry: Entry) -> None:
+        name, fn, is_async, event = entry
         error: BaseException | None = None
         try:
-            result = call.fn(call.event)
+            result = fn(event)
             if inspect.isawaitable(result):
                 await result
         except Exception as exc:
             error = exc
-            logger.exception("watch handler %s failed on %s %s", call.name, call.event.change.name, call.event.path)
-        self._report(call, error)
+            logger.exception("watch handler %s failed on %s %s", name, event.change.name, event.path)
+        self._count(1, 0 if error is None else 1)
+        if self._on_call is not None:
+            self._report(Call(name, fn, is_async, event), error)
+
+    def _count(self, calls: int, errors: int) -> None:
+        with self._lock:
+            self._calls += calls
+            self._errors += errors
 
     def _report(self, call: Call, error: BaseException | None) -> None:
         if self._on_call is not None:
@@ -233,28 +321,29 @@ class Dispatcher:
             except Exception:
                 logger.exception("watch statistics callback failed")
 
-    def _finish(self, job: _Job, dropped: bool = False) -> None:
+    def _wake(self) -> None:
+        """Wake a blocked intake or shutdown if the count of unfinished events allows (lock held)."""
+        if self._intake_waiting and self._active < self._resume_below:
+            self._room.notify()
+        if self._shutdown_waiting and not self._active:
+            self._idle.notify_all()
+
+    def _finish(self, path: str, calls: int, errors: int, dropped: bool = False) -> None:
         with self._lock:
+            self._calls += calls
+            self._errors += errors
             if dropped:
                 self._dropped += 1
-            queue = self._waiting.get(job.path)
-            nxt: _Job | None = None
-            if queue:
-                if self._closing.is_set():
-                    self._dropped += len(queue)
-                    self._active -= len(queue)
-                    for _ in queue:
-                        self._slots.release()
-                    queue.clear()
-                else:
-                    nxt = queue.popleft()
-            if nxt is None:
-                self._waiting.pop(job.path, None)
+            later = self._waiting.pop(path, None)
+            if later:
+                if self._closing:  # (shutdown emptied the queues already; this is for safety)
+                    self._dropped += len(later)
+                    self._active -= len(later)
+                else:  # the next event of this path; the workers outlive closing, so it runs
+                    self._waiting[path] = later
+                    self._ready.put(later.popleft())
             self._active -= 1
-            self._slots.release()
-            self._idle.notify_all()
-        if nxt is not None:
-            self._run_soon(nxt)
+            self._wake()
 
     # ------------------------------------------------------------ shutdown
 
@@ -268,17 +357,21 @@ class Dispatcher:
         Returns:
             Whether everything finished within ``timeout``.
         """
-        self._closing.set()
         with self._lock:
-            for queue in self._waiting.values():
-                self._dropped += len(queue)
-                self._active -= len(queue)
-                for _ in queue:
-                    self._slots.release()
-                queue.clear()
+            self._closing = True
+            self._room.notify_all()
+            for later in self._waiting.values():
+                if later:
+                    self._dropped += len(later)
+                    self._active -= len(later)
+                    later.clear()
             finished = True
             if wait:
-                finished = self._idle.wait_for(lambda: self._active == 0, timeout)
+                self._shutdown_waiting += 1
+                try:
+                    finished = self._idle.wait_for(lambda: self._active == 0, timeout)
+                finally:
+                    self._shutdown_waiting -= 1
             first, self._stopped = not self._stopped, True
         if first:  # shutdown may be called by several threads; tear down once
             if self._dropped:
