@@ -68,27 +68,29 @@ def _wrap() -> None:
 @contextlib.contextmanager
 def capture_output() -> Iterator[None]:
     """Keep what tasks print while the block runs (nested and concurrent runs share it)."""
-    global _users
-    with _lock:
-        _users += 1
-        if _users == 1:
-            _wrap()
+    install_for_good()
     try:
         yield
     finally:
-        with _lock:
-            _users -= 1
-            if _users == 0:
-                for name, tee in _installed.items():
-                    if getattr(sys, name) is tee:
-                        setattr(sys, name, tee.stream)
-                _installed.clear()
+        _release()
 
 
 def install_for_good() -> None:
-    """Wrap the streams for the rest of the process (a worker process that only runs tasks)."""
+    """Wrap the streams until a matching release (for a worker process that only runs
+    tasks: for the rest of the process)."""
     global _users
     with _lock:
         _users += 1
         if _users == 1:
             _wrap()
+
+
+def _release() -> None:
+    global _users
+    with _lock:
+        _users -= 1
+        if _users == 0:
+            for name, tee in _installed.items():
+                if getattr(sys, name) is tee:
+                    setattr(sys, name, tee.stream)
+            _installed.clear()
