@@ -79,7 +79,7 @@ test-wheel: wheel ## Install the wheel into a fresh .venv-wheel; run the CLI, th
 	rm -rf $(WHEEL_VENV)
 	$(PYTHON) -m venv $(WHEEL_VENV)
 	$(WHEEL_VENV)/bin/python -m pip install "$$(ls dist/ferroflow-*.whl)[all]"
-	cd /tmp && $(CURDIR)/$(WHEEL_VENV)/bin/python $(CURDIR)/tests/wheel/check_installed.py $(CURDIR)
+	$(WHEEL_VENV)/bin/python -I tests/wheel/check_installed.py .
 
 test: install lint typecheck docs test-rust test-python test-wheel ## Everything CI runs
 
