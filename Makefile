@@ -68,7 +68,7 @@ test-python: install ## pytest
 	$(VENV)/bin/pytest -q
 
 docs: $(STAMP_DEPS) ## Build the documentation into site/ (mkdocs --strict: a broken reference fails)
-	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 wheel: $(STAMP_DEPS) ## Build the abi3 manylinux wheel into dist/
 	rm -f dist/ferroflow-*.whl

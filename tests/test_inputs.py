@@ -1,4 +1,4 @@
-"""The input-binding rule (SPEC §2, §13.2, §13.4), through real workflow runs."""
+"""The input-binding rule (docs/guide/tasks.md, "How a task gets its inputs"), through real workflow runs."""
 
 from __future__ import annotations
 

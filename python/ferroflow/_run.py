@@ -58,7 +58,7 @@ _CANCELLED = TaskStatus.CANCELLED
 
 @dataclass
 class RunOptions:
-    """The keywords of ``run()`` (SPEC §13.5), plus the clock and sleep used for retries.
+    """The keywords of ``run()`` (see ``Workflow.run``), plus the clock and sleep used for retries.
 
     ``sleep`` / ``async_sleep`` / ``rand`` exist so tests can observe retry delays without
     waiting; by default delays really happen.
@@ -734,7 +734,7 @@ def fast_table(
     named: Sequence[bool],
     forced_slow: Iterable[int] = (),
 ) -> FastTable:
-    """Which nodes take the fast path (SPEC §2 rules reduce to "the first k upstreams fill
+    """Which nodes take the fast path (the input rules of docs/guide/tasks.md reduce to "the first k upstreams fill
     the k required positional parameters", and ``*args`` after them takes the rest) and
     with which upstream ids.
 

@@ -4,7 +4,7 @@
 - ``.branch(*ts)``: each of ``ts`` runs after the previous stage; together they are the new stage;
 - ``.merge(t)``: ``t`` runs after every task of the current stage.
 
-A parameter named after any earlier task receives its result (SPEC §2 rule 1), so a merge
+A parameter named after any earlier task receives its result (rule 1 of docs/guide/tasks.md, "How a task gets its inputs"), so a merge
 step sees every earlier stage by name.
 
 Example:

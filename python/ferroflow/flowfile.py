@@ -1,6 +1,6 @@
 """Flow files: script pipelines declared in JSON, YAML or TOML.
 
-A flow file names tasks that run scripts or commands (SPEC §8)::
+A flow file names tasks that run scripts or commands (docs/guide/flow-files.md)::
 
     {"name": "daily", "params": {"date": "today"},
      "tasks": [

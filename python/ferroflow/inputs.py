@@ -1,4 +1,4 @@
-"""How a task gets its inputs: the one binding rule of SPEC §2, used by every front door
+"""How a task gets its inputs: the one binding rule (docs/guide/tasks.md), used by every front door
 and every executor.
 
 1. a parameter named after another task of the same workflow receives that task's result

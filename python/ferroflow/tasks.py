@@ -2,7 +2,7 @@
 
 ``@task`` works bare and called; ``Task(fn=..., name=...)`` builds one without the
 decorator. A task is still callable as the plain function. ``a >> b`` makes ``b`` run
-after ``a`` (SPEC §2, §13.3).
+after ``a`` (docs/guide/tasks.md).
 
 Example:
     >>> from ferroflow import task
@@ -638,7 +638,7 @@ def iter_closure(
     """``roots`` and every task upstream of them, in discovery order.
 
     Upstreams are the ``>>`` wiring and, when ``by_name`` is given, the tasks that
-    parameters are named after (SPEC §2 rule 1). Iterative, so arbitrarily long
+    parameters are named after (rule 1 of docs/guide/tasks.md). Iterative, so arbitrarily long
     chains do not hit the recursion limit.
     """
     seen: dict[int, Task[..., Any]] = {}

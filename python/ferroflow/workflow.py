@@ -2,7 +2,7 @@
 
 Tasks are added with their dependencies and validated at once: a duplicate name raises
 ``DuplicateTaskError``, an unknown dependency ``UnknownDependencyError``, and an edge that
-closes a loop (declared, or made by a parameter named after a task: SPEC §2 rule 1)
+closes a loop (declared, or made by a parameter named after a task: rule 1 of docs/guide/tasks.md)
 ``CycleError`` with the path. The graph lives in the Rust core (``ferroflow._core.Graph``).
 
 Example:

@@ -4,7 +4,7 @@
 //! it changes with the instant they were seen (`push`) and asks which paths are
 //! due (`drain_due`). Each path has one pending entry that remembers whether
 //! the file existed before the window opened and whether it exists now; the net
-//! change follows from those two facts (SPEC §7):
+//! change follows from those two facts (docs/guide/watching.md):
 //!
 //! | within one window        | delivered |
 //! |--------------------------|-----------|

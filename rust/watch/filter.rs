@@ -1,6 +1,6 @@
 //! Include and ignore globs, compiled once, applied to root-relative paths.
 //!
-//! Pattern semantics (SPEC §7, §13.12):
+//! Pattern semantics (docs/guide/watching.md, "Handlers"):
 //! - a pattern without `/` and without `**` (`*.txt`) matches the file name at
 //!   any depth;
 //! - a pattern with `/` or `**` (`data/*.csv`, `**/*.json`) matches the path

@@ -1,4 +1,4 @@
-"""Executors: where and how the tasks of a run execute (SPEC §5).
+"""Executors: where and how the tasks of a run execute (docs/guide/executors.md).
 
 ``run(executor=...)`` takes one of these names or objects:
 

@@ -1,6 +1,6 @@
 """Running handlers for events: ordering, concurrency, backpressure, failures.
 
-The rules (SPEC §7):
+The rules (docs/guide/watching.md, "Dispatch"):
 
 - sync handlers run on a bounded thread pool, async handlers on one event-loop
   thread;
