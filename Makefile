@@ -21,7 +21,7 @@ help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
 $(VENV)/bin/python:
-	@echo "Creating $(VENV) (the first build takes about 1.5 minutes)"
+	@echo "Creating $(VENV) (the first build takes 1.5 to 3 minutes)"
 	@$(PYTHON) -m venv $(VENV)
 	@$(PIP) install -q --upgrade pip
 
