@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from ferroflow.store import open_store
+from ferroflow.store.store import open_store
 
 from tests.cli.conftest import Invoker, ferroflow
 from tests.conftest import wait_until

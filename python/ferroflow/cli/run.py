@@ -12,9 +12,9 @@ import typer
 from rich.table import Table
 
 from ..errors import FerroflowError, FlowFileError
-from ..flowfile import display_path, suggest
-from ..project import DryRun, FlowWorkflow, Project
-from ..targets import Target, as_workflow, load_python_target, parse_params, resolve_target
+from ..flowfiles.model import display_path, suggest
+from ..flowfiles.project import DryRun, FlowWorkflow, Project
+from ..flowfiles.targets import Target, as_workflow, load_python_target, parse_params, resolve_target
 from ._output import EXIT_FAILED, EXIT_INTERRUPTED, CliState, Output, fail, state, user_errors
 from .progress import RunProgress, print_run_summary
 
@@ -255,7 +255,7 @@ def _watch(out: Output, app: Any, *, debounce: float, max_workers: int | None, r
 
 def list_flow_rows(project: Project) -> list[dict[str, Any]]:
     """Every flow file of the project: name, tasks, description, file, problem (if invalid)."""
-    from ..flowfile import parse_flow_file
+    from ..flowfiles.model import parse_flow_file
 
     rows = []
     for name, path in project.flow_files().items():

@@ -142,7 +142,7 @@ def load_any_report(store: Any, file_or_run: str) -> Any:
     Raises:
         StoreError: Neither a readable report file nor a known run.
     """
-    from ..reports import load_report
+    from ..reports.models import load_report
 
     path = Path(file_or_run)
     if path.suffix == ".json" or path.exists():

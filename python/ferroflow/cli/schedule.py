@@ -7,7 +7,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..schedule import (
+from ..flowfiles.targets import check_schedulable, parse_params, resolve_target
+from ..scheduling.schedules import (
     Schedule,
     add_schedule,
     find_schedules,
@@ -18,7 +19,6 @@ from ..schedule import (
     remove_schedules,
     set_enabled,
 )
-from ..targets import check_schedulable, parse_params, resolve_target
 from ._output import Output, iso_time, state, user_errors, when
 
 __all__ = ["register", "schedule_rows"]

@@ -1,6 +1,6 @@
 """The executor protocol, name resolution and a shared ready-set driver.
 
-An executor runs a :class:`~ferroflow._run.RunPlan`: it calls ``plan.execute(i)`` (or
+An executor runs a :class:`~ferroflow.engine.plan.RunPlan`: it calls ``plan.execute(i)`` (or
 ``await plan.execute_async(i)``) once for every node whose upstreams completed, and reports
 the nodes that never ran (``plan.mark_blocked`` / ``plan.mark_cancelled``). Everything else
 (bindings, retries, statuses, store) lives in the plan, so every executor behaves the same.
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 from .._core import ReadyTracker
 
 if TYPE_CHECKING:
-    from .._run import RunPlan
+    from ..engine.plan import RunPlan
     from ..results import RunResult
 
 __all__ = ["BaseExecutor", "Executor", "default_workers", "drive_with_pool", "resolve_executor"]

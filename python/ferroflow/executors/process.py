@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import cloudpickle
 
-from .._capture import install_for_good
 from ..context import _CURRENT, TaskContext
+from ..engine.capture import install_for_good
 from ..errors import FerroflowError, TaskTimeoutError
 from .base import BaseExecutor, check_workers, drive_with_pool
 
 if TYPE_CHECKING:
-    from .._run import RunPlan
-    from ..tasks import Task
+    from ..engine.plan import RunPlan
+    from ..engine.tasks import Task
 
 __all__ = ["ProcessExecutor"]
 

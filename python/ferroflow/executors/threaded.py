@@ -16,7 +16,7 @@ from .. import _core
 from .base import BaseExecutor, check_workers, default_workers
 
 if TYPE_CHECKING:
-    from .._run import RunPlan
+    from ..engine.plan import RunPlan
 
 __all__ = ["ThreadedExecutor"]
 
