@@ -55,9 +55,12 @@ def test_the_packages_keep_the_names_of_the_old_modules() -> None:
     assert {"Store", "open_store", "DEFAULT_STORE", "RunDetail", "RunSummary", "TaskSummary"} <= set(
         ferroflow.store.__all__
     )
-    assert {"PipelineReport", "StepReport", "pipeline_step", "build_run_report", "load_report"} <= set(
-        ferroflow.reports.__all__
-    )
+    assert {"PipelineReport", "StepReport", "pipeline_step", "load_report"} <= set(ferroflow.reports.__all__)
+    from ferroflow.store import run_report
+
+    for name in ("build_run_report", "report_from_rows"):
+        with pytest.warns(DeprecationWarning, match=rf"ferroflow\.reports\.{name} is deprecated"):
+            assert getattr(ferroflow.reports, name) is getattr(run_report, name)
     assert ferroflow.store.Store.__module__ == "ferroflow.store.store"
 
 

@@ -19,18 +19,22 @@ from .engine.retries import RetryPolicy
 from .engine.tasks import Task, TaskRegistry, registry, task
 from .engine.workflow import Workflow
 from .errors import (
+    AlreadyRunningError,
     CycleError,
     DuplicateTaskError,
     FerroflowError,
     FlowFileError,
     ScheduleError,
+    ScriptFailedError,
     StoreError,
+    SyntaxProblem,
     TaskTimeoutError,
     UnknownDependencyError,
     WatchError,
+    WatchHandlerError,
     WorkflowError,
 )
-from .executors import AsyncExecutor, Executor, ProcessExecutor, SequentialExecutor, ThreadedExecutor
+from .executors import AsyncExecutor, BaseExecutor, Executor, ProcessExecutor, SequentialExecutor, ThreadedExecutor
 from .log import JsonFormatter, LogLevel, configure_logging, get_task_logger
 from .results import RunResult, TaskRecord, TaskStatus
 from .store import Store, open_store
@@ -102,7 +106,9 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "DAG",
+    "AlreadyRunningError",
     "AsyncExecutor",
+    "BaseExecutor",
     "Change",
     "CycleError",
     "DuplicateTaskError",
@@ -122,11 +128,13 @@ __all__ = [
     "RetryPolicy",
     "RunResult",
     "ScheduleError",
+    "ScriptFailedError",
     "SequentialExecutor",
     "StateManager",
     "StepReport",
     "Store",
     "StoreError",
+    "SyntaxProblem",
     "Task",
     "TaskContext",
     "TaskRecord",
@@ -138,6 +146,7 @@ __all__ = [
     "UnknownDependencyError",
     "WatchApp",
     "WatchError",
+    "WatchHandlerError",
     "Workflow",
     "WorkflowError",
     "__version__",

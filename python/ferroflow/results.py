@@ -6,12 +6,13 @@ records them) and the reports (which render them).
 
 from __future__ import annotations
 
+import traceback as tb
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["RunResult", "TaskRecord", "TaskStatus"]
+__all__ = ["RunResult", "TaskRecord", "TaskStatus", "error_text"]
 
 
 class TaskStatus(StrEnum):
@@ -181,3 +182,23 @@ class RunResult(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"RunResult(run_id={self.run_id!r}, workflow={self.workflow!r}, status={self.status!r}, results={self._results!r})"
+
+
+def error_text(record: TaskRecord) -> tuple[str | None, str | None]:
+    """``("Type: message", formatted traceback)`` of a record's error.
+
+    Example:
+        >>> error_text(TaskRecord("t", TaskStatus.FAILED, error=KeyError("k"), traceback="tb"))
+        ("KeyError: 'k'", 'tb')
+        >>> error_text(TaskRecord("t", TaskStatus.COMPLETED))
+        (None, None)
+    """
+    err = record.error
+    if err is None:
+        return None, record.traceback
+    msg = str(err)
+    text = f"{type(err).__name__}: {msg}" if msg else type(err).__name__
+    trace = record.traceback
+    if trace is None and err.__traceback__ is not None:
+        trace = "".join(tb.format_exception(type(err), err, err.__traceback__))
+    return text, trace

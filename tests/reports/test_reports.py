@@ -23,8 +23,9 @@ from ferroflow import (
     pipeline_step,
     task,
 )
-from ferroflow.reports.models import REPORT_VERSION, build_run_report
+from ferroflow.reports.models import REPORT_VERSION
 from ferroflow.results import RunResult, TaskRecord, TaskStatus
+from ferroflow.store.run_report import build_run_report
 
 
 def _roundtrip(report: PipelineReport) -> PipelineReport:

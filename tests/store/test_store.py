@@ -583,7 +583,7 @@ def test_a_report_edited_before_the_run_ends_is_stored_as_it_is(tmp_path: Path) 
     rec = store.begin_run(run_id="r", workflow="wf", params={}, task_names=["a"])
     records = {"a": TaskRecord("a", TaskStatus.COMPLETED, attempts=1, result=1)}
     result = RunResult("r", "wf", {"a": 1}, status="completed", stats={}, records=records)
-    from ferroflow.reports.models import build_run_report
+    from ferroflow.store.run_report import build_run_report
 
     result.report = build_run_report(result).set_progress(message="reviewed by ops")
     rec.finish(result)
@@ -658,7 +658,7 @@ def test_two_processes_running_workflows_into_one_store_lose_nothing(tmp_path: P
         "ferroflow.store.state",
         "ferroflow.reports.models",
         "ferroflow.reports.context",
-        "ferroflow.reports.run_report",
+        "ferroflow.store.run_report",
         "ferroflow.log",
     ],
 )

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..context import _CURRENT, TaskContext
 from ..errors import TaskTimeoutError
-from . import bridge as _async
+from . import bridge
 
 if TYPE_CHECKING:
     from .tasks import Task
@@ -52,7 +52,7 @@ def call_when(t: Task[..., Any], args: list[Any], kwargs: dict[str, Any]) -> boo
         takes_nothing = False
     value = when() if takes_nothing else when(*args, **kwargs)
     if asyncio.iscoroutine(value):
-        value = _async.run_coroutine_sync(value)
+        value = bridge.run_coroutine_sync(value)
     return bool(value)
 
 
@@ -62,9 +62,9 @@ def _invoke(t: Task[..., Any], args: list[Any], kwargs: dict[str, Any], ctx: Tas
         value = t.fn(*args, **kwargs)
         if asyncio.iscoroutine(value):
             if t.timeout is not None:
-                value = _async.run_coroutine_sync(_async_timeout(value, t.timeout, t.name, ctx.attempt))
+                value = bridge.run_coroutine_sync(_async_timeout(value, t.timeout, t.name, ctx.attempt))
             else:
-                value = _async.run_coroutine_sync(value)
+                value = bridge.run_coroutine_sync(value)
         return value
     finally:
         _CURRENT.reset(token)
@@ -121,7 +121,7 @@ async def async_attempt(t: Task[..., Any], args: list[Any], kwargs: dict[str, An
         elif t.timeout is None:
             aw = asyncio.to_thread(t.fn, *args, **kwargs)
         else:  # a thread the loop never waits for, so a timed-out attempt can be abandoned
-            aw = _async.in_daemon_thread(functools.partial(t.fn, *args, **kwargs), name=f"ferroflow-task-{t.name}")
+            aw = bridge.in_daemon_thread(functools.partial(t.fn, *args, **kwargs), name=f"ferroflow-task-{t.name}")
         if t.timeout is None:
             return await aw
         try:

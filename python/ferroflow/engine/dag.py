@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from typing import Any, Self, Unpack
 
 from ..results import RunResult, TaskStatus
-from .tasks import Task, _active_dags, iter_closure, registry
+from .tasks import Task, active_dags, iter_closure, registry
 from .workflow import RunKeywords, Workflow
 
 __all__ = ["DAG"]
@@ -146,11 +146,11 @@ class DAG(_WorkflowFront):
 
     def __enter__(self) -> Self:
         self._explicit = True
-        _active_dags().append(self)
+        active_dags().append(self)
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        stack = _active_dags()
+        stack = active_dags()
         if stack and stack[-1] is self:
             stack.pop()
         elif self in stack:
@@ -158,7 +158,8 @@ class DAG(_WorkflowFront):
         if exc_type is None:
             self._workflow()
 
-    def _collect(self, t: Task[..., Any]) -> None:
+    def collect(self, t: Task[..., Any]) -> None:
+        """Take ``t`` into this DAG (tasks created or wired inside its ``with`` block come here)."""
         if id(t) not in self._collected:
             self._collected[id(t)] = t
             self._built = None
@@ -167,7 +168,7 @@ class DAG(_WorkflowFront):
         """Add tasks (and their ancestors) to the DAG; returns it."""
         self._explicit = True
         for t in tasks:
-            self._collect(t)
+            self.collect(t)
         return self
 
     def _workflow(self) -> Workflow:

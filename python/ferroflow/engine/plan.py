@@ -1,8 +1,12 @@
-"""The run path shared by every front door and every executor.
+"""The run plan: one run of one workflow as executors see it, and the executor protocol.
 
-``execute_run`` plans a run (bindings, resumed results, one runner per task), hands the
-plan to an executor, then finishes it (statuses, ``RunResult``, store, report). It is the
-one place that talks to the store, the cache and the reports.
+The run path shared by every front door and every executor has three steps:
+:mod:`~ferroflow.engine.planning` builds a :class:`RunPlan` (bindings, resumed results, one
+runner per task), an executor drives it through the protocol below (:class:`PlanExecutor`
+or :class:`AsyncPlanExecutor`; each node runs through the attempt loop of
+:class:`RunPlan`), and :mod:`~ferroflow.engine.finishing` finishes it (statuses,
+``RunResult``, store, report). The run path is the one place that talks to the store,
+the cache and the reports.
 
 A task with no retries, timeout, ``when``, callbacks or cache gets a *fast* runner: gather
 its arguments by precomputed upstream ids, call it, store result and status. Everything
@@ -14,36 +18,36 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import gc
-import inspect
-import json
 import logging
-import secrets
 import threading
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..context import _CURRENT, TaskContext, TaskSlot
-from ..errors import StoreError, WorkflowError
 from ..results import RunResult, TaskRecord, TaskStatus
-from ..store.store import DEFAULT_STORE, open_store
-from . import bridge as _async
+from ..store.store import DEFAULT_STORE
 from .attempts import SyncAttempt, async_attempt, call_when, inline_attempt
-from .capture import capture_output
 from .inputs import Binding
 from .retries import RetryPolicy
 
 if TYPE_CHECKING:
     from .._core import Graph
-    from ..executors.base import Executor
     from ..store.store import Store
     from .tasks import Task
 
-__all__ = ["RunOptions", "RunPlan", "execute_run", "execute_run_async"]
+__all__ = [
+    "AsyncPlanExecutor",
+    "Bindings",
+    "Executor",
+    "FastTable",
+    "PlanExecutor",
+    "RunOptions",
+    "RunPlan",
+    "stats_of",
+]
 
 logger = logging.getLogger("ferroflow")
 
@@ -54,6 +58,26 @@ _FAILED = TaskStatus.FAILED
 _SKIPPED = TaskStatus.SKIPPED
 _UPSTREAM_FAILED = TaskStatus.UPSTREAM_FAILED
 _CANCELLED = TaskStatus.CANCELLED
+
+
+@runtime_checkable
+class PlanExecutor(Protocol):
+    """An executor that runs a plan from a blocking call (the sync entry point)."""
+
+    def run_plan(self, plan: RunPlan) -> None:
+        """Run every runnable node of ``plan`` and mark the others; block until done."""
+
+
+@runtime_checkable
+class AsyncPlanExecutor(Protocol):
+    """An executor that runs a plan on the running event loop (the async entry point)."""
+
+    async def arun_plan(self, plan: RunPlan) -> None:
+        """Run every runnable node of ``plan`` and mark the others, on the running loop."""
+
+
+#: What ``run(executor=...)`` accepts besides a name (either entry point, or both).
+Executor = PlanExecutor | AsyncPlanExecutor
 
 
 @dataclass
@@ -79,27 +103,6 @@ class RunOptions:
     rand: Callable[[], float] | None = None
     run_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building many small objects at once.
-
-    Building a plan allocates a few objects per task and frees none, which makes the
-    collector rescan the growing heap over and over; pausing it keeps planning linear.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def new_run_id() -> str:
-    """A readable, time-sortable, unique run id (``20260101-120000-3fa9c1``)."""
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
 
 def _log_callback_error(what: str, name: str) -> None:
@@ -728,65 +731,6 @@ class Bindings:
         return b
 
 
-def fast_table(
-    tasks: Sequence[Task[..., Any]],
-    up_ids: Sequence[Sequence[int]],
-    named: Sequence[bool],
-    forced_slow: Iterable[int] = (),
-) -> FastTable:
-    """Which nodes take the fast path (SPEC §2 rules reduce to "the first k upstreams fill
-    the k required positional parameters", and ``*args`` after them takes the rest) and
-    with which upstream ids.
-
-    A node takes the full runner when it has options (retries, timeout, when, callbacks,
-    cache), parameters other than required positional ones and a final ``*args``, a
-    parameter named after an upstream (``named``), too few upstreams, or a run parameter
-    to bind (``forced_slow``).
-    """
-    n = len(tasks)
-    fns: list[Callable[..., Any]] = [t.fn for t in tasks]
-    ups: list[tuple[int, ...]] = [()] * n
-    slow = bytearray(n)
-    rest: dict[int, int] = {}  # id(params) -> required positionals before *args, or -1
-    for i, (t, u, by_name) in enumerate(zip(tasks, up_ids, named, strict=True)):
-        k, takes_all = t.plain_arity, False
-        if k < 0:
-            # ``f(a, b, *rest)``: the first upstreams fill a, b and *rest takes the others,
-            # so every upstream is passed positionally, in order.
-            k = rest.get(id(t.params), -2)
-            if k == -2:
-                k = rest[id(t.params)] = _positionals_before_rest(t.params)
-            takes_all = True
-        if k < 0 or by_name or len(u) < k or t.needs_full_runner:
-            slow[i] = 1
-            continue
-        if takes_all or len(u) == k:
-            ups[i] = tuple(u)
-        elif k:
-            ups[i] = tuple(u[:k])
-        if t.is_async:
-            fns[i] = _sync_coroutine_caller(t.fn)
-    for i in forced_slow:
-        slow[i] = 1
-    return fns, ups, slow
-
-
-def _positionals_before_rest(params: Sequence[Any]) -> int:
-    """``k`` when the parameters are ``k`` required positional ones then ``*args``, else -1."""
-    *head, last = params or (None,)
-    if last is None or last.kind is not inspect.Parameter.VAR_POSITIONAL:
-        return -1
-    plain = all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and not p.has_default for p in head)
-    return len(head) if plain else -1
-
-
-def _sync_coroutine_caller(coro_fn: Callable[..., Any]) -> Callable[..., Any]:
-    def call(*args: Any) -> Any:
-        return _async.run_coroutine_sync(coro_fn(*args))
-
-    return call
-
-
 def _true() -> bool:
     return True
 
@@ -811,138 +755,3 @@ def stats_of(statuses: Sequence[TaskStatus], elapsed: float) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- the whole run
-
-
-def _resolve_store(options: RunOptions) -> Store | None:
-    return open_store(options.store)
-
-
-def _resolve_resume(store: Store | None, options: RunOptions, workflow: str) -> tuple[str | None, dict[str, Any]]:
-    if options.resume is None or options.resume is False:
-        return None, {}
-    if store is None:
-        raise StoreError(f"workflow {workflow!r}: resume={options.resume!r} needs a store, but store=None was given")
-    run_id, results = store.resume_results(options.resume, workflow)
-    _warn_changed_params(store, run_id, workflow, dict(options.params or {}))
-    return run_id, results
-
-
-def _warn_changed_params(store: Store, run_id: str, workflow: str, params: dict[str, Any]) -> None:
-    """Resuming reuses results computed with the earlier run's parameters: say so when they differ."""
-    earlier = store.get_run_summary(run_id).params
-    now = json.loads(json.dumps(params, default=str))  # compared as the store keeps them
-    changed = sorted(k for k in earlier.keys() | now.keys() if earlier.get(k) != now.get(k))
-    if changed:
-        logger.warning(
-            "workflow %r resumes run %s, whose parameters differ (%s): its completed tasks are reused as they"
-            " are, computed with the earlier values; run without resume= to recompute them",
-            workflow,
-            run_id,
-            ", ".join(changed),
-        )
-
-
-def plan_run(
-    workflow: str,
-    graph: Graph,
-    tasks: Sequence[Task[..., Any]],
-    bindings: Bindings,
-    table: FastTable,
-    options: RunOptions,
-) -> RunPlan:
-    """Open the store, resolve resume, and build the plan (not started yet)."""
-    store = _resolve_store(options)
-    resumed_from, resumed = _resolve_resume(store, options, workflow)
-    if resumed_from is not None:
-        options.extra["resumed_from"] = resumed_from
-    return RunPlan(
-        workflow=workflow,
-        graph=graph,
-        tasks=tasks,
-        bindings=bindings,
-        table=table,
-        options=options,
-        store=store,
-        run_id=options.run_id or new_run_id(),
-        resumed=resumed,
-    )
-
-
-def finish_run(plan: RunPlan) -> RunResult:
-    """Turn a finished plan into its ``RunResult``; record it; raise if asked to."""
-    plan.finished_at = time.time()
-    result = plan.result()
-    _attach_report(result, plan)
-    if plan.recorder is not None:
-        plan.recorder.finish(result)
-    if plan.options.report_path is not None:
-        from ..reports.models import dump_report
-
-        target = Path(plan.options.report_path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        dump_report(target, result.report)
-    if result.status == "failed" and plan.options.raise_on_failure:
-        raise _workflow_error(result)
-    return result
-
-
-def _attach_report(result: RunResult, plan: RunPlan) -> None:
-    def build() -> Any:
-        from ..reports.models import build_run_report
-
-        return build_run_report(result)
-
-    result.set_report_builder(build)
-
-
-def _workflow_error(result: RunResult) -> WorkflowError:
-    failed = [(n, e) for n, e in result.errors.items()]
-    shown = "; ".join(f"{n} ({type(e).__name__}: {e})" for n, e in failed[:5])
-    more = f"; and {len(failed) - 5} more" if len(failed) > 5 else ""
-    blocked = sum(1 for r in result.records.values() if r.status is _UPSTREAM_FAILED)
-    tail = f"; {blocked} downstream task(s) did not run" if blocked else ""
-    tracebacks = {n: r.traceback or "" for n, r in result.records.items() if r.status is _FAILED}
-    return WorkflowError(
-        f"workflow {result.workflow!r} failed (run {result.run_id}): {len(failed)} task(s) failed: {shown}{more}{tail}",
-        result=result,
-        errors=result.errors,
-        tracebacks=tracebacks,
-    )
-
-
-def execute_run(plan: RunPlan, executor: Executor) -> RunResult:
-    """Run ``plan`` on ``executor`` (blocking) and finish it."""
-    plan.begin()
-    try:
-        with capture_output():
-            executor.run_plan(plan)
-    except BaseException:
-        plan.interrupted = True
-        plan.cancel_pending("cancelled: the run was interrupted")
-        plan.finished_at = time.time()
-        if plan.recorder is not None:
-            plan.recorder.finish(_with_report(plan))
-        raise
-    return finish_run(plan)
-
-
-async def execute_run_async(plan: RunPlan, run_plan_async: Callable[[RunPlan], Awaitable[None]]) -> RunResult:
-    """Run ``plan`` with an async executor on the running loop and finish it."""
-    plan.begin()
-    try:
-        with capture_output():
-            await run_plan_async(plan)
-    except BaseException:
-        plan.interrupted = True
-        plan.cancel_pending("cancelled: the run was interrupted")
-        plan.finished_at = time.time()
-        if plan.recorder is not None:
-            plan.recorder.finish(_with_report(plan))
-        raise
-    return finish_run(plan)
-
-
-def _with_report(plan: RunPlan) -> RunResult:
-    result = plan.result()
-    _attach_report(result, plan)
-    return result

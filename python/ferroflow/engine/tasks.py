@@ -27,15 +27,12 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from ..results import TaskStatus
 from .retries import RetryPolicy
 
-if TYPE_CHECKING:
-    from .dag import DAG
-
-__all__ = ["Task", "TaskRegistry", "registry", "task"]
+__all__ = ["Param", "Task", "TaskCollector", "TaskRegistry", "active_dags", "iter_closure", "registry", "task"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -279,7 +276,7 @@ class Task(Generic[P, R]):
         self._registry: TaskRegistry | tuple[TaskRegistry, ...] | None = None
         stack = _active.stack  # the innermost open `with DAG(...)` block takes it, else the registry
         if stack:
-            stack[-1]._collect(self)
+            stack[-1].collect(self)
         else:
             registry.register(self)
 
@@ -554,27 +551,35 @@ _TIDY_MIN = 1024
 registry = TaskRegistry()
 
 
+class TaskCollector(Protocol):
+    """What an open ``with DAG(...)`` block offers the tasks created or wired inside it."""
+
+    def collect(self, t: Task[..., Any]) -> None:
+        """Take ``t`` into the block's workflow (once)."""
+
+
 class _ActiveDags(threading.local):
     """The ``with DAG(...)`` blocks open in this thread, innermost last."""
 
     def __init__(self) -> None:
         # Set up front on each thread's first use: reading a missing attribute of a
         # thread-local (a caught AttributeError) would cost every new task ~0.3 µs.
-        self.stack: list[DAG] = []
+        self.stack: list[TaskCollector] = []
 
 
 _active = _ActiveDags()
 
 
-def _active_dags() -> list[DAG]:
+def active_dags() -> list[TaskCollector]:
+    """The ``with DAG(...)`` blocks open in this thread, innermost last (the list itself)."""
     return _active.stack
 
 
 def _track_wired(up: Task[..., Any], down: Task[..., Any]) -> None:
-    stack = _active_dags()
+    stack = active_dags()
     if stack:
-        stack[-1]._collect(up)
-        stack[-1]._collect(down)
+        stack[-1].collect(up)
+        stack[-1].collect(down)
 
 
 # ---------------------------------------------------------------- the decorator

@@ -25,23 +25,14 @@ from typing import Any, TypedDict
 
 from .._core import Graph
 from ..errors import CycleError, DuplicateTaskError, UnknownDependencyError
-from ..executors.base import resolve_executor
 from ..results import RunResult, TaskRecord, TaskStatus
 from ..store.store import DEFAULT_STORE
 from .bridge import run_async_entry, run_blocking
+from .executor import AsyncPlanExecutor, PlanExecutor, resolve_executor
+from .finishing import execute_run, execute_run_async
 from .inputs import Binding, plan_binding
-from .plan import (
-    Bindings,
-    FastTable,
-    RunOptions,
-    RunPlan,
-    execute_run,
-    execute_run_async,
-    fast_table,
-    gc_paused,
-    plan_run,
-    stats_of,
-)
+from .plan import Bindings, FastTable, RunOptions, RunPlan, stats_of
+from .planning import fast_table, gc_paused, plan_run
 from .tasks import Task, registry
 
 __all__ = ["Workflow"]
@@ -623,7 +614,7 @@ class Workflow:
         """Run with ``options`` (the body of :meth:`run`; subclasses wrap this or ``run``)."""
         executor = resolve_executor(options.executor, options.max_workers or self.max_workers)
         plan = self._plan(options)
-        if hasattr(executor, "run_plan"):
+        if isinstance(executor, PlanExecutor):
             return execute_run(plan, executor)
         arun = executor.arun_plan
         return run_async_entry(lambda: execute_run_async(plan, arun))
@@ -673,6 +664,7 @@ class Workflow:
     async def _run_async(self, options: RunOptions) -> RunResult:
         executor = resolve_executor(options.executor, options.max_workers or self.max_workers)
         plan = self._plan(options)
-        if hasattr(executor, "arun_plan"):
+        if isinstance(executor, AsyncPlanExecutor):
             return await execute_run_async(plan, executor.arun_plan)
-        return await run_blocking(lambda: execute_run(plan, executor))
+        sync = executor
+        return await run_blocking(lambda: execute_run(plan, sync))

@@ -18,6 +18,8 @@ import tomllib
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 
+from ..errors import SyntaxProblem
+
 __all__ = ["KEY", "Path_", "Positions", "SyntaxProblem", "parse_with_positions"]
 
 Path_ = tuple[str | int, ...]
@@ -25,22 +27,6 @@ Positions = dict[Path_, tuple[int, int]]
 
 #: Appended to a path to hold the position of the mapping key itself (not its value).
 KEY = "\x00key"
-
-
-class SyntaxProblem(ValueError):
-    """The text is not valid for its format.
-
-    Attributes:
-        line: 1-based line of the problem.
-        col: 1-based column of the problem.
-        reason: What is wrong.
-    """
-
-    def __init__(self, reason: str, line: int, col: int) -> None:
-        super().__init__(f"{line}:{col}: {reason}")
-        self.reason = reason
-        self.line = line
-        self.col = col
 
 
 def parse_with_positions(text: str, fmt: str) -> tuple[Any, Positions]:

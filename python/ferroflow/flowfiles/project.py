@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..engine.plan import RunOptions
 from ..engine.tasks import Task, registry
@@ -42,10 +42,35 @@ from ..store.store import DEFAULT_STORE
 from .execute import FlowDefinition, ScriptTaskRunner, default_output_dir
 from .model import FLOW_SUFFIXES, display_path, suggest
 
-if TYPE_CHECKING:
-    from .targets import Target
+__all__ = ["DryRun", "FlowWorkflow", "Project", "Target", "load_flow"]
 
-__all__ = ["DryRun", "FlowWorkflow", "Project", "load_flow"]
+
+@dataclass(slots=True)
+class Target:
+    """A resolved target.
+
+    Attributes:
+        kind: ``"flow"`` (by name), ``"file"`` (a flow file) or ``"python"``.
+        spec: The text as given.
+        path: The flow file or Python file, when there is one.
+        module: ``module`` of a ``module[:attr]`` target.
+        attr: The attribute, if named.
+    """
+
+    kind: str
+    spec: str
+    path: Path | None = None
+    module: str | None = None
+    attr: str | None = None
+
+    @property
+    def schedule_target(self) -> str:
+        """How a schedule stores this target (absolute paths for files)."""
+        if self.kind == "flow":
+            return self.spec
+        if self.path is not None:
+            return str(self.path.resolve()) + (f":{self.attr}" if self.attr else "")
+        return self.spec
 
 
 class FlowWorkflow(Workflow):

@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import FerroflowError, TaskTimeoutError
+from ..errors import ScriptFailedError, TaskTimeoutError
 
 __all__ = [
     "CommandOutcome",
@@ -50,29 +50,6 @@ __all__ = [
 
 _TAIL_BYTES = 4096
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-class ScriptFailedError(FerroflowError, RuntimeError):
-    """A script or command task exited with a non-zero code.
-
-    Attributes:
-        task: The task id.
-        exit_code: The process's exit code (negative: killed by that signal).
-        stderr_tail: The last lines the process wrote to stderr.
-        stderr_path: The full stderr log file.
-    """
-
-    def __init__(self, task: str, exit_code: int, stderr_tail: str = "", stderr_path: str | None = None) -> None:
-        tail = f"\n{stderr_tail}" if stderr_tail else ""
-        super().__init__(f"task {task!r} exited with code {exit_code}{tail}")
-        self.task = task
-        self.exit_code = exit_code
-        self.stderr_tail = stderr_tail
-        self.stderr_path = stderr_path
-
-    def __reduce__(self) -> tuple[type[ScriptFailedError], tuple[str, int, str, str | None]]:
-        # Custom __init__ arguments: make the error survive pickling (process executor, store).
-        return (ScriptFailedError, (self.task, self.exit_code, self.stderr_tail, self.stderr_path))
 
 
 @dataclass(slots=True)

@@ -37,7 +37,7 @@ from typing import Any
 
 from ..errors import FerroflowError, FlowFileError
 from .model import FLOW_SUFFIXES, display_path, suggest
-from .project import Project
+from .project import Project, Target
 
 __all__ = [
     "PythonTarget",
@@ -50,34 +50,6 @@ __all__ = [
 ]
 
 _MODULE_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*(:[A-Za-z_][\w.]*)?$")
-
-
-@dataclass(slots=True)
-class Target:
-    """A resolved target.
-
-    Attributes:
-        kind: ``"flow"`` (by name), ``"file"`` (a flow file) or ``"python"``.
-        spec: The text as given.
-        path: The flow file or Python file, when there is one.
-        module: ``module`` of a ``module[:attr]`` target.
-        attr: The attribute, if named.
-    """
-
-    kind: str
-    spec: str
-    path: Path | None = None
-    module: str | None = None
-    attr: str | None = None
-
-    @property
-    def schedule_target(self) -> str:
-        """How a schedule stores this target (absolute paths for files)."""
-        if self.kind == "flow":
-            return self.spec
-        if self.path is not None:
-            return str(self.path.resolve()) + (f":{self.attr}" if self.attr else "")
-        return self.spec
 
 
 def parse_params(text: str | None) -> dict[str, Any]:

@@ -523,16 +523,3 @@ def load_report(path: str | os.PathLike[str]) -> PipelineReport:
         raise StoreError(
             f"{target} is not a valid ferroflow report: {where}: {first.get('msg')} ({exc.error_count()} error(s))"
         ) from exc
-
-
-from .context import bind_pipeline, current_pipeline, pipeline_file, pipeline_step
-from .run_report import build_run_report, report_from_rows
-
-__all__ += [
-    "bind_pipeline",
-    "build_run_report",
-    "current_pipeline",
-    "pipeline_file",
-    "pipeline_step",
-    "report_from_rows",
-]

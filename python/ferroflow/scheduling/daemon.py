@@ -40,7 +40,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import FerroflowError, StoreError
+from ..errors import AlreadyRunningError, FerroflowError, StoreError
 from ..flowfiles.scripts import read_tail
 from .loop import Scheduler, process_alive, run_one
 from .schedules import (
@@ -68,20 +68,6 @@ __all__ = [
 logger = logging.getLogger("ferroflow.scheduler")
 
 PID_FILE_NAME = "scheduler.pid"
-
-
-class AlreadyRunningError(FerroflowError):
-    """A scheduler already runs for this store.
-
-    Attributes:
-        pid: The running daemon's pid.
-    """
-
-    def __init__(self, pid: int, path: Path) -> None:
-        super().__init__(
-            f"the scheduler is already running (pid {pid}, pid file {path}); stop it with `ferroflow scheduler stop`"
-        )
-        self.pid = pid
 
 
 def pid_file_path(store: Any) -> Path:

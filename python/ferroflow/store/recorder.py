@@ -23,14 +23,14 @@ import math
 import pickle
 import threading
 import time
-import traceback as tb
 import weakref
 from collections import deque
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
-from ..results import RunResult, TaskRecord, TaskStatus
+from ..results import RunResult, TaskRecord, TaskStatus, error_text
+from .records import ACTIVE_RUNS
 
 if TYPE_CHECKING:
     from .sqlite import SQLiteDB
@@ -55,9 +55,7 @@ _LOG_PROTOCOL = 4  # a plain list of tuples of str / float
 _COMPLETED = TaskStatus.COMPLETED
 _NEVER = object()  # a sentinel no queue entry equals
 
-# Run ids with a live recorder in this process: a 'running' row of ours that is
-# not in here belongs to a run that died without finishing.
-ACTIVE_RUNS: set[str] = set()
+
 _LIVE: weakref.WeakSet[RunRecorder] = weakref.WeakSet()
 
 
@@ -96,19 +94,6 @@ def json_view(value: Any) -> str | None:
     except (TypeError, ValueError, RecursionError):
         return None
     return text if len(text) <= _JSON_VIEW_LIMIT else None
-
-
-def error_text(record: TaskRecord) -> tuple[str | None, str | None]:
-    """``("Type: message", formatted traceback)`` of a record's error."""
-    err = record.error
-    if err is None:
-        return None, record.traceback
-    msg = str(err)
-    text = f"{type(err).__name__}: {msg}" if msg else type(err).__name__
-    trace = record.traceback
-    if trace is None and err.__traceback__ is not None:
-        trace = "".join(tb.format_exception(type(err), err, err.__traceback__))
-    return text, trace
 
 
 def task_row(run_id: str, record: TaskRecord) -> tuple[Any, ...]:
@@ -375,7 +360,7 @@ def _materialized_report(result: RunResult) -> Any:
     if built is not None:
         return built
     if getattr(result, "_report_builder", None) is None and hasattr(result, "set_report_builder"):
-        from ..reports.models import build_run_report
+        from .run_report import build_run_report
 
         result.set_report_builder(lambda: build_run_report(result))
     return None

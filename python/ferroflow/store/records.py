@@ -9,8 +9,6 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import recorder as _recorder
-
 __all__ = [
     "FINAL_STATUSES",
     "HOST",
@@ -24,6 +22,10 @@ __all__ = [
 ]
 
 HOST = socket.gethostname()
+
+# Run ids with a live recorder in this process: a 'running' row of ours that is
+# not in here belongs to a run that died without finishing.
+ACTIVE_RUNS: set[str] = set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +124,7 @@ def effective_status(row: sqlite3.Row) -> str:
     if host != HOST or pid is None:
         return status
     if pid == os.getpid():
-        return status if row["run_id"] in _recorder.ACTIVE_RUNS else "interrupted"
+        return status if row["run_id"] in ACTIVE_RUNS else "interrupted"
     return status if pid_alive(int(pid)) else "interrupted"
 
 

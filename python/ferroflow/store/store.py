@@ -520,7 +520,8 @@ class Store:
         Raises:
             StoreError: The stored report does not validate.
         """
-        from ..reports.models import PipelineReport, report_from_rows
+        from ..reports.models import PipelineReport
+        from .run_report import report_from_rows
 
         try:
             row = self._resolve_run(run_id)

@@ -19,7 +19,7 @@ from types import FrameType
 from typing import Any
 
 from .._core import Watcher, check_glob
-from ..errors import WatchError
+from ..errors import WatchError, WatchHandlerError
 from .dispatch import Dispatcher, Entry
 from .events import Change, FileEvent
 
@@ -36,10 +36,6 @@ _CHANGES = {int(c): c for c in Change}
 # its name, function, whether it is async, and which of those events it gets.
 _Plan = tuple[Change, tuple[tuple[str, str | None], ...], tuple[tuple[str, HandlerFn, bool, int], ...]]
 _MAX_PLANS = 4096
-
-
-class WatchHandlerError(WatchError, TypeError):
-    """Raised when a handler is not callable or does not take one argument (the event)."""
 
 
 class _Terminate(BaseException):

@@ -15,12 +15,11 @@ import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..results import RunResult, TaskStatus
-from ..store.recorder import error_text
-from .models import REPORT_VERSION, PipelineReport, ReportStatus, StepReport
+from ..reports.models import REPORT_VERSION, PipelineReport, ReportStatus, StepReport
+from ..results import RunResult, TaskStatus, error_text
 
 if TYPE_CHECKING:
-    from ..store.store import RunDetail
+    from .records import RunDetail
 
 __all__ = ["build_run_report", "report_from_rows"]
 
