@@ -590,39 +590,6 @@ def test_report_path_writes_the_run_report(tmp_path: Any) -> None:
     assert len(result.report.steps) == 4
 
 
-@pytest.mark.parametrize(
-    "module",
-    [
-        "ferroflow.engine.tasks",
-        "ferroflow.engine.retries",
-        "ferroflow.engine.inputs",
-        "ferroflow.engine.workflow",
-        "ferroflow.engine.dag",
-        "ferroflow.engine.builder",
-        "ferroflow.engine.visualize",
-        "ferroflow.engine.bridge",
-        "ferroflow.context",
-        "ferroflow.engine.attempts",
-        "ferroflow.executors.base",
-        "ferroflow.executors.sequential",
-        "ferroflow.executors.threaded",
-        "ferroflow.executors.process",
-        "ferroflow.executors.aio",
-    ],
-)
-def test_docstring_examples_run(module: str) -> None:
-    import doctest
-    import importlib
-
-    from ferroflow import registry
-
-    try:
-        failures, tests = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
-    finally:
-        registry.clear()
-    assert tests > 0 and failures == 0
-
-
 @pytest.mark.parametrize("executor", ["sequential", "thread"])
 def test_keyboard_interrupt_in_a_task_cancels_the_run(executor: str) -> None:
     def stop(a: int) -> None:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from ferroflow import FlowFileError, Project, WorkflowError, load_flow
+from ferroflow import FlowFileError, Project, RunResult, TaskStatus, WorkflowError, load_flow
 from ferroflow.flowfiles.model import parse_flow_file
 from ferroflow.flowfiles.project import DryRun, FlowWorkflow
 
@@ -302,7 +302,9 @@ def test_run_passes_args_env_params_and_ferroflow_variables(tmp_path: Path) -> N
     )
     project = Project(tmp_path / "flows", tmp_path / "tasks", tmp_path / "out", store=None)
     result = project.run_flow("p", params={"date": "2024-05-01"})
-    assert isinstance(result, object) and not isinstance(result, DryRun)
+    assert isinstance(result, RunResult) and not isinstance(result, DryRun)
+    assert result.status == "completed" and result.workflow == "p"
+    assert result.records["show"].status is TaskStatus.COMPLETED
     seen = json.loads(result["show"]["stdout_tail"])
     assert seen["argv"] == ["--date", "2024-05-01", "--verbose", "-x", "me"]
     env = seen["env"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -129,7 +130,22 @@ def test_missing_program_raises_file_not_found(tmp_path: Path) -> None:
 
 
 def test_kill_process_group_of_a_finished_group_is_a_no_op() -> None:
-    kill_process_group(2**22 + 12345, grace=0.1)
+    # A group that has exited (and been reaped): nothing to signal, so no exception, no
+    # waiting out the grace period, and the leader's exit code stays what it was.
+    leader = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    assert leader.wait(timeout=30) == 0
+    started = time.monotonic()
+    kill_process_group(leader.pid, grace=5.0, leader=leader)
+    assert time.monotonic() - started < 2.0
+    assert leader.returncode == 0
+    # A bystander in another group is untouched.
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
+    try:
+        kill_process_group(leader.pid, grace=0.1)
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait(timeout=10)
 
 
 def test_placeholders_fill_and_escape() -> None:

@@ -648,28 +648,6 @@ def test_two_processes_running_workflows_into_one_store_lose_nothing(tmp_path: P
         assert store.load_result(run_id, "t4") == 4 and store.load_result(run_id, "t3") is None
 
 
-@pytest.mark.parametrize(
-    "module",
-    [
-        "ferroflow.store.store",
-        "ferroflow.store.sqlite",
-        "ferroflow.store.recorder",
-        "ferroflow.store.cache",
-        "ferroflow.store.state",
-        "ferroflow.reports.models",
-        "ferroflow.reports.context",
-        "ferroflow.store.run_report",
-        "ferroflow.log",
-    ],
-)
-def test_docstring_examples_run(module: str) -> None:
-    import doctest
-    import importlib
-
-    failures, tests = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
-    assert tests > 0 and failures == 0
-
-
 def test_runs_do_not_leave_connections_behind(tmp_path: Path) -> None:
     store = open_store(tmp_path)
     assert store is not None

@@ -731,8 +731,27 @@ def run() -> None:
     """Run the default app until Ctrl+C or SIGTERM (then return normally).
 
     Example:
-        >>> import ferroflow
-        >>> callable(ferroflow.run)
-        True
+        A handler that stops the app on the first new ``.txt`` file; ``run()`` returns then:
+
+        >>> import tempfile, threading
+        >>> from pathlib import Path
+        >>> from ferroflow import on_created
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = reset_default_app()
+        >>> seen = []
+        >>> @on_created(str(folder), pattern="*.txt")
+        ... def got(event):
+        ...     seen.append(event.name)
+        ...     default_app().stop()
+        >>> watching = threading.Thread(target=run)
+        >>> watching.start()
+        >>> for n in range(600):   # until the watcher is live and the handler ran
+        ...     _ = (folder / f"{n}.txt").write_text("x")
+        ...     watching.join(0.1)
+        ...     if not watching.is_alive():
+        ...         break
+        >>> watching.is_alive(), seen[0].endswith(".txt")
+        (False, True)
+        >>> _ = reset_default_app()
     """
     default_app().run()
