@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from ferroflow import CycleError, Task, TaskStatus, Workflow, task
 from ferroflow.engine.inputs import plan_binding
-from ferroflow.engine.tasks import _signature_params
+from ferroflow.engine.tasks import signature_params as _signature_params
 
 
 def _run(wf: Workflow, **kwargs: Any) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -21,6 +21,9 @@ from ..scheduling.schedules import (
 )
 from ._output import Output, iso_time, state, user_errors, when
 
+if TYPE_CHECKING:
+    from ..store.store import Store
+
 __all__ = ["register", "schedule_rows"]
 
 schedule_app = typer.Typer(help="Cron and interval schedules, run by `ferroflow scheduler`.", no_args_is_help=True)
@@ -35,7 +38,7 @@ def _fmt(moment: Any) -> str:
     return moment.strftime("%Y-%m-%d %H:%M %Z") if moment is not None else "-"
 
 
-def schedule_rows(store: Any) -> list[dict[str, Any]]:
+def schedule_rows(store: Store) -> list[dict[str, Any]]:
     """Every schedule as a plain row with its next fire time and last run."""
     rows = []
     for s in list_schedules(store):

@@ -28,7 +28,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from ..context import _CURRENT, TaskContext
+from ..context import CURRENT_TASK, TaskContext
 from ..errors import TaskTimeoutError
 from . import bridge
 
@@ -57,7 +57,7 @@ def call_when(t: Task[..., Any], args: list[Any], kwargs: dict[str, Any]) -> boo
 
 
 def _invoke(t: Task[..., Any], args: list[Any], kwargs: dict[str, Any], ctx: TaskContext) -> Any:
-    token = _CURRENT.set(ctx)
+    token = CURRENT_TASK.set(ctx)
     try:
         value = t.fn(*args, **kwargs)
         if asyncio.iscoroutine(value):
@@ -67,7 +67,7 @@ def _invoke(t: Task[..., Any], args: list[Any], kwargs: dict[str, Any], ctx: Tas
                 value = bridge.run_coroutine_sync(value)
         return value
     finally:
-        _CURRENT.reset(token)
+        CURRENT_TASK.reset(token)
 
 
 async def _async_timeout(coro: Awaitable[Any], timeout: float, name: str, attempt: int) -> Any:
@@ -114,7 +114,7 @@ def inline_attempt(t: Task[..., Any], args: list[Any], kwargs: dict[str, Any], c
 
 async def async_attempt(t: Task[..., Any], args: list[Any], kwargs: dict[str, Any], ctx: TaskContext) -> Any:
     """One attempt on the running loop: coroutines awaited, sync functions in a thread."""
-    token = _CURRENT.set(ctx)
+    token = CURRENT_TASK.set(ctx)
     try:
         if t.is_async:
             aw = t.fn(*args, **kwargs)
@@ -136,4 +136,4 @@ async def async_attempt(t: Task[..., Any], args: list[Any], kwargs: dict[str, An
                 f"task {t.name!r} timed out after {t.timeout:g} s (attempt {ctx.attempt}); {detail}"
             ) from None
     finally:
-        _CURRENT.reset(token)
+        CURRENT_TASK.reset(token)

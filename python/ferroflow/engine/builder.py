@@ -28,14 +28,14 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import DuplicateTaskError
-from .dag import _WorkflowFront
+from .dag import WorkflowFront
 from .tasks import Task, registry
 from .workflow import Workflow
 
 __all__ = ["Flow"]
 
 
-class Flow(_WorkflowFront):
+class Flow(WorkflowFront):
     """A workflow built as a sequence of stages.
 
     Args:

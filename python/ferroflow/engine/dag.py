@@ -34,7 +34,7 @@ from .workflow import RunKeywords, Workflow
 __all__ = ["DAG"]
 
 
-class _WorkflowFront(ABC):
+class WorkflowFront(ABC):
     """The inspection and run API of a front door that builds a :class:`Workflow`."""
 
     name: str
@@ -101,7 +101,7 @@ class _WorkflowFront(ABC):
         return name in self._workflow()
 
 
-class DAG(_WorkflowFront):
+class DAG(WorkflowFront):
     """A workflow made of tasks wired with ``>>`` / ``<<``.
 
     Args:

@@ -16,9 +16,9 @@ then only gathers values by precomputed upstream ids (:meth:`Binding.gather`).
 
 Example:
     >>> from ferroflow.engine.inputs import plan_binding
-    >>> from ferroflow.engine.tasks import _signature_params
+    >>> from ferroflow.engine.tasks import signature_params
     >>> def load(data, table="t", *, verbose=False): ...
-    >>> b = plan_binding("load", _signature_params(load), [("extract", 0)], {"verbose": True})
+    >>> b = plan_binding("load", signature_params(load), [("extract", 0)], {"verbose": True})
     >>> b.gather(["rows"])
     (['rows'], {'verbose': True})
 """
@@ -53,8 +53,8 @@ def injected_upstreams(params: Sequence[Param], own_name: str, task_names: Colle
     """Rule 1: the names of other tasks that parameters of this task are named after.
 
     Example:
-        >>> from ferroflow.engine.tasks import _signature_params
-        >>> injected_upstreams(_signature_params(lambda users, x: 0), "combine", {"users", "combine"})
+        >>> from ferroflow.engine.tasks import signature_params
+        >>> injected_upstreams(signature_params(lambda users, x: 0), "combine", {"users", "combine"})
         ['users']
     """
     return [p.name for p in params if p.kind not in (_VAR_POS, _VAR_KW) and p.name != own_name and p.name in task_names]

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, S
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from ..context import _CURRENT, TaskContext, TaskSlot
+from ..context import CURRENT_TASK, TaskContext, TaskSlot
 from ..results import RunResult, TaskRecord, TaskStatus
 from ..store.store import DEFAULT_STORE
 from .attempts import SyncAttempt, async_attempt, call_when, inline_attempt
@@ -35,6 +35,7 @@ from .retries import RetryPolicy
 
 if TYPE_CHECKING:
     from .._core import Graph
+    from ..store.recorder import RunRecorder
     from ..store.store import Store
     from .tasks import Task
 
@@ -148,7 +149,7 @@ class RunPlan:
         self.run_id = run_id
         self.params: dict[str, Any] = dict(options.params or {})
         self.store = store
-        self.recorder: Any = None
+        self.recorder: RunRecorder | None = None
         n = len(tasks)
         self.results: list[Any] = [None] * n
         self.status: list[TaskStatus] = [_PENDING] * n
@@ -257,7 +258,13 @@ class RunPlan:
         names, recorder, final = self.names, self.recorder, self._final_hook
         fail, slow_path, keep_logs = self._fail_attempt, self._execute_slow, self._keep_logs
         completed = self._plain_success_sink()
-        now, cur_get, cur_set, slot_type, make_ctx = time.time, _CURRENT.get, _CURRENT.set, TaskSlot, self._make_ctx
+        now, cur_get, cur_set, slot_type, make_ctx = (
+            time.time,
+            CURRENT_TASK.get,
+            CURRENT_TASK.set,
+            TaskSlot,
+            self._make_ctx,
+        )
         get = results.__getitem__
 
         def execute(i: int) -> bool:
@@ -326,11 +333,11 @@ class RunPlan:
     def thread_slot(self) -> Iterator[None]:
         """Set this run's :class:`TaskSlot` on the calling thread for a while (an executor
         running many tasks on one thread sets it once instead of once per task)."""
-        token = _CURRENT.set(TaskSlot(self._make_ctx))
+        token = CURRENT_TASK.set(TaskSlot(self._make_ctx))
         try:
             yield
         finally:
-            _CURRENT.reset(token)
+            CURRENT_TASK.reset(token)
 
     def _keep_logs(self, i: int, slot: TaskSlot) -> bool:
         """Keep what the fast-path task that just ended logged; True if it logged anything."""
@@ -621,14 +628,14 @@ class RunPlan:
         if self.recorder is not None:
             self.recorder.task_started(t.name, now)
         ctx = TaskContext(self.run_id, self.workflow, t.name, 1, self.params)
-        token = _CURRENT.set(ctx)
+        token = CURRENT_TASK.set(ctx)
         try:
             value = await t.fn(*[results[j] for j in up_pos])
         except Exception as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
             self._add_logs(i, ctx)
             return self._fail(i, e)
         finally:
-            _CURRENT.reset(token)
+            CURRENT_TASK.reset(token)
         results[i] = value
         self._add_logs(i, ctx)
         self.finished[i] = time.time()

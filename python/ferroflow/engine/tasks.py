@@ -102,7 +102,7 @@ def _named_params(params: tuple[Param, ...]) -> tuple[str, ...]:
     return tuple(p.name for p in params if p.kind in _NAMED_KINDS)
 
 
-def _signature_params(fn: Callable[..., Any]) -> tuple[Param, ...]:
+def signature_params(fn: Callable[..., Any]) -> tuple[Param, ...]:
     """The parameters of ``fn`` (cached)."""
     return _fn_info(fn)[0]
 

@@ -21,7 +21,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from ..errors import StoreError
-from .models import FileReport, PipelineReport, StepReport, _now
+from .models import FileReport, PipelineReport, StepReport, utc_now
 
 __all__ = ["bind_pipeline", "current_pipeline", "pipeline_file", "pipeline_step"]
 
@@ -168,7 +168,7 @@ def pipeline_file(
         path=text_path,
         name=name,
         metadata=dict(metadata or {}),
-        started_at=_now(),
+        started_at=utc_now(),
     )
     if text_path is not None:
         try:
@@ -192,7 +192,7 @@ def pipeline_file(
         raise
     finally:
         _FILE.reset(token)
-        file.finished_at = _now()
+        file.finished_at = utc_now()
 
 
 def _record_failure(
@@ -204,7 +204,7 @@ def _record_failure(
         if not step.status.is_final:
             step.fail(f"interrupted: {_describe(exc)}" if interrupted else _describe(exc))
     if save_to is not None and save_to.output_path is not None:
-        file.finished_at = _now()
+        file.finished_at = utc_now()
         try:
             save_to.save()
         except StoreError:

@@ -50,7 +50,8 @@ __all__ = [
 REPORT_VERSION = 1
 
 
-def _now() -> datetime:
+def utc_now() -> datetime:
+    """Now, timezone-aware in UTC (the time stamps of reports)."""
     return datetime.now(UTC)
 
 
@@ -138,15 +139,15 @@ class StepReport(_Model):
         """Mark the step running and note the start time."""
         self.status = ReportStatus.RUNNING
         if self.started_at is None:
-            self.started_at = _now()
+            self.started_at = utc_now()
         return self
 
     start = begin
 
     def _finish(self, status: ReportStatus) -> StepReport:
         if self.started_at is None:
-            self.started_at = _now()
-        self.finished_at = _now()
+            self.started_at = utc_now()
+        self.finished_at = utc_now()
         self.duration_ms = (self.finished_at - self.started_at).total_seconds() * 1000.0
         self.status = status
         self.percent = 100.0
@@ -361,8 +362,8 @@ class PipelineReport(_Model):
     stage: str | None = None
     message: str | None = None
     progress: float | None = None
-    created_at: datetime = Field(default_factory=_now)
-    updated_at: datetime = Field(default_factory=_now)
+    created_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime = Field(default_factory=utc_now)
     steps: list[StepReport] = Field(default_factory=list)
     files: list[FileReport] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)
@@ -392,7 +393,7 @@ class PipelineReport(_Model):
         return _rollup_review([*self.steps, *self.files])
 
     def _touch(self) -> None:
-        self.updated_at = _now()
+        self.updated_at = utc_now()
 
     def set_progress(
         self, stage: str | None = None, percent: float | None = None, message: str | None = None

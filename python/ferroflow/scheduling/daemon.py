@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import AlreadyRunningError, FerroflowError, StoreError
 from ..flowfiles.scripts import read_tail
@@ -51,6 +51,9 @@ from .schedules import (
     last_schedule_run,
     list_schedules,
 )
+
+if TYPE_CHECKING:
+    from ..store.store import Store
 
 __all__ = [
     "AlreadyRunningError",
@@ -70,7 +73,7 @@ logger = logging.getLogger("ferroflow.scheduler")
 PID_FILE_NAME = "scheduler.pid"
 
 
-def pid_file_path(store: Any) -> Path:
+def pid_file_path(store: Store) -> Path:
     """``scheduler.pid`` in the folder holding the store file."""
     return Path(store.path).parent / PID_FILE_NAME
 
@@ -239,7 +242,7 @@ class SchedulerStatus:
     schedules: list[ScheduleState] = field(default_factory=list)
 
 
-def scheduler_status(store: Any) -> SchedulerStatus:
+def scheduler_status(store: Store) -> SchedulerStatus:
     """The daemon (if running) and every schedule with next and last run.
 
     A stale pid file (its daemon crashed) is detected, removed and reported in
@@ -257,7 +260,7 @@ def scheduler_status(store: Any) -> SchedulerStatus:
 
 
 def start_daemon(
-    store: Any,
+    store: Store,
     *,
     check_interval: float = 60.0,
     catchup: Catchup = "latest",
@@ -329,7 +332,7 @@ def _check_writable(folder: Path) -> None:
         raise StoreError(f"the store folder {folder} is not writable; pick another with --home")
 
 
-def stop_daemon(store: Any, timeout: float = 60.0) -> DaemonInfo | None:
+def stop_daemon(store: Store, timeout: float = 60.0) -> DaemonInfo | None:
     """Ask the running daemon to stop (``SIGTERM``) and wait until it is gone.
 
     Returns:
@@ -356,7 +359,7 @@ def stop_daemon(store: Any, timeout: float = 60.0) -> DaemonInfo | None:
 
 
 def serve(
-    store: Any,
+    store: Store,
     *,
     check_interval: float = 60.0,
     catchup: Catchup = "latest",

@@ -30,11 +30,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import FerroflowError, StoreError
 from ..flowfiles.scripts import kill_process_group
 from .schedules import Catchup, Schedule, due_fire_times, ensure_tables, get_schedule, list_schedules
+
+if TYPE_CHECKING:
+    from ..store.store import Store
 
 __all__ = ["Scheduler", "process_alive", "run_one"]
 
@@ -74,7 +77,7 @@ class Scheduler:
         grace: Seconds in-flight runs get to finish when stopping.
     """
 
-    def __init__(self, store: Any, *, check_interval: float = 60.0, catchup: Catchup = "latest", grace: float = 30.0):
+    def __init__(self, store: Store, *, check_interval: float = 60.0, catchup: Catchup = "latest", grace: float = 30.0):
         self.store = store
         self.check_interval = check_interval
         self.catchup = catchup
@@ -249,7 +252,7 @@ class Scheduler:
         # Queued runs stay queued: the next start runs them.
 
 
-def run_one(store: Any, row_id: int) -> int:
+def run_one(store: Store, row_id: int) -> int:
     """Run the schedule run ``row_id`` (claimed by the daemon) and record it; returns an exit code."""
     from ..flowfiles.targets import run_scheduled
 
@@ -296,7 +299,7 @@ def _cancel_on_sigterm() -> Iterator[threading.Event]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _record(store: Any, row_id: int, status: str, run_id: str | None, message: str | None) -> None:
+def _record(store: Store, row_id: int, status: str, run_id: str | None, message: str | None) -> None:
     with store.transaction() as conn:
         conn.execute(
             "UPDATE schedule_runs SET status = ?, run_id = ?, finished_at = ?, message = ? WHERE id = ?",

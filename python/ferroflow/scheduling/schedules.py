@@ -59,12 +59,15 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from cronsim import CronSim, CronSimError
 
 from ..errors import ScheduleError
+
+if TYPE_CHECKING:
+    from ..store.store import Store
 
 __all__ = [
     "ALIASES",
@@ -460,7 +463,7 @@ class ScheduleRun:
     message: str | None
 
 
-def ensure_tables(store: Any) -> None:
+def ensure_tables(store: Store) -> None:
     """Create the schedule tables if missing (idempotent)."""
     key = str(getattr(store, "path", id(store)))
     if key in _READY:
@@ -481,7 +484,7 @@ def _row(row: sqlite3.Row | tuple[Any, ...]) -> Schedule:
 
 
 def add_schedule(
-    store: Any,
+    store: Store,
     target: str,
     *,
     kind: str,
@@ -541,7 +544,7 @@ def add_schedule(
     return _row(row)
 
 
-def list_schedules(store: Any) -> list[Schedule]:
+def list_schedules(store: Store) -> list[Schedule]:
     """Every schedule, oldest first."""
     ensure_tables(store)
     with store.read() as conn:
@@ -549,7 +552,7 @@ def list_schedules(store: Any) -> list[Schedule]:
     return [_row(r) for r in rows]
 
 
-def get_schedule(store: Any, schedule_id: str) -> Schedule | None:
+def get_schedule(store: Store, schedule_id: str) -> Schedule | None:
     """The schedule with this id, if any."""
     ensure_tables(store)
     with store.read() as conn:
@@ -557,7 +560,7 @@ def get_schedule(store: Any, schedule_id: str) -> Schedule | None:
     return _row(row) if row is not None else None
 
 
-def find_schedules(store: Any, id_or_target: str) -> list[Schedule]:
+def find_schedules(store: Store, id_or_target: str) -> list[Schedule]:
     """The schedule with this id, else every schedule of this target (flow name, file, module:attr).
 
     Raises:
@@ -585,7 +588,7 @@ def _names_target(s: Schedule, text: str) -> bool:
     return str(Path(path).resolve()) + colon + attr == s.target
 
 
-def set_enabled(store: Any, id_or_target: str, enabled: bool) -> list[Schedule]:
+def set_enabled(store: Store, id_or_target: str, enabled: bool) -> list[Schedule]:
     """Enable or disable schedules (by id, or all of a flow).
 
     Enabling does not replay the times missed while disabled: the schedule
@@ -605,7 +608,7 @@ def set_enabled(store: Any, id_or_target: str, enabled: bool) -> list[Schedule]:
     return [s for s in (get_schedule(store, s.id) for s in found) if s is not None]
 
 
-def remove_schedules(store: Any, id_or_target: str) -> list[Schedule]:
+def remove_schedules(store: Store, id_or_target: str) -> list[Schedule]:
     """Delete schedules (by id, or all of a flow) and their run rows; returns what was removed."""
     found = find_schedules(store, id_or_target)
     with store.transaction() as conn:
@@ -615,7 +618,7 @@ def remove_schedules(store: Any, id_or_target: str) -> list[Schedule]:
     return found
 
 
-def schedule_runs(store: Any, schedule_id: str | None = None, limit: int = 20) -> list[ScheduleRun]:
+def schedule_runs(store: Store, schedule_id: str | None = None, limit: int = 20) -> list[ScheduleRun]:
     """Recent schedule runs, newest first."""
     ensure_tables(store)
     query = (
@@ -632,7 +635,7 @@ def schedule_runs(store: Any, schedule_id: str | None = None, limit: int = 20) -
     return [ScheduleRun(*r) for r in rows]
 
 
-def last_schedule_run(store: Any, schedule_id: str) -> ScheduleRun | None:
+def last_schedule_run(store: Store, schedule_id: str) -> ScheduleRun | None:
     """The most recent run of a schedule."""
     runs = schedule_runs(store, schedule_id, limit=1)
     return runs[0] if runs else None

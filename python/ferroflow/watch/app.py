@@ -16,12 +16,16 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._core import Watcher, check_glob
 from ..errors import WatchError, WatchHandlerError
 from .dispatch import Dispatcher, Entry
 from .events import Change, FileEvent
+
+if TYPE_CHECKING:
+    from ..engine.dag import WorkflowFront
+    from ..engine.workflow import Workflow
 
 __all__ = ["Handler", "WatchApp", "WatchHandlerError", "default_app", "reset_default_app", "run"]
 
@@ -318,7 +322,7 @@ class WatchApp:
 
     def trigger(
         self,
-        workflow: Any,
+        workflow: Workflow | WorkflowFront,
         root: str | os.PathLike[str],
         pattern: str | Sequence[str] | None = None,
         events: Iterable[Change | int] | None = None,
