@@ -234,3 +234,16 @@ def test_task_pickles_without_its_neighbours() -> None:
     a >> b
     copy = cloudpickle.loads(cloudpickle.dumps(b))
     assert copy.name == "b" and copy.upstream == [] and copy() == 0
+
+
+def test_task_options_match_the_task_signature() -> None:
+    import inspect
+    import typing
+
+    from ferroflow.engine.tasks import TaskOptions
+
+    params = inspect.signature(Task.__init__).parameters
+    assert list(TaskOptions.__annotations__) == [p for p in params if p not in ("self", "fn")]
+    hints = typing.get_type_hints(TaskOptions)
+    init_hints = typing.get_type_hints(Task.__init__)
+    assert {k: hints[k] for k in hints} == {k: init_hints[k] for k in hints}

@@ -22,11 +22,7 @@ def execute_run(plan: RunPlan, executor: PlanExecutor) -> RunResult:
         with capture_output():
             executor.run_plan(plan)
     except BaseException:
-        plan.interrupted = True
-        plan.cancel_pending("cancelled: the run was interrupted")
-        plan.finished_at = time.time()
-        if plan.recorder is not None:
-            plan.recorder.finish(_with_report(plan))
+        _record_interrupted(plan)
         raise
     return finish_run(plan)
 
@@ -38,11 +34,7 @@ async def execute_run_async(plan: RunPlan, run_plan_async: Callable[[RunPlan], A
         with capture_output():
             await run_plan_async(plan)
     except BaseException:
-        plan.interrupted = True
-        plan.cancel_pending("cancelled: the run was interrupted")
-        plan.finished_at = time.time()
-        if plan.recorder is not None:
-            plan.recorder.finish(_with_report(plan))
+        _record_interrupted(plan)
         raise
     return finish_run(plan)
 
@@ -87,6 +79,15 @@ def _workflow_error(result: RunResult) -> WorkflowError:
         errors=result.errors,
         tracebacks=tracebacks,
     )
+
+
+def _record_interrupted(plan: RunPlan) -> None:
+    """The executor raised (Ctrl+C, a crash): what did not finish is cancelled, the run recorded."""
+    plan.interrupted = True
+    plan.cancel_pending("cancelled: the run was interrupted")
+    plan.finished_at = time.time()
+    if plan.recorder is not None:
+        plan.recorder.finish(_with_report(plan))
 
 
 def _with_report(plan: RunPlan) -> RunResult:

@@ -563,30 +563,48 @@ class RunPlan:
         return TaskContext(self.run_id, self.workflow, t.name, attempt, self.params)
 
     def _run_full(self, i: int, attempt_fn: SyncAttempt) -> bool:
+        """The full runner: ``when``, cache, the retry loop, callbacks (see :meth:`_next_attempt`)."""
         prepared = self._prepare(i)
         if isinstance(prepared, bool):
             return prepared
         args, kwargs, key = prepared
         t = self.tasks[i]
         self._start(i, t)
-        attempt = 0
+        attempt = 1
         while True:
-            attempt += 1
-            self.attempts[i] = attempt
-            ctx = self._context(t, attempt)
+            ctx = self._attempt_context(i, t, attempt)
             try:
                 value = attempt_fn(t, args, kwargs, ctx)
             except Exception as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
-                self._add_logs(i, ctx)
-                try:
-                    delay = self._retry_or_raise(t, e, attempt)
-                except Exception:  # noqa: BLE001 - the attempt's own error, re-raised by the policy
-                    return self._fail(i, e)
+                delay = self._next_attempt(i, t, e, attempt, ctx)
+                if delay is None:
+                    return False
                 if self._pause_before_retry(delay):
                     return self._not_retried(i, e)
+                attempt += 1
                 continue
             self._add_logs(i, ctx)
             return self._after_success(i, value, key)
+
+    def _attempt_context(self, i: int, t: Task[..., Any], attempt: int) -> TaskContext:
+        """Count attempt number ``attempt`` of node ``i`` and build its context."""
+        self.attempts[i] = attempt
+        return self._context(t, attempt)
+
+    def _next_attempt(
+        self, i: int, t: Task[..., Any], error: Exception, attempt: int, ctx: TaskContext
+    ) -> float | None:
+        """After a failed attempt: the delay before the next one, or None when the task failed for good.
+
+        The one retry decision of the sync and async attempt loops (they differ only in how
+        they call an attempt and wait out the delay).
+        """
+        self._add_logs(i, ctx)
+        try:
+            return self._retry_or_raise(t, error, attempt)
+        except Exception:  # noqa: BLE001 - the attempt's own error, re-raised by the policy
+            self._fail(i, error)
+            return None
 
     def _not_retried(self, i: int, error: Exception) -> bool:
         """Fail node ``i`` with the error of its last attempt: the run stopped before its retry."""
@@ -645,27 +663,25 @@ class RunPlan:
         return True
 
     async def _run_full_async(self, i: int) -> bool:
+        """:meth:`_run_full` on the event loop."""
         prepared = self._prepare(i)
         if isinstance(prepared, bool):
             return prepared
         args, kwargs, key = prepared
         t = self.tasks[i]
         self._start(i, t)
-        attempt = 0
+        attempt = 1
         while True:
-            attempt += 1
-            self.attempts[i] = attempt
-            ctx = self._context(t, attempt)
+            ctx = self._attempt_context(i, t, attempt)
             try:
                 value = await async_attempt(t, args, kwargs, ctx)
             except Exception as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
-                self._add_logs(i, ctx)
-                try:
-                    delay = self._retry_or_raise(t, e, attempt)
-                except Exception:  # noqa: BLE001 - the attempt's own error, re-raised by the policy
-                    return self._fail(i, e)
+                delay = self._next_attempt(i, t, e, attempt, ctx)
+                if delay is None:
+                    return False
                 if await self._pause_before_retry_async(delay):
                     return self._not_retried(i, e)
+                attempt += 1
                 continue
             self._add_logs(i, ctx)
             return self._after_success(i, value, key)

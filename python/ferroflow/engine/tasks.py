@@ -27,12 +27,22 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
+from typing import Any, Generic, ParamSpec, Protocol, TypedDict, TypeVar, Unpack, overload
 
 from ..results import TaskStatus
 from .retries import RetryPolicy
 
-__all__ = ["Param", "Task", "TaskCollector", "TaskRegistry", "active_dags", "iter_closure", "registry", "task"]
+__all__ = [
+    "Param",
+    "Task",
+    "TaskCollector",
+    "TaskOptions",
+    "TaskRegistry",
+    "active_dags",
+    "iter_closure",
+    "registry",
+    "task",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -585,37 +595,44 @@ def _track_wired(up: Task[..., Any], down: Task[..., Any]) -> None:
 # ---------------------------------------------------------------- the decorator
 
 
+class TaskOptions(TypedDict, total=False):
+    """The options of a task: the keywords of :func:`task` and of :class:`Task` after ``fn``.
+
+    :class:`Task` spells them out in its signature (building a task is on the hot path of
+    big workflows; ``tests/engine/test_tasks.py`` checks that the two lists agree).
+    """
+
+    name: str | None
+    retries: int
+    delay: float
+    backoff: float
+    jitter: float
+    max_delay: float | None
+    retry_on: type[BaseException] | tuple[type[BaseException], ...]
+    timeout: float | None
+    when: Callable[..., object] | None
+    cache_ttl: float | None
+    cache_key: Callable[..., str] | None
+    cache_version: str | int | None
+    on_status_change: StatusCallback | None
+    on_retry: RetryCallback | None
+    description: str | None
+
+
 @overload
-def task(fn: Callable[P, R], /, **options: Any) -> Task[P, R]: ...
+def task(fn: Callable[P, R], /, **options: Unpack[TaskOptions]) -> Task[P, R]: ...
 @overload
+def task(**options: Unpack[TaskOptions]) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 def task(
-    *,
-    name: str | None = None,
-    retries: int = 0,
-    delay: float = 1.0,
-    backoff: float = 2.0,
-    jitter: float = 0.1,
-    max_delay: float | None = None,
-    retry_on: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
-    timeout: float | None = None,
-    when: Callable[..., object] | None = None,
-    cache_ttl: float | None = None,
-    cache_key: Callable[..., str] | None = None,
-    cache_version: str | int | None = None,
-    on_status_change: StatusCallback | None = None,
-    on_retry: RetryCallback | None = None,
-    description: str | None = None,
-) -> Callable[[Callable[P, R]], Task[P, R]]: ...
-def task(fn: Callable[P, R] | None = None, /, **options: Any) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
+    fn: Callable[P, R] | None = None, /, **options: Unpack[TaskOptions]
+) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
     """Turn a function into a :class:`Task`, bare (``@task``) or with options (``@task(retries=3)``).
 
     ``task(fn, name=..., retries=...)`` also works without the decorator syntax.
 
     Args:
         fn: The function (bare form).
-        **options: The options of :class:`Task` (``name``, ``retries``, ``delay``, ``backoff``,
-            ``jitter``, ``max_delay``, ``retry_on``, ``timeout``, ``when``, ``cache_ttl``,
-            ``cache_key``, ``cache_version``, ``on_status_change``, ``on_retry``, ``description``).
+        **options: The options of :class:`Task` (:class:`TaskOptions`).
 
     Returns:
         The task, or a decorator making one.

@@ -87,6 +87,17 @@ class RunKeywords(TypedDict, total=False):
     progress: Callable[[TaskRecord], object] | None
 
 
+def run_options(keywords: Mapping[str, Any]) -> RunOptions:
+    """The :class:`RunOptions` of a ``run()`` call, from its keywords (``locals()`` of the call).
+
+    Example:
+        >>> run_options({"self": None, "fail_fast": True, "store": None, **dict.fromkeys(
+        ...     ["executor", "max_workers", "params", "resume", "report_path", "progress"])}).fail_fast
+        True
+    """
+    return RunOptions(**{k: keywords[k] for k in RunKeywords.__annotations__ if k in keywords})
+
+
 class Workflow:
     """A named DAG of tasks, built explicitly.
 
@@ -572,19 +583,7 @@ class Workflow:
             WorkflowError: a task failed (``.result`` is the partial result).
             StoreError: the store cannot be used, or ``resume`` names no usable run.
         """
-        options = RunOptions(
-            executor=executor,
-            max_workers=max_workers,
-            params=params,
-            fail_fast=fail_fast,
-            raise_on_failure=raise_on_failure,
-            resume=resume,
-            store=store,
-            report_path=report_path,
-            refresh=refresh,
-            progress=progress,
-        )
-        return self._run(options)
+        return self._run(run_options(locals()))
 
     def _plan(self, options: RunOptions) -> RunPlan:
         """Plan a run: the fast table (reused across runs while the workflow is unchanged and
@@ -647,19 +646,7 @@ class Workflow:
             >>> asyncio.run(wf.execute_async(store=None))["hello"]
             'hello'
         """
-        options = RunOptions(
-            executor=executor,
-            max_workers=max_workers,
-            params=params,
-            fail_fast=fail_fast,
-            raise_on_failure=raise_on_failure,
-            resume=resume,
-            store=store,
-            report_path=report_path,
-            refresh=refresh,
-            progress=progress,
-        )
-        return await self._run_async(options)
+        return await self._run_async(run_options(locals()))
 
     async def _run_async(self, options: RunOptions) -> RunResult:
         executor = resolve_executor(options.executor, options.max_workers or self.max_workers)

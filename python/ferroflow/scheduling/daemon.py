@@ -42,7 +42,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import AlreadyRunningError, FerroflowError, StoreError
 from ..flowfiles.scripts import read_tail
-from .loop import Scheduler, process_alive, run_one
+from ..processes import process_alive
+from .loop import Scheduler, run_one
 from .schedules import (
     Catchup,
     Schedule,

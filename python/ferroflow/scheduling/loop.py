@@ -34,29 +34,15 @@ from typing import TYPE_CHECKING
 
 from ..errors import FerroflowError, StoreError
 from ..flowfiles.scripts import kill_process_group
+from ..processes import process_alive
 from .schedules import Catchup, Schedule, due_fire_times, ensure_tables, get_schedule, list_schedules
 
 if TYPE_CHECKING:
     from ..store.store import Store
 
-__all__ = ["Scheduler", "process_alive", "run_one"]
+__all__ = ["Scheduler", "run_one"]
 
 logger = logging.getLogger("ferroflow.scheduler")
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` runs (a zombie, exited but not yet reaped, does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (exited, not yet reaped by its parent) is not alive.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 @dataclass(slots=True)

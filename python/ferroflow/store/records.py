@@ -9,6 +9,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..processes import process_alive
+
 __all__ = [
     "FINAL_STATUSES",
     "HOST",
@@ -102,19 +104,6 @@ class RunDetail:
         raise KeyError(name)
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists on this machine."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
 def effective_status(row: sqlite3.Row) -> str:
     """A run's status, with ``interrupted`` for a 'running' run whose process is gone."""
     status: str = row["status"]
@@ -125,7 +114,7 @@ def effective_status(row: sqlite3.Row) -> str:
         return status
     if pid == os.getpid():
         return status if row["run_id"] in ACTIVE_RUNS else "interrupted"
-    return status if pid_alive(int(pid)) else "interrupted"
+    return status if process_alive(int(pid)) else "interrupted"
 
 
 def _json_or_empty(text: str | None) -> Any:
