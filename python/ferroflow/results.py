@@ -7,12 +7,12 @@ records them) and the reports (which render them).
 from __future__ import annotations
 
 import traceback as tb
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["RunResult", "TaskRecord", "TaskStatus", "error_text"]
+__all__ = ["RUN_FIELDS", "RunResult", "TaskRecord", "TaskStatus", "error_text", "run_fields"]
 
 
 class TaskStatus(StrEnum):
@@ -202,3 +202,19 @@ def error_text(record: TaskRecord) -> tuple[str | None, str | None]:
     if trace is None and err.__traceback__ is not None:
         trace = "".join(tb.format_exception(type(err), err, err.__traceback__))
     return text, trace
+
+
+#: What every view of a run shows about it (a ``RunResult``, the store's ``RunSummary``,
+#: the run report's header, the CLI's JSON lines), in this order.
+RUN_FIELDS = ("run_id", "workflow", "status", "params", "started_at", "finished_at", "stats")
+
+
+def run_fields(run: object, names: Sequence[str] = RUN_FIELDS) -> dict[str, Any]:
+    """The :data:`RUN_FIELDS` (or ``names``, a selection of them) of ``run``, by name.
+
+    Example:
+        >>> result = RunResult("r1", "etl", {}, status="completed", stats={"completed": 0})
+        >>> run_fields(result, ("run_id", "workflow", "status"))
+        {'run_id': 'r1', 'workflow': 'etl', 'status': 'completed'}
+    """
+    return {name: getattr(run, name) for name in names}

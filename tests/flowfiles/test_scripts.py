@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -21,20 +20,9 @@ from ferroflow.flowfiles.scripts import (
     run_command,
     split_command,
 )
+from ferroflow.processes import process_alive as _pid_alive
 
 from tests.conftest import wait_until
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def _logs(tmp_path: Path) -> dict[str, Path]:

@@ -12,34 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ferroflow.processes import process_alive as _alive
 from ferroflow.scheduling.daemon import DaemonInfo, PidFile, pid_file_path, scheduler_status
 from ferroflow.scheduling.loop import Scheduler
 from ferroflow.scheduling.schedules import add_schedule, schedule_runs
 from ferroflow.store.store import open_store
 
-from tests.conftest import wait_until
-
-
-def ferroflow(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ferroflow", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-        check=False,
-    )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return False
+from tests.conftest import ferroflow, wait_until
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from ..errors import StoreError
+from ..results import RUN_FIELDS, run_fields
 from ._output import Output, state, user_errors, when
 
 if TYPE_CHECKING:
@@ -95,12 +96,7 @@ def _show_run(out: Output, store: Store, run_id: str) -> None:
     if out.json_mode:
         out.json(
             "run",
-            run_id=run.run_id,
-            workflow=run.workflow,
-            status=run.status,
-            params=run.params,
-            started_at=run.started_at,
-            finished_at=run.finished_at,
+            **run_fields(run, RUN_FIELDS[:-1]),
             resumed_from=run.resumed_from,
             tasks=[
                 {

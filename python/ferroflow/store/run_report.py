@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..reports.models import REPORT_VERSION, PipelineReport, ReportStatus, StepReport
-from ..results import RunResult, TaskStatus, error_text
+from ..results import RunResult, TaskStatus, error_text, run_fields
 
 if TYPE_CHECKING:
     from .records import RunDetail
@@ -161,18 +161,7 @@ def build_run_report(result: RunResult) -> PipelineReport:
             )
         )
         counts[rec.status.value] = counts.get(rec.status.value, 0) + 1
-    return _header(
-        steps,
-        run_id=result.run_id,
-        workflow=result.workflow,
-        status=result.status,
-        params=result.params,
-        started_at=result.started_at,
-        finished_at=result.finished_at,
-        stats=result.stats,
-        counts=counts,
-        total=len(result.records),
-    )
+    return _header(steps, **run_fields(result), counts=counts, total=len(result.records))
 
 
 def report_from_rows(detail: RunDetail) -> PipelineReport:
@@ -198,15 +187,4 @@ def report_from_rows(detail: RunDetail) -> PipelineReport:
         )
         counts[status.value] = counts.get(status.value, 0) + 1
     run = detail.run
-    return _header(
-        steps,
-        run_id=run.run_id,
-        workflow=run.workflow,
-        status=run.status,
-        params=run.params,
-        started_at=run.started_at,
-        finished_at=run.finished_at,
-        stats=run.stats,
-        counts=counts,
-        total=max(run.task_count, len(steps)),
-    )
+    return _header(steps, **run_fields(run), counts=counts, total=max(run.task_count, len(steps)))
