@@ -32,8 +32,8 @@ from collections.abc import Sequence
 
 __all__ = ["MOVED", "install"]
 
-#: Old module path -> the module it moved to.
-MOVED: dict[str, str] = {
+#: Old module path -> the module it moved to (or the modules it was split into).
+MOVED: dict[str, str | tuple[str, ...]] = {
     "ferroflow.tasks": "ferroflow.engine.tasks",
     "ferroflow.retries": "ferroflow.engine.retries",
     "ferroflow.inputs": "ferroflow.engine.inputs",
@@ -49,7 +49,7 @@ MOVED: dict[str, str] = {
     "ferroflow.scripts": "ferroflow.flowfiles.scripts",
     "ferroflow.project": "ferroflow.flowfiles.project",
     "ferroflow.targets": "ferroflow.flowfiles.targets",
-    "ferroflow.schedule": "ferroflow.scheduling.schedules",
+    "ferroflow.schedule": ("ferroflow.scheduling.schedules", "ferroflow.scheduling.table"),
     "ferroflow.scheduler": "ferroflow.scheduling.loop",
     "ferroflow.daemon": "ferroflow.scheduling.daemon",
     "ferroflow.demo": "ferroflow.cli.demo_project",
@@ -78,11 +78,16 @@ class _Loader(importlib.abc.Loader):
 
     def exec_module(self, module: types.ModuleType) -> None:
         old = module.__name__
-        new = MOVED[old]
-        target = importlib.import_module(new)
-        module.__doc__ = f"Deprecated: moved to :mod:`{new}`."
-        module.__dict__.update({k: v for k, v in vars(target).items() if not k.startswith("__")})
-        module.__all__ = list(getattr(target, "__all__", ()))  # type: ignore[attr-defined]
+        moved = MOVED[old]
+        homes = (moved,) if isinstance(moved, str) else moved
+        names: list[str] = []
+        for home in reversed(homes):  # the first home wins a name both define
+            target = importlib.import_module(home)
+            module.__dict__.update({k: v for k, v in vars(target).items() if not k.startswith("__")})
+            names += getattr(target, "__all__", ())
+        new = " or ".join(homes)
+        module.__doc__ = f"Deprecated: moved to {new}."
+        module.__all__ = sorted(set(names))  # type: ignore[attr-defined]
         warnings.warn(f"{old} is deprecated: import from {new} instead", DeprecationWarning, stacklevel=_stacklevel())
 
 

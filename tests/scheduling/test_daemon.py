@@ -15,7 +15,7 @@ import pytest
 from ferroflow.processes import process_alive as _alive
 from ferroflow.scheduling.daemon import DaemonInfo, PidFile, pid_file_path, scheduler_status
 from ferroflow.scheduling.loop import Scheduler
-from ferroflow.scheduling.schedules import add_schedule, schedule_runs
+from ferroflow.scheduling.table import add_schedule, schedule_runs
 from ferroflow.store.store import open_store
 
 from tests.conftest import ferroflow, wait_until

@@ -9,14 +9,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from ferroflow import ScheduleError, next_fire_times
-from ferroflow.scheduling.schedules import (
+from ferroflow.scheduling.schedules import due_fire_times, interval_to_cron, parse_schedule_expr
+from ferroflow.scheduling.table import (
     add_schedule,
-    due_fire_times,
     find_schedules,
     get_schedule,
-    interval_to_cron,
     list_schedules,
-    parse_schedule_expr,
     remove_schedules,
     set_enabled,
 )

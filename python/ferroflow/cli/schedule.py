@@ -8,14 +8,13 @@ import typer
 from rich.table import Table
 
 from ..flowfiles.targets import check_schedulable, parse_params, resolve_target
-from ..scheduling.schedules import (
+from ..scheduling.schedules import next_fire_times, parse_after
+from ..scheduling.table import (
     Schedule,
     add_schedule,
     find_schedules,
     last_schedule_run,
     list_schedules,
-    next_fire_times,
-    parse_after,
     remove_schedules,
     set_enabled,
 )

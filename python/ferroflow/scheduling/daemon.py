@@ -44,14 +44,8 @@ from ..errors import AlreadyRunningError, FerroflowError, StoreError
 from ..flowfiles.scripts import read_tail
 from ..processes import process_alive
 from .loop import Scheduler, run_one
-from .schedules import (
-    Catchup,
-    Schedule,
-    ScheduleRun,
-    ensure_tables,
-    last_schedule_run,
-    list_schedules,
-)
+from .schedules import Catchup
+from .table import Schedule, ScheduleRun, ensure_tables, last_schedule_run, list_schedules
 
 if TYPE_CHECKING:
     from ..store.store import Store

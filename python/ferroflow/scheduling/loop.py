@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING
 from ..errors import FerroflowError, StoreError
 from ..flowfiles.scripts import kill_process_group
 from ..processes import process_alive
-from .schedules import Catchup, Schedule, due_fire_times, ensure_tables, get_schedule, list_schedules
+from .schedules import Catchup, due_fire_times
+from .table import Schedule, ensure_tables, get_schedule, list_schedules
 
 if TYPE_CHECKING:
     from ..store.store import Store
