@@ -23,12 +23,15 @@ Example:
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.machinery
 import sys
 import types
 import warnings
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from importlib.abc import Loader
 
 __all__ = ["MOVED", "install"]
 
@@ -72,7 +75,10 @@ def _stacklevel() -> int:
     return level
 
 
-class _Loader(importlib.abc.Loader):
+class _Loader:
+    # Plain classes (not importlib.abc's): importing importlib.abc would load
+    # importlib.resources on every ``import ferroflow``.
+
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
         return None  # the default module object
 
@@ -91,13 +97,13 @@ class _Loader(importlib.abc.Loader):
         warnings.warn(f"{old} is deprecated: import from {new} instead", DeprecationWarning, stacklevel=_stacklevel())
 
 
-class _Finder(importlib.abc.MetaPathFinder):
+class _Finder:
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
         if fullname not in MOVED:
             return None
-        return importlib.machinery.ModuleSpec(fullname, _LOADER)
+        return importlib.machinery.ModuleSpec(fullname, cast("Loader", _LOADER))
 
 
 _LOADER = _Loader()
