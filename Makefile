@@ -51,9 +51,10 @@ format: $(STAMP_DEPS) ## Format Python and Rust
 	$(VENV)/bin/ruff format .
 	cargo fmt --all
 
-lint: $(STAMP_DEPS) ## ruff, ruff format --check, cargo fmt --check, clippy
+lint: $(STAMP_DEPS) ## ruff, ruff format --check, import-linter layer contracts, cargo fmt --check, clippy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --all-features -- -D warnings
 

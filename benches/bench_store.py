@@ -30,9 +30,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from ferroflow import Task, Workflow
-from ferroflow.cache import cache_key
 from ferroflow.results import RunResult, TaskRecord, TaskStatus
-from ferroflow.store import Store, open_store
+from ferroflow.store.cache import cache_key
+from ferroflow.store.store import Store, open_store
 
 
 def noop() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,3 +28,20 @@ def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval:
     while not predicate():
         assert time.monotonic() < deadline, f"condition not met within {timeout}s"
         time.sleep(interval)
+
+
+def ferroflow(
+    *args: str, cwd: Path | None = None, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m ferroflow ARGS`` as a real process (no TTY)."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "ferroflow", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=full_env,
+        check=False,
+    )

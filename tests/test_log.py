@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 from ferroflow import JsonFormatter, LogLevel, configure_logging, get_task_logger
-from ferroflow.context import _CURRENT, TaskContext
+from ferroflow.context import CURRENT_TASK as _CURRENT
+from ferroflow.context import TaskContext
 from ferroflow.log import reset_logging
 
 

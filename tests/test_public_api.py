@@ -70,10 +70,10 @@ def test_public_callables_have_docstrings() -> None:
 def test_import_stays_lean_and_areas_load_on_first_use() -> None:
     code = (
         "import sys, ferroflow\n"
-        "heavy = [m for m in ('pydantic', 'ferroflow.project', 'ferroflow.watch', 'ferroflow.reports') if m in sys.modules]\n"
+        "heavy = [m for m in ('pydantic', 'ferroflow.flowfiles.project', 'ferroflow.watch', 'ferroflow.reports') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
         "from ferroflow import Project, PipelineReport, WatchApp, next_fire_times\n"
-        "assert 'pydantic' in sys.modules and Project.__module__ == 'ferroflow.project'\n"
+        "assert 'pydantic' in sys.modules and Project.__module__ == 'ferroflow.flowfiles.project'\n"
         "print(ferroflow.__version__)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)

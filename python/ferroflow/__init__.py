@@ -10,33 +10,37 @@ from __future__ import annotations
 import importlib as _importlib
 import typing as _typing
 
+from . import _moved
 from ._core import __version__
 from .context import TaskContext, current_task
-from .dag import DAG
+from .engine.builder import Flow
+from .engine.dag import DAG
+from .engine.retries import RetryPolicy
+from .engine.tasks import Task, TaskRegistry, registry, task
+from .engine.workflow import Workflow
 from .errors import (
+    AlreadyRunningError,
     CycleError,
     DuplicateTaskError,
     FerroflowError,
     FlowFileError,
     ScheduleError,
+    ScriptFailedError,
     StoreError,
+    SyntaxProblem,
     TaskTimeoutError,
     UnknownDependencyError,
     WatchError,
+    WatchHandlerError,
     WorkflowError,
 )
-from .executors import AsyncExecutor, Executor, ProcessExecutor, SequentialExecutor, ThreadedExecutor
-from .flow import Flow
+from .executors import AsyncExecutor, BaseExecutor, Executor, ProcessExecutor, SequentialExecutor, ThreadedExecutor
 from .log import JsonFormatter, LogLevel, configure_logging, get_task_logger
 from .results import RunResult, TaskRecord, TaskStatus
-from .retries import RetryPolicy
 from .store import Store, open_store
-from .tasks import Task, TaskRegistry, registry, task
-from .workflow import Workflow
 
 if _typing.TYPE_CHECKING:
-    from .cache import UncacheableWarning
-    from .project import FlowWorkflow, Project, load_flow
+    from .flowfiles.project import FlowWorkflow, Project, load_flow
     from .reports import (
         FileReport,
         PipelineReport,
@@ -49,16 +53,17 @@ if _typing.TYPE_CHECKING:
         pipeline_file,
         pipeline_step,
     )
-    from .schedule import next_fire_times
-    from .state import StateManager
+    from .scheduling.schedules import next_fire_times
+    from .store.cache import UncacheableWarning
+    from .store.state import StateManager
     from .watch import Change, FileEvent, WatchApp, on_any, on_created, on_deleted, on_modified, run
 
 # Areas loaded on first use, so that ``import ferroflow`` (and each process-executor
 # worker, and the CLI) does not pay for flow files, reports, schedules or watching
 # (pydantic among them) until they are needed.
 _LAZY: dict[str, str] = {
-    "UncacheableWarning": "cache",
-    **dict.fromkeys(["FlowWorkflow", "Project", "load_flow"], "project"),
+    "UncacheableWarning": "store.cache",
+    **dict.fromkeys(["FlowWorkflow", "Project", "load_flow"], "flowfiles.project"),
     **dict.fromkeys(
         [
             "FileReport",
@@ -74,17 +79,21 @@ _LAZY: dict[str, str] = {
         ],
         "reports",
     ),
-    "next_fire_times": "schedule",
-    "StateManager": "state",
+    "next_fire_times": "scheduling.schedules",
+    "StateManager": "store.state",
     **dict.fromkeys(
         ["Change", "FileEvent", "WatchApp", "on_any", "on_created", "on_deleted", "on_modified", "run"], "watch"
     ),
 }
 
+_moved.install()  # old module paths (``ferroflow.tasks``, ...) keep importing, with a warning
+
 
 def __getattr__(name: str) -> _typing.Any:
     area = _LAZY.get(name)
     if area is None:
+        if f"{__name__}.{name}" in _moved.MOVED:  # an old module path, as an attribute
+            return _importlib.import_module(f"{__name__}.{name}")
         raise AttributeError(f"module 'ferroflow' has no attribute {name!r}")
     value = getattr(_importlib.import_module(f".{area}", __name__), name)
     globals()[name] = value  # later lookups find it directly
@@ -97,7 +106,9 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "DAG",
+    "AlreadyRunningError",
     "AsyncExecutor",
+    "BaseExecutor",
     "Change",
     "CycleError",
     "DuplicateTaskError",
@@ -117,11 +128,13 @@ __all__ = [
     "RetryPolicy",
     "RunResult",
     "ScheduleError",
+    "ScriptFailedError",
     "SequentialExecutor",
     "StateManager",
     "StepReport",
     "Store",
     "StoreError",
+    "SyntaxProblem",
     "Task",
     "TaskContext",
     "TaskRecord",
@@ -133,6 +146,7 @@ __all__ = [
     "UnknownDependencyError",
     "WatchApp",
     "WatchError",
+    "WatchHandlerError",
     "Workflow",
     "WorkflowError",
     "__version__",

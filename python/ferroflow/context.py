@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TaskContext", "TaskSlot", "current_task"]
+__all__ = ["CURRENT_TASK", "TaskContext", "TaskSlot", "current_task"]
 
 
 @dataclass(slots=True)
@@ -156,12 +156,14 @@ class TaskSlot:
         return built[1] if built is not None and built[0] == node else None
 
 
-_CURRENT: ContextVar[TaskContext | TaskSlot | None] = ContextVar("ferroflow_task", default=None)
+#: What runs in this thread / coroutine: a task's context, the slot of a run's thread
+#: (which builds the context on first use), or None. Set by the run path and executors.
+CURRENT_TASK: ContextVar[TaskContext | TaskSlot | None] = ContextVar("ferroflow_task", default=None)
 
 
 def current_task() -> TaskContext | None:
     """The context of the task running in this thread / coroutine, if any."""
-    cur = _CURRENT.get()
+    cur = CURRENT_TASK.get()
     if isinstance(cur, TaskSlot):
         return cur.context()
     return cur

@@ -10,9 +10,17 @@ from the built-in class a caller would expect to catch::
      ├── FlowFileError           (also ValueError)   a flow file is invalid
      ├── ScheduleError           (also ValueError)   a cron / interval / zone is invalid
      ├── WatchError              (also OSError)      a watch root or pattern is unusable
+     │    └── WatchHandlerError  (also TypeError)    a handler is not callable with one event
      ├── StoreError                                  the run store cannot be used
      ├── TaskTimeoutError        (also TimeoutError) a task attempt ran out of time
+     ├── ScriptFailedError       (also RuntimeError) a script or command task exited non-zero
+     ├── AlreadyRunningError                         a scheduler daemon already runs for the store
+     ├── SyntaxProblem           (also ValueError)   flow-file text does not parse (reported to
+     │                                               callers as a FlowFileError with its position)
      └── WorkflowError           (also RuntimeError) a run finished with failed tasks
+
+Warnings (``UncacheableWarning``) are not exceptions ferroflow raises; they live where
+they are issued.
 
 The Rust core maps its own errors onto these classes, so they can be caught and
 subclassed like any Python exception.
@@ -20,19 +28,24 @@ subclassed like any Python exception.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "AlreadyRunningError",
     "CycleError",
     "DuplicateTaskError",
     "FerroflowError",
     "FlowFileError",
     "ScheduleError",
+    "ScriptFailedError",
     "StoreError",
+    "SyntaxProblem",
     "TaskTimeoutError",
     "UnknownDependencyError",
     "WatchError",
+    "WatchHandlerError",
     "WorkflowError",
 ]
 
@@ -111,3 +124,60 @@ class WorkflowError(FerroflowError, RuntimeError):
         self.result = result
         self.errors: dict[str, BaseException] = dict(errors or {})
         self.tracebacks: dict[str, str] = dict(tracebacks or {})
+
+
+class WatchHandlerError(WatchError, TypeError):
+    """Raised when a handler is not callable or does not take one argument (the event)."""
+
+
+class ScriptFailedError(FerroflowError, RuntimeError):
+    """Raised (and recorded) when a script or command task exits with a non-zero code.
+
+    Attributes:
+        task: The task id.
+        exit_code: The process's exit code (negative: killed by that signal).
+        stderr_tail: The last lines the process wrote to stderr.
+        stderr_path: The full stderr log file.
+    """
+
+    def __init__(self, task: str, exit_code: int, stderr_tail: str = "", stderr_path: str | None = None) -> None:
+        tail = f"\n{stderr_tail}" if stderr_tail else ""
+        super().__init__(f"task {task!r} exited with code {exit_code}{tail}")
+        self.task = task
+        self.exit_code = exit_code
+        self.stderr_tail = stderr_tail
+        self.stderr_path = stderr_path
+
+    def __reduce__(self) -> tuple[type[ScriptFailedError], tuple[str, int, str, str | None]]:
+        # Custom __init__ arguments: make the error survive pickling (process executor, store).
+        return (ScriptFailedError, (self.task, self.exit_code, self.stderr_tail, self.stderr_path))
+
+
+class AlreadyRunningError(FerroflowError):
+    """Raised when a scheduler daemon already runs for this store.
+
+    Attributes:
+        pid: The running daemon's pid.
+    """
+
+    def __init__(self, pid: int, path: str | os.PathLike[str]) -> None:
+        super().__init__(
+            f"the scheduler is already running (pid {pid}, pid file {path}); stop it with `ferroflow scheduler stop`"
+        )
+        self.pid = pid
+
+
+class SyntaxProblem(FerroflowError, ValueError):
+    """Raised when flow-file text is not valid JSON, YAML or TOML (turned into a ``FlowFileError``).
+
+    Attributes:
+        line: 1-based line of the problem.
+        col: 1-based column of the problem.
+        reason: What is wrong.
+    """
+
+    def __init__(self, reason: str, line: int, col: int) -> None:
+        super().__init__(f"{line}:{col}: {reason}")
+        self.reason = reason
+        self.line = line
+        self.col = col

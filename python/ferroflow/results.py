@@ -6,12 +6,13 @@ records them) and the reports (which render them).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import traceback as tb
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["RunResult", "TaskRecord", "TaskStatus"]
+__all__ = ["RUN_FIELDS", "RunResult", "TaskRecord", "TaskStatus", "error_text", "run_fields"]
 
 
 class TaskStatus(StrEnum):
@@ -181,3 +182,39 @@ class RunResult(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"RunResult(run_id={self.run_id!r}, workflow={self.workflow!r}, status={self.status!r}, results={self._results!r})"
+
+
+def error_text(record: TaskRecord) -> tuple[str | None, str | None]:
+    """``("Type: message", formatted traceback)`` of a record's error.
+
+    Example:
+        >>> error_text(TaskRecord("t", TaskStatus.FAILED, error=KeyError("k"), traceback="tb"))
+        ("KeyError: 'k'", 'tb')
+        >>> error_text(TaskRecord("t", TaskStatus.COMPLETED))
+        (None, None)
+    """
+    err = record.error
+    if err is None:
+        return None, record.traceback
+    msg = str(err)
+    text = f"{type(err).__name__}: {msg}" if msg else type(err).__name__
+    trace = record.traceback
+    if trace is None and err.__traceback__ is not None:
+        trace = "".join(tb.format_exception(type(err), err, err.__traceback__))
+    return text, trace
+
+
+#: What every view of a run shows about it (a ``RunResult``, the store's ``RunSummary``,
+#: the run report's header, the CLI's JSON lines), in this order.
+RUN_FIELDS = ("run_id", "workflow", "status", "params", "started_at", "finished_at", "stats")
+
+
+def run_fields(run: object, names: Sequence[str] = RUN_FIELDS) -> dict[str, Any]:
+    """The :data:`RUN_FIELDS` (or ``names``, a selection of them) of ``run``, by name.
+
+    Example:
+        >>> result = RunResult("r1", "etl", {}, status="completed", stats={"completed": 0})
+        >>> run_fields(result, ("run_id", "workflow", "status"))
+        {'run_id': 'r1', 'workflow': 'etl', 'status': 'completed'}
+    """
+    return {name: getattr(run, name) for name in names}

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +10,10 @@ import pytest
 from ferroflow.cli.app import app
 from ferroflow.log import reset_logging
 from typer.testing import CliRunner
+
+from tests.conftest import ferroflow
+
+__all__ = ["Invoker", "ferroflow"]  # ferroflow is re-exported: the CLI tests import it from here
 
 
 @pytest.fixture(autouse=True)
@@ -73,20 +74,3 @@ class Invoker:
 @pytest.fixture
 def invoke() -> Invoker:
     return Invoker()
-
-
-def ferroflow(
-    *args: str, cwd: Path | None = None, timeout: float = 60, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """``python -m ferroflow ARGS`` as a real process (no TTY)."""
-    full_env = dict(os.environ)
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "ferroflow", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-        env=full_env,
-        check=False,
-    )

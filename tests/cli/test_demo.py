@@ -47,7 +47,7 @@ def test_demo_never_overwrites_a_users_files(tmp_path: Path, invoke: Invoker) ->
 
 
 def test_demo_records_its_runs_in_the_home_it_is_given(tmp_path: Path, invoke: Invoker) -> None:
-    from ferroflow.store import open_store
+    from ferroflow.store.store import open_store
 
     home = tmp_path / "home"
     invoke("--home", str(home), "demo", "--dir", str(tmp_path / "d"))

@@ -10,7 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from ferroflow.store import open_store
+from ferroflow.processes import process_alive as _alive
+from ferroflow.store.store import open_store
 
 from tests.cli.conftest import Invoker, ferroflow
 from tests.conftest import wait_until
@@ -290,17 +291,6 @@ def test_sigterm_during_a_flow_run_stops_the_script_tree(tmp_path: Path) -> None
         if proc.poll() is None:
             proc.kill()
         proc.communicate(timeout=10)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_watch_target_dry_run_lists_handlers_and_missing_root_exits_2(tmp_path: Path, invoke: Invoker) -> None:

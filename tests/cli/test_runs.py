@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from ferroflow.store import open_store
+from ferroflow.store.store import open_store
 
 from tests.cli.conftest import Invoker, ferroflow
 

@@ -99,14 +99,14 @@ class CliState:
     output: Output
 
     def project(self) -> Any:
-        """A :class:`~ferroflow.project.Project` for these folders."""
-        from ..project import Project
+        """A :class:`~ferroflow.flowfiles.project.Project` for these folders."""
+        from ..flowfiles.project import Project
 
         return Project(self.flows_dir, self.tasks_dir, self.output_dir)
 
     def store(self) -> Any:
         """The store (``--home`` / ``$FERROFLOW_HOME`` / ``./.ferroflow``)."""
-        from ..store import DEFAULT_STORE, open_store
+        from ..store.store import DEFAULT_STORE, open_store
 
         store = open_store(self.home if self.home is not None else DEFAULT_STORE)
         assert store is not None

@@ -24,7 +24,7 @@ def demo(
     ] = None,
 ) -> None:
     """The showcase: a small project, a flow run, a Python DAG, file events, history and a report."""
-    from ..demo import run_demo
+    from .demo_project import run_demo
 
     st = state(ctx)
     with user_errors(st.output):

@@ -9,7 +9,7 @@ from typing import Any, Self
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from ..results import RunResult, TaskRecord, TaskStatus
+from ..results import RunResult, TaskRecord, TaskStatus, run_fields
 from ._output import Output
 
 __all__ = ["RunProgress", "print_run_summary"]
@@ -112,10 +112,7 @@ def print_run_summary(output: Output, result: RunResult, log_dir: str | None = N
     if output.json_mode:
         output.json(
             "run_finished",
-            run_id=result.run_id,
-            workflow=result.workflow,
-            status=result.status,
-            stats=stats,
+            **run_fields(result, ("run_id", "workflow", "status", "stats")),
             errors={name: str(err) for name, err in result.errors.items()},
             log_dir=log_dir,
         )

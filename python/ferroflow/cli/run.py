@@ -6,17 +6,20 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from ..errors import FerroflowError, FlowFileError
-from ..flowfile import display_path, suggest
-from ..project import DryRun, FlowWorkflow, Project
-from ..targets import Target, as_workflow, load_python_target, parse_params, resolve_target
+from ..flowfiles.model import display_path, suggest
+from ..flowfiles.project import DryRun, FlowWorkflow, Project
+from ..flowfiles.targets import Target, as_workflow, load_python_target, parse_params, resolve_target
 from ._output import EXIT_FAILED, EXIT_INTERRUPTED, CliState, Output, fail, state, user_errors
 from .progress import RunProgress, print_run_summary
+
+if TYPE_CHECKING:
+    from ..watch.app import WatchApp
 
 __all__ = ["EXECUTORS", "list_flow_rows", "register"]
 
@@ -185,7 +188,7 @@ def _print_plan(out: Output, workflow: Any) -> None:
 # ---------------------------------------------------------------- watch
 
 
-def handler_rows(app: Any) -> list[dict[str, Any]]:
+def handler_rows(app: WatchApp) -> list[dict[str, Any]]:
     """The registered handlers as plain rows (handler, root, events, pattern, priority)."""
     rows = []
     for h in sorted(app.handlers, key=lambda h: -int(getattr(h, "priority", 0))):
@@ -204,7 +207,7 @@ def handler_rows(app: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def _print_handlers(out: Output, app: Any) -> None:
+def _print_handlers(out: Output, app: WatchApp) -> None:
     rows = handler_rows(app)
     if out.json_mode:
         out.json("handlers", handlers=rows)
@@ -217,14 +220,14 @@ def _print_handlers(out: Output, app: Any) -> None:
     out.print(table)
 
 
-def _configure_watch(app: Any, **options: Any) -> None:
+def _configure_watch(app: WatchApp, **options: Any) -> None:
     """Apply the command-line watch options to an app built by the user's module."""
     for name, value in options.items():
         if value is not None and hasattr(app, name):
             setattr(app, name, value)
 
 
-def _watch(out: Output, app: Any, *, debounce: float, max_workers: int | None, recursive: bool) -> None:
+def _watch(out: Output, app: WatchApp, *, debounce: float, max_workers: int | None, recursive: bool) -> None:
     """Watch until SIGINT (exit 130) or SIGTERM (exit 0)."""
     _configure_watch(app, debounce=debounce, max_workers=max_workers, recursive=recursive, json_logs=out.json_mode)
     _print_handlers(out, app)
@@ -255,7 +258,7 @@ def _watch(out: Output, app: Any, *, debounce: float, max_workers: int | None, r
 
 def list_flow_rows(project: Project) -> list[dict[str, Any]]:
     """Every flow file of the project: name, tasks, description, file, problem (if invalid)."""
-    from ..flowfile import parse_flow_file
+    from ..flowfiles.model import parse_flow_file
 
     rows = []
     for name, path in project.flow_files().items():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -11,7 +11,12 @@ from rich.text import Text
 from rich.tree import Tree
 
 from ..errors import StoreError
+from ..results import RUN_FIELDS, run_fields
 from ._output import Output, state, user_errors, when
+
+if TYPE_CHECKING:
+    from ..reports.models import PipelineReport, StepReport
+    from ..store.store import Store
 
 __all__ = ["load_any_report", "register", "render_report"]
 
@@ -85,18 +90,13 @@ def runs(
         out.print(table)
 
 
-def _show_run(out: Output, store: Any, run_id: str) -> None:
+def _show_run(out: Output, store: Store, run_id: str) -> None:
     detail = store.get_run(run_id)
     run = detail.run
     if out.json_mode:
         out.json(
             "run",
-            run_id=run.run_id,
-            workflow=run.workflow,
-            status=run.status,
-            params=run.params,
-            started_at=run.started_at,
-            finished_at=run.finished_at,
+            **run_fields(run, RUN_FIELDS[:-1]),
             resumed_from=run.resumed_from,
             tasks=[
                 {
@@ -136,13 +136,13 @@ def _show_run(out: Output, store: Any, run_id: str) -> None:
 # ---------------------------------------------------------------- report show
 
 
-def load_any_report(store: Any, file_or_run: str) -> Any:
+def load_any_report(store: Store, file_or_run: str) -> Any:
     """A report from a JSON file, else from the store by run id.
 
     Raises:
         StoreError: Neither a readable report file nor a known run.
     """
-    from ..reports import load_report
+    from ..reports.models import load_report
 
     path = Path(file_or_run)
     if path.suffix == ".json" or path.exists():
@@ -153,7 +153,7 @@ def load_any_report(store: Any, file_or_run: str) -> Any:
     return report
 
 
-def render_report(report: Any) -> Tree:
+def render_report(report: PipelineReport) -> Tree:
     """A Rich tree: the batch, its steps (with notes, errors, output) and files."""
     status = str(getattr(report.status, "value", report.status))
     head = Text.assemble(
@@ -181,7 +181,7 @@ def render_report(report: Any) -> Tree:
     return tree
 
 
-def _add_step(parent: Tree, step: Any) -> None:
+def _add_step(parent: Tree, step: StepReport) -> None:
     status = str(getattr(step.status, "value", step.status))
     took = f" {step.duration_ms / 1000:.2f}s" if step.duration_ms is not None else ""
     attempts = step.metadata.get("attempts") if isinstance(step.metadata, dict) else None

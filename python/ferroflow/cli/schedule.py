@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from ..schedule import (
+from ..flowfiles.targets import check_schedulable, parse_params, resolve_target
+from ..scheduling.schedules import next_fire_times, parse_after
+from ..scheduling.table import (
     Schedule,
     add_schedule,
     find_schedules,
     last_schedule_run,
     list_schedules,
-    next_fire_times,
-    parse_after,
     remove_schedules,
     set_enabled,
 )
-from ..targets import check_schedulable, parse_params, resolve_target
 from ._output import Output, iso_time, state, user_errors, when
+
+if TYPE_CHECKING:
+    from ..store.store import Store
 
 __all__ = ["register", "schedule_rows"]
 
@@ -35,7 +37,7 @@ def _fmt(moment: Any) -> str:
     return moment.strftime("%Y-%m-%d %H:%M %Z") if moment is not None else "-"
 
 
-def schedule_rows(store: Any) -> list[dict[str, Any]]:
+def schedule_rows(store: Store) -> list[dict[str, Any]]:
     """Every schedule as a plain row with its next fire time and last run."""
     rows = []
     for s in list_schedules(store):

@@ -11,8 +11,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from ..daemon import AlreadyRunningError, SchedulerStatus, scheduler_status, serve, start_daemon, stop_daemon
-from ..schedule import timedelta_text
+from ..scheduling.daemon import AlreadyRunningError, SchedulerStatus, scheduler_status, serve, start_daemon, stop_daemon
+from ..scheduling.schedules import timedelta_text
 from ._output import EXIT_FAILED, Output, fail, iso_time, state, user_errors, when
 
 __all__ = ["register", "status_renderable"]

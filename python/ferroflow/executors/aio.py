@@ -17,12 +17,12 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, ClassVar
 
-from .._async import run_async_entry
 from .._core import ReadyTracker
+from ..engine.bridge import run_async_entry
 from .base import BaseExecutor, check_workers
 
 if TYPE_CHECKING:
-    from .._run import RunPlan
+    from ..engine.plan import RunPlan
 
 __all__ = ["AsyncExecutor"]
 

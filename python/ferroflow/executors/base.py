@@ -1,9 +1,7 @@
-"""The executor protocol, name resolution and a shared ready-set driver.
+"""What the shipped executors share: worker counts and a ready-set driver on a thread pool.
 
-An executor runs a :class:`~ferroflow._run.RunPlan`: it calls ``plan.execute(i)`` (or
-``await plan.execute_async(i)``) once for every node whose upstreams completed, and reports
-the nodes that never ran (``plan.mark_blocked`` / ``plan.mark_cancelled``). Everything else
-(bindings, retries, statuses, store) lives in the plan, so every executor behaves the same.
+The executor protocol itself (:class:`BaseExecutor`, ``Executor``, ``resolve_executor``)
+lives in :mod:`ferroflow.engine.executor`; its names are importable from here too.
 
 Example:
     >>> from ferroflow import SequentialExecutor, Workflow, task
@@ -17,53 +15,23 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import os
-from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING
 
 from .._core import ReadyTracker
+from ..engine.executor import BaseExecutor, Executor, resolve_executor
 
 if TYPE_CHECKING:
-    from .._run import RunPlan
-    from ..results import RunResult
+    from ..engine.plan import RunPlan
 
-__all__ = ["BaseExecutor", "Executor", "default_workers", "drive_with_pool", "resolve_executor"]
-
-
-@runtime_checkable
-class Executor(Protocol):
-    """What ``run(executor=...)`` accepts besides a name."""
-
-    name: ClassVar[str]
-
-    def run_plan(self, plan: RunPlan) -> None:
-        """Run every runnable node of ``plan`` and mark the others; block until done."""
-
-    def execute(self, workflow: Any, **run_kwargs: Any) -> RunResult:
-        """Run ``workflow`` on this executor: ``workflow.run(executor=self, **run_kwargs)``."""
-
-
-class BaseExecutor(ABC):
-    """Shared behaviour: ``execute(workflow, **run_kwargs)``; subclasses implement ``run_plan``."""
-
-    name: ClassVar[str] = "base"
-
-    @abstractmethod
-    def run_plan(self, plan: RunPlan) -> None:
-        """Run every runnable node of ``plan`` and mark the others; block until done."""
-
-    def execute(self, workflow: Any, **run_kwargs: Any) -> RunResult:
-        """Run ``workflow`` (a ``Workflow``, ``DAG`` or ``Flow``) here and return its ``RunResult``.
-
-        Args:
-            workflow: The workflow to run.
-            **run_kwargs: The other ``run()`` keywords (``params``, ``store``, ...).
-        """
-        result: RunResult = workflow.run(executor=self, **run_kwargs)
-        return result
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+__all__ = [
+    "BaseExecutor",
+    "Executor",
+    "check_workers",
+    "default_workers",
+    "drive_with_pool",
+    "resolve_executor",
+]
 
 
 def default_workers() -> int:
@@ -78,45 +46,6 @@ def check_workers(max_workers: int | None, where: str) -> int | None:
     if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
         raise ValueError(f"{where}: max_workers must be an int >= 1 or None, got {max_workers!r}")
     return max_workers
-
-
-def resolve_executor(spec: object, max_workers: int | None) -> Any:
-    """An executor object for ``run(executor=spec, max_workers=...)``.
-
-    Names: ``"thread"`` (default), ``"sequential"``, ``"process"``, ``"async"``, ``"dask"``.
-    An object with ``run_plan`` (or ``arun_plan``) is used as is.
-
-    Raises:
-        ValueError: an unknown name.
-        TypeError: neither a name nor an executor object.
-    """
-    if spec is None or spec == "thread" or spec == "threaded":
-        from .threaded import ThreadedExecutor
-
-        return ThreadedExecutor(max_workers=max_workers)
-    if isinstance(spec, str):
-        if spec == "sequential":
-            from .sequential import SequentialExecutor
-
-            return SequentialExecutor()
-        if spec == "process":
-            from .process import ProcessExecutor
-
-            return ProcessExecutor(max_workers=max_workers)
-        if spec in ("async", "asyncio"):
-            from .aio import AsyncExecutor
-
-            return AsyncExecutor(max_concurrency=max_workers)
-        if spec == "dask":
-            try:
-                from .dask import DaskExecutor  # type: ignore[import-not-found, unused-ignore]
-            except ImportError as e:
-                raise ValueError("executor 'dask' is not available in this installation") from e
-            return DaskExecutor()
-        raise ValueError(f"unknown executor {spec!r}: use 'thread', 'sequential', 'process', 'async' or 'dask'")
-    if hasattr(spec, "run_plan") or hasattr(spec, "arun_plan"):
-        return spec
-    raise TypeError(f"executor must be a name or an executor object, got {type(spec).__name__}: {spec!r}")
 
 
 def drive_with_pool(plan: RunPlan, execute: Callable[[int], bool], workers: int, thread_name: str) -> None:

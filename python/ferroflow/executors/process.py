@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import cloudpickle
 
-from .._capture import install_for_good
-from ..context import _CURRENT, TaskContext
+from ..context import CURRENT_TASK, TaskContext
+from ..engine.capture import install_for_good
 from ..errors import FerroflowError, TaskTimeoutError
 from .base import BaseExecutor, check_workers, drive_with_pool
 
 if TYPE_CHECKING:
-    from .._run import RunPlan
-    from ..tasks import Task
+    from ..engine.plan import RunPlan
+    from ..engine.tasks import Task
 
 __all__ = ["ProcessExecutor"]
 
@@ -61,7 +61,7 @@ def _run_call(message: bytes) -> bytes:
         )
         return bytes(cloudpickle.dumps(("err", error, traceback.format_exc(), [])))
     ctx = TaskContext(*ctx_fields)
-    token = _CURRENT.set(ctx)
+    token = CURRENT_TASK.set(ctx)
     try:
         value = fn(*args, **kwargs)
         if asyncio.iscoroutine(value):
@@ -75,7 +75,7 @@ def _run_call(message: bytes) -> bytes:
             carried = RuntimeError(f"{type(e).__name__}: {e}")
             return bytes(cloudpickle.dumps(("err", carried, tb, ctx.logs)))
     finally:
-        _CURRENT.reset(token)
+        CURRENT_TASK.reset(token)
     ctx.flush_output()
     try:
         return bytes(cloudpickle.dumps(("ok", value, None, ctx.logs)))
@@ -98,7 +98,7 @@ class _Worker:
     def __init__(self) -> None:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        code = f"from ferroflow.executors.process import _worker_entry; _worker_entry({to_child_r}, {from_child_w})"
+        code = f"from ferroflow.executors.process import worker_entry; worker_entry({to_child_r}, {from_child_w})"
         try:
             self.proc = subprocess.Popen([sys.executable, "-c", code], pass_fds=(to_child_r, from_child_w))
         finally:
@@ -131,7 +131,7 @@ class _Worker:
         self.recv.close()
 
 
-def _worker_entry(read_fd: int, write_fd: int) -> None:
+def worker_entry(read_fd: int, write_fd: int) -> None:
     """Entry point of a worker process (see :class:`_Worker`)."""
     rconn = Connection(read_fd, writable=False)
     wconn = Connection(write_fd, readable=False)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, ClassVar
 from .base import BaseExecutor
 
 if TYPE_CHECKING:
-    from .._run import RunPlan
+    from ..engine.plan import RunPlan
 
 __all__ = ["SequentialExecutor"]
 

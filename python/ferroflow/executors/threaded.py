@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from .. import _core
+from .._core import run_graph
 from .base import BaseExecutor, check_workers, default_workers
 
 if TYPE_CHECKING:
-    from .._run import RunPlan
+    from ..engine.plan import RunPlan
 
 __all__ = ["ThreadedExecutor"]
 
@@ -59,7 +59,7 @@ class ThreadedExecutor(BaseExecutor):
         workers = plan.max_workers or self.max_workers or default_workers()
         if not len(plan.tasks):
             return
-        states = _core.run_graph(plan.graph, plan.execute, workers, plan.fail_fast, on_interrupt=plan.stopping.set)
+        states = run_graph(plan.graph, plan.execute, workers, plan.fail_fast, on_interrupt=plan.stopping.set)
         plan.apply_states(states)
 
     def __repr__(self) -> str:

@@ -16,12 +16,16 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._core import Watcher, check_glob
-from ..errors import WatchError
+from ..errors import WatchError, WatchHandlerError
 from .dispatch import Dispatcher, Entry
 from .events import Change, FileEvent
+
+if TYPE_CHECKING:
+    from ..engine.dag import WorkflowFront
+    from ..engine.workflow import Workflow
 
 __all__ = ["Handler", "WatchApp", "WatchHandlerError", "default_app", "reset_default_app", "run"]
 
@@ -36,10 +40,6 @@ _CHANGES = {int(c): c for c in Change}
 # its name, function, whether it is async, and which of those events it gets.
 _Plan = tuple[Change, tuple[tuple[str, str | None], ...], tuple[tuple[str, HandlerFn, bool, int], ...]]
 _MAX_PLANS = 4096
-
-
-class WatchHandlerError(WatchError, TypeError):
-    """Raised when a handler is not callable or does not take one argument (the event)."""
 
 
 class _Terminate(BaseException):
@@ -322,7 +322,7 @@ class WatchApp:
 
     def trigger(
         self,
-        workflow: Any,
+        workflow: Workflow | WorkflowFront,
         root: str | os.PathLike[str],
         pattern: str | Sequence[str] | None = None,
         events: Iterable[Change | int] | None = None,
@@ -735,8 +735,27 @@ def run() -> None:
     """Run the default app until Ctrl+C or SIGTERM (then return normally).
 
     Example:
-        >>> import ferroflow
-        >>> callable(ferroflow.run)
-        True
+        A handler that stops the app on the first new ``.txt`` file; ``run()`` returns then:
+
+        >>> import tempfile, threading
+        >>> from pathlib import Path
+        >>> from ferroflow import on_created
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = reset_default_app()
+        >>> seen = []
+        >>> @on_created(str(folder), pattern="*.txt")
+        ... def got(event):
+        ...     seen.append(event.name)
+        ...     default_app().stop()
+        >>> watching = threading.Thread(target=run)
+        >>> watching.start()
+        >>> for n in range(600):   # until the watcher is live and the handler ran
+        ...     _ = (folder / f"{n}.txt").write_text("x")
+        ...     watching.join(0.1)
+        ...     if not watching.is_alive():
+        ...         break
+        >>> watching.is_alive(), seen[0].endswith(".txt")
+        (False, True)
+        >>> _ = reset_default_app()
     """
     default_app().run()

@@ -8,42 +8,55 @@ called directly in tests.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypedDict, TypeVar, Unpack
 
 from .app import WatchApp, default_app
 from .events import Change
 
-__all__ = ["on_any", "on_created", "on_deleted", "on_modified"]
+__all__ = ["AddedHandlerOptions", "HandlerOptions", "on_any", "on_created", "on_deleted", "on_modified"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 Root = str | os.PathLike[str]
 Pattern = str | Sequence[str] | None
 
 
+class HandlerOptions(TypedDict, total=False):
+    """The options of a handler decorator (see :func:`on_created` for what each does)."""
+
+    process_existing: bool
+    priority: int
+    recursive: bool | None
+    ignore: str | Sequence[str] | None
+    app: WatchApp | None
+
+
+class AddedHandlerOptions(HandlerOptions, total=False):
+    """:class:`HandlerOptions` of the decorators that see added files (``stable_for`` too)."""
+
+    stable_for: float | None
+
+
 def _register(
-    events: list[Change],
-    root: Root,
-    pattern: Pattern,
-    *,
-    process_existing: bool,
-    priority: int,
-    recursive: bool | None,
-    ignore: str | Sequence[str] | None,
-    stable_for: float | None,
-    app: WatchApp | None,
+    decorator: str, events: list[Change], root: Root, pattern: Pattern, options: Mapping[str, Any]
 ) -> Callable[[F], F]:
+    allowed = AddedHandlerOptions.__annotations__ if Change.added in events else HandlerOptions.__annotations__
+    for key in options:
+        if key not in allowed:
+            raise TypeError(f"{decorator}() got an unexpected keyword argument {key!r}")
+    app = options.get("app")
+
     def decorate(fn: F) -> F:
         (app or default_app()).add_handler(
             fn,
             root,
             events,
             pattern,
-            process_existing,
-            priority,
-            recursive=recursive,
-            ignore=ignore,
-            stable_for=stable_for,
+            options.get("process_existing", False),
+            options.get("priority", 0),
+            recursive=options.get("recursive"),
+            ignore=options.get("ignore"),
+            stable_for=options.get("stable_for"),
         )
         return fn
 
@@ -53,13 +66,7 @@ def _register(
 def on_created(
     root: Root,
     pattern: Pattern = None,
-    *,
-    process_existing: bool = False,
-    priority: int = 0,
-    recursive: bool | None = None,
-    ignore: str | Sequence[str] | None = None,
-    stable_for: float | None = None,
-    app: WatchApp | None = None,
+    **options: Unpack[AddedHandlerOptions],
 ) -> Callable[[F], F]:
     """Call the decorated function when a matching file is added under ``root``.
 
@@ -90,28 +97,13 @@ def on_created(
         >>> [h.name.rsplit(".", 1)[-1] for h in app.handlers], app.handlers[0].events
         (['load'], [<Change.added: 1>])
     """
-    return _register(
-        [Change.added],
-        root,
-        pattern,
-        process_existing=process_existing,
-        priority=priority,
-        recursive=recursive,
-        ignore=ignore,
-        stable_for=stable_for,
-        app=app,
-    )
+    return _register("on_created", [Change.added], root, pattern, options)
 
 
 def on_modified(
     root: Root,
     pattern: Pattern = None,
-    *,
-    process_existing: bool = False,
-    priority: int = 0,
-    recursive: bool | None = None,
-    ignore: str | Sequence[str] | None = None,
-    app: WatchApp | None = None,
+    **options: Unpack[HandlerOptions],
 ) -> Callable[[F], F]:
     """Call the decorated function when a matching file under ``root`` changes.
 
@@ -129,28 +121,13 @@ def on_modified(
         >>> app.handlers[0].events, app.handlers[0].priority
         ([<Change.modified: 2>], 5)
     """
-    return _register(
-        [Change.modified],
-        root,
-        pattern,
-        process_existing=process_existing,
-        priority=priority,
-        recursive=recursive,
-        ignore=ignore,
-        stable_for=None,
-        app=app,
-    )
+    return _register("on_modified", [Change.modified], root, pattern, options)
 
 
 def on_deleted(
     root: Root,
     pattern: Pattern = None,
-    *,
-    process_existing: bool = False,
-    priority: int = 0,
-    recursive: bool | None = None,
-    ignore: str | Sequence[str] | None = None,
-    app: WatchApp | None = None,
+    **options: Unpack[HandlerOptions],
 ) -> Callable[[F], F]:
     """Call the decorated function when a matching file under ``root`` disappears.
 
@@ -166,29 +143,13 @@ def on_deleted(
         >>> app.handlers[0].pattern
         ['*.log', 'logs/**']
     """
-    return _register(
-        [Change.deleted],
-        root,
-        pattern,
-        process_existing=process_existing,
-        priority=priority,
-        recursive=recursive,
-        ignore=ignore,
-        stable_for=None,
-        app=app,
-    )
+    return _register("on_deleted", [Change.deleted], root, pattern, options)
 
 
 def on_any(
     root: Root,
     pattern: Pattern = None,
-    *,
-    process_existing: bool = False,
-    priority: int = 0,
-    recursive: bool | None = None,
-    ignore: str | Sequence[str] | None = None,
-    stable_for: float | None = None,
-    app: WatchApp | None = None,
+    **options: Unpack[AddedHandlerOptions],
 ) -> Callable[[F], F]:
     """Call the decorated function for every change of a matching file under ``root``.
 
@@ -203,14 +164,4 @@ def on_any(
         >>> len(app.handlers[0].events), app.handlers[0].is_async
         (3, True)
     """
-    return _register(
-        [Change.added, Change.modified, Change.deleted],
-        root,
-        pattern,
-        process_existing=process_existing,
-        priority=priority,
-        recursive=recursive,
-        ignore=ignore,
-        stable_for=stable_for,
-        app=app,
-    )
+    return _register("on_any", [Change.added, Change.modified, Change.deleted], root, pattern, options)

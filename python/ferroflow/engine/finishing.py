@@ -1,0 +1,96 @@
+"""Running a plan on an executor and finishing it: statuses, ``RunResult``, store, report."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import WorkflowError
+from ..results import RunResult, TaskStatus
+from .capture import capture_output
+from .plan import PlanExecutor, RunPlan
+
+__all__ = ["execute_run", "execute_run_async", "finish_run"]
+
+
+def execute_run(plan: RunPlan, executor: PlanExecutor) -> RunResult:
+    """Run ``plan`` on ``executor`` (blocking) and finish it."""
+    plan.begin()
+    try:
+        with capture_output():
+            executor.run_plan(plan)
+    except BaseException:
+        _record_interrupted(plan)
+        raise
+    return finish_run(plan)
+
+
+async def execute_run_async(plan: RunPlan, run_plan_async: Callable[[RunPlan], Awaitable[None]]) -> RunResult:
+    """Run ``plan`` with an async executor on the running loop and finish it."""
+    plan.begin()
+    try:
+        with capture_output():
+            await run_plan_async(plan)
+    except BaseException:
+        _record_interrupted(plan)
+        raise
+    return finish_run(plan)
+
+
+def finish_run(plan: RunPlan) -> RunResult:
+    """Turn a finished plan into its ``RunResult``; record it; raise if asked to."""
+    plan.finished_at = time.time()
+    result = plan.result()
+    _attach_report(result, plan)
+    if plan.recorder is not None:
+        plan.recorder.finish(result)
+    if plan.options.report_path is not None:
+        from ..reports.models import dump_report
+
+        target = Path(plan.options.report_path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        dump_report(target, result.report)
+    if result.status == "failed" and plan.options.raise_on_failure:
+        raise _workflow_error(result)
+    return result
+
+
+def _attach_report(result: RunResult, plan: RunPlan) -> None:
+    def build() -> Any:
+        from ..store.run_report import build_run_report
+
+        return build_run_report(result)
+
+    result.set_report_builder(build)
+
+
+def _workflow_error(result: RunResult) -> WorkflowError:
+    failed = [(n, e) for n, e in result.errors.items()]
+    shown = "; ".join(f"{n} ({type(e).__name__}: {e})" for n, e in failed[:5])
+    more = f"; and {len(failed) - 5} more" if len(failed) > 5 else ""
+    blocked = sum(1 for r in result.records.values() if r.status is TaskStatus.UPSTREAM_FAILED)
+    tail = f"; {blocked} downstream task(s) did not run" if blocked else ""
+    tracebacks = {n: r.traceback or "" for n, r in result.records.items() if r.status is TaskStatus.FAILED}
+    return WorkflowError(
+        f"workflow {result.workflow!r} failed (run {result.run_id}): {len(failed)} task(s) failed: {shown}{more}{tail}",
+        result=result,
+        errors=result.errors,
+        tracebacks=tracebacks,
+    )
+
+
+def _record_interrupted(plan: RunPlan) -> None:
+    """The executor raised (Ctrl+C, a crash): what did not finish is cancelled, the run recorded."""
+    plan.interrupted = True
+    plan.cancel_pending("cancelled: the run was interrupted")
+    plan.finished_at = time.time()
+    if plan.recorder is not None:
+        plan.recorder.finish(_with_report(plan))
+
+
+def _with_report(plan: RunPlan) -> RunResult:
+    result = plan.result()
+    _attach_report(result, plan)
+    return result

@@ -1,0 +1,258 @@
+"""Parse JSON, YAML and TOML while remembering where every value sits.
+
+Flow-file errors name ``file:line:col``; the parsers of the standard library
+only give positions for syntax errors, so this module keeps a map from a value's
+path (``("tasks", 2, "depends_on", 0)``) to its 1-based ``(line, col)``.
+
+Example:
+    >>> data, where = parse_with_positions('{"tasks": [\\n  {"id": "a"}]}', "json")
+    >>> data["tasks"][0]["id"], where[("tasks", 0, "id")]
+    ('a', (2, 10))
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from json.decoder import scanstring  # type: ignore[attr-defined]
+from typing import Any
+
+from ..errors import SyntaxProblem
+
+__all__ = ["KEY", "Path_", "Positions", "SyntaxProblem", "parse_with_positions"]
+
+Path_ = tuple[str | int, ...]
+Positions = dict[Path_, tuple[int, int]]
+
+#: Appended to a path to hold the position of the mapping key itself (not its value).
+KEY = "\x00key"
+
+
+def parse_with_positions(text: str, fmt: str) -> tuple[Any, Positions]:
+    """Parse ``text`` as ``json``, ``yaml`` or ``toml``.
+
+    Returns:
+        The data and the map of value paths to ``(line, col)``.
+
+    Raises:
+        SyntaxProblem: The text does not parse; it carries line and column.
+        ModuleNotFoundError: YAML without PyYAML installed.
+    """
+    if fmt == "json":
+        return _parse_json(text)
+    if fmt == "yaml":
+        return _parse_yaml(text)
+    if fmt == "toml":
+        return _parse_toml(text)
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+# ---------------------------------------------------------------- JSON
+
+
+class _LineIndex:
+    def __init__(self, text: str) -> None:
+        self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+    def at(self, offset: int) -> tuple[int, int]:
+        lo, hi = 0, len(self.starts) - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self.starts[mid] <= offset:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo + 1, offset - self.starts[lo] + 1
+
+
+_WS = re.compile(r"[ \t\n\r]*")
+_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+def _parse_json(text: str) -> tuple[Any, Positions]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SyntaxProblem(exc.msg, exc.lineno, exc.colno) from None
+    index = _LineIndex(text)
+    positions: Positions = {}
+    # The text is valid JSON now, so this walk only records offsets.
+    _walk_json(text, _WS.match(text, 0).end(), (), positions, index)  # type: ignore[union-attr]
+    return data, positions
+
+
+def _skip(text: str, i: int) -> int:
+    return _WS.match(text, i).end()  # type: ignore[union-attr]
+
+
+def _walk_json(text: str, i: int, path: Path_, positions: Positions, index: _LineIndex) -> int:
+    positions[path] = index.at(i)
+    ch = text[i]
+    if ch == "{":
+        return _walk_json_object(text, i, path, positions, index)
+    if ch == "[":
+        i = _skip(text, i + 1)
+        if text[i] == "]":
+            return i + 1
+        n = 0
+        while True:
+            i = _walk_json(text, i, (*path, n), positions, index)
+            n += 1
+            i = _skip(text, i)
+            if text[i] == "]":
+                return i + 1
+            i = _skip(text, i + 1)
+    return _json_scalar_end(text, i, index)
+
+
+def _walk_json_object(text: str, i: int, path: Path_, positions: Positions, index: _LineIndex) -> int:
+    i = _skip(text, i + 1)
+    if text[i] == "}":
+        return i + 1
+    seen: set[str] = set()
+    while True:
+        key_at = index.at(i)
+        key, i = scanstring(text, i + 1)
+        if key in seen:
+            # json.loads keeps the last value silently; a repeated key is a mistake.
+            first = positions[(*path, key, KEY)][0]
+            raise SyntaxProblem(f'duplicate key "{key}" (first on line {first})', *key_at)
+        seen.add(key)
+        positions[(*path, key, KEY)] = key_at
+        i = _skip(text, i)
+        i = _skip(text, i + 1)  # the colon
+        i = _walk_json(text, i, (*path, key), positions, index)
+        i = _skip(text, i)
+        if text[i] == "}":
+            return i + 1
+        i = _skip(text, i + 1)  # the comma
+
+
+def _json_scalar_end(text: str, i: int, index: _LineIndex) -> int:
+    if text[i] == '"':
+        _, end = scanstring(text, i + 1)
+        return int(end)
+    for literal in ("true", "false", "null"):
+        if text.startswith(literal, i):
+            return i + len(literal)
+    for literal in ("NaN", "Infinity", "-Infinity"):
+        if text.startswith(literal, i):
+            # Python's json accepts these; JSON does not, and no flow field wants them.
+            raise SyntaxProblem(f"{literal} is not valid JSON: use a number", *index.at(i))
+    match = _NUMBER.match(text, i)
+    return match.end() if match else i + 1
+
+
+# ---------------------------------------------------------------- YAML
+
+
+def _parse_yaml(text: str) -> tuple[Any, Positions]:
+    import yaml
+
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        reason = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
+        raise SyntaxProblem(reason, line, col) from None
+    except yaml.YAMLError as exc:
+        raise SyntaxProblem(str(exc), 1, 1) from None
+    positions: Positions = {}
+    if node is not None:
+        _walk_yaml(node, (), positions)
+    return data, positions
+
+
+def _walk_yaml(node: Any, path: Path_, positions: Positions) -> None:
+    import yaml
+
+    positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[tuple[str, str]] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if (key_node.tag, key) in seen and key != "<<":
+                # PyYAML keeps the last value silently; a repeated key is a mistake.
+                first = positions[(*path, key, KEY)][0]
+                raise SyntaxProblem(
+                    f'duplicate key "{key}" (first on line {first})',
+                    key_node.start_mark.line + 1,
+                    key_node.start_mark.column + 1,
+                )
+            seen.add((key_node.tag, key))
+            positions[(*path, key, KEY)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            _walk_yaml(value_node, (*path, key), positions)
+    elif isinstance(node, yaml.SequenceNode):
+        for n, item in enumerate(node.value):
+            _walk_yaml(item, (*path, n), positions)
+
+
+# ---------------------------------------------------------------- TOML
+
+_TOML_AT = re.compile(r"\(at line (\d+), column (\d+)\)")
+_TOML_KEY = re.compile(r"^\s*([A-Za-z0-9_-]+|\"[^\"]*\")\s*=")
+_TOML_TABLE = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")
+
+
+def _parse_toml(text: str) -> tuple[Any, Positions]:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        match = _TOML_AT.search(message)
+        reason = _TOML_AT.sub("", message).strip()
+        if match:
+            raise SyntaxProblem(reason, int(match.group(1)), int(match.group(2))) from None
+        raise SyntaxProblem(reason, max(1, text.count("\n") + 1), 1) from None
+    return data, _toml_positions(text)
+
+
+def _toml_positions(text: str) -> Positions:
+    """Positions of top-level keys, ``[[array]]`` entries and their keys.
+
+    ``tomllib`` keeps no positions; flow files use plain ``key = value`` lines
+    and ``[[tasks]]`` tables, which a line scan locates exactly. Keys inside
+    inline tables point at the line of their parent key.
+    """
+    positions: Positions = {(): (1, 1)}
+    counters: dict[str, int] = {}
+    current: Path_ = ()
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        stripped = line.split("#", 1)[0] if '"' not in line else line
+        table = _TOML_TABLE.match(stripped)
+        if table:
+            names = [p.strip().strip('"') for p in table.group(2).split(".")]
+            current = _table_path(names, counters, new_entry=table.group(1) == "[[")
+            positions.setdefault(current, (lineno, line.index("[") + 1))
+            for k in range(1, len(current)):
+                positions.setdefault(current[:k], (lineno, line.index("[") + 1))
+            continue
+        key_match = _TOML_KEY.match(stripped)
+        if key_match:
+            key = key_match.group(1).strip('"')
+            col = line.index("=") + 1
+            value_col = len(line) - len(line[col:].lstrip()) + 1
+            positions.setdefault((*current, key), (lineno, value_col))
+            positions.setdefault((*current, key, KEY), (lineno, line.index(key_match.group(1)) + 1))
+    return positions
+
+
+def _table_path(names: list[str], counters: dict[str, int], *, new_entry: bool) -> Path_:
+    """The value path of a ``[table]`` or ``[[array entry]]`` header.
+
+    A name that is an array of tables refers to its latest entry, so
+    ``[tasks.env]`` after the second ``[[tasks]]`` is ``("tasks", 1, "env")``.
+    """
+    path: list[str | int] = []
+    for k, name in enumerate(names):
+        path.append(name)
+        key = ".".join(names[: k + 1])
+        if new_entry and k == len(names) - 1:
+            counters[key] = counters.get(key, 0) + 1
+            path.append(counters[key] - 1)
+        elif key in counters:
+            path.append(counters[key] - 1)
+    return tuple(path)
