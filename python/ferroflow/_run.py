@@ -734,9 +734,10 @@ def fast_table(
     named: Sequence[bool],
     forced_slow: Iterable[int] = (),
 ) -> FastTable:
-    """Which nodes take the fast path (the input rules of docs/guide/tasks.md reduce to "the first k upstreams fill
-    the k required positional parameters", and ``*args`` after them takes the rest) and
-    with which upstream ids.
+    """Which nodes take the fast path, and with which upstream ids.
+
+    For those nodes the input rules (docs/guide/tasks.md) reduce to "the first k upstreams
+    fill the k required positional parameters", with ``*args`` after them taking the rest.
 
     A node takes the full runner when it has options (retries, timeout, when, callbacks,
     cache), parameters other than required positional ones and a final ``*args``, a
