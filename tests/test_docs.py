@@ -13,6 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
+PACKAGE = ROOT / "python" / "ferroflow"
 PAGES = sorted(p for p in DOCS.rglob("*.md") if "_ext" not in p.parts)
 # A fenced Python block, unless the line before it says why it is not run.
 _SNIPPET = re.compile(r"^(?P<before>.*)\n```python\n(?P<code>.*?)^```", re.MULTILINE | re.DOTALL)
@@ -50,5 +51,6 @@ def test_every_public_name_has_a_reference_entry() -> None:
     documented = set(re.findall(r"^::: ferroflow\.(\w+)\s*$", text, re.MULTILINE))
     missing = sorted(set(ferroflow.__all__) - documented - {"__version__"})
     assert not missing, f"add `::: ferroflow.NAME` to a page of docs/reference/ for: {', '.join(missing)}"
-    unknown = sorted(documented - set(ferroflow.__all__))
+    modules = {n for n in documented if (PACKAGE / n).is_dir() or (PACKAGE / f"{n}.py").is_file()}
+    unknown = sorted(documented - set(ferroflow.__all__) - modules)
     assert not unknown, f"docs/reference/ names what ferroflow does not export: {', '.join(unknown)}"
