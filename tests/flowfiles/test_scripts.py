@@ -139,7 +139,7 @@ def test_kill_process_group_of_a_finished_group_is_a_no_op() -> None:
 def test_placeholders_fill_and_escape() -> None:
     assert fill_placeholders("{a}-{b}", {"a": 1, "b": True}) == "1-true"
     assert fill_placeholders("{{a}}", {}) == "{a}"
-    assert fill_placeholders("x {a}", {"a": "it's; rm"}, quote=True) == "x 'it'\"'\"'s; rm'"
+    assert fill_placeholders("x {a} {n}", {"a": "it's; rm", "n": None}) == "x it's; rm null"
     with pytest.raises(KeyError, match="missing"):
         fill_placeholders("{missing}", {})
 

@@ -13,8 +13,9 @@ from rich.table import Table
 
 from ..errors import FerroflowError, FlowFileError
 from ..flowfiles.model import display_path, suggest
+from ..flowfiles.params import parse_params
 from ..flowfiles.project import DryRun, FlowWorkflow, Project
-from ..flowfiles.targets import Target, as_workflow, load_python_target, parse_params, resolve_target
+from ..flowfiles.targets import Target, as_workflow, load_python_target, resolve_target
 from ._output import EXIT_FAILED, EXIT_INTERRUPTED, CliState, Output, fail, state, user_errors
 from .progress import RunProgress, print_run_summary
 

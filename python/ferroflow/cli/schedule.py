@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from ..flowfiles.targets import check_schedulable, parse_params, resolve_target
+from ..flowfiles.params import parse_params
+from ..flowfiles.targets import check_schedulable, resolve_target
 from ..scheduling.schedules import next_fire_times, parse_after
 from ..scheduling.table import (
     Schedule,

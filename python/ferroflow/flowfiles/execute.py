@@ -32,8 +32,18 @@ from pathlib import Path
 from typing import Any
 
 from ..context import current_task
-from .model import FlowSpec, TaskSpec, check_placeholders, parse_flow_file, resolve_tasks_dir
-from .scripts import CommandSpec, ScriptFailedError, fill_placeholders, run_command, split_command
+from .model import FlowSpec, TaskSpec, check_placeholders, parse_flow_file, resolve_tasks_dir, script_path
+from .params import check_params
+from .scripts import (
+    PLACEHOLDER,
+    CommandSpec,
+    ScriptFailedError,
+    fill_placeholders,
+    fill_shell_placeholders,
+    render_value,
+    run_command,
+    split_command,
+)
 
 __all__ = ["BUILTIN_PLACEHOLDERS", "FlowDefinition", "ScriptTaskRunner", "default_output_dir"]
 
@@ -114,7 +124,13 @@ class FlowDefinition:
         return (used | set(self.spec.params)) - set(BUILTIN_PLACEHOLDERS)
 
     def check(self, params: dict[str, Any]) -> None:
-        """Fail before anything runs when a placeholder has no value."""
+        """Fail before anything runs when a param is refused or a placeholder has no value.
+
+        Raises:
+            FerroflowError: A param value is refused (see :func:`~ferroflow.flowfiles.params.check_params`).
+            FlowFileError: A placeholder has no value.
+        """
+        check_params(params)
         available = dict.fromkeys([*params, *BUILTIN_PLACEHOLDERS], "")
         check_placeholders(self.spec, self.file, available)
 
@@ -133,26 +149,37 @@ class FlowDefinition:
         """The process of one task with its placeholders filled.
 
         Non-shell commands are argument lists, so a value can never become a
-        command; in ``"shell": true`` commands every value is shell-quoted.
+        command. In ``"shell": true`` commands no value is pasted into the
+        line: each placeholder reads an environment variable, whatever the
+        quoting around it (see :func:`~ferroflow.flowfiles.scripts.fill_shell_placeholders`).
+
+        Raises:
+            FlowFileError: The task's script lies outside the tasks folder without
+                ``allow_outside_tasks_dir``.
         """
         args = [fill_placeholders(word, values) for word in _args_words(task)]
-        env = {key: fill_placeholders(_text(value), values) for key, value in task.env.items()}
+        env = {key: fill_placeholders(render_value(value), values) for key, value in task.env.items()}
         workdir = (
             (self.base_dir / fill_placeholders(task.workdir, values)).resolve()
             if task.workdir is not None
             else self.base_dir
         )
         if task.script is not None:
-            script = self.tasks_dir / task.script
+            script = script_path(self.tasks_dir, task)
             argv = [sys.executable, str(script), *args] if script.suffix == ".py" else [str(script), *args]
             return CommandSpec(argv=argv, env=env, cwd=workdir)
         assert task.command is not None
         if task.shell:
-            line = task.command if isinstance(task.command, str) else shlex.join(task.command)
-            line = fill_placeholders(line, values, quote=True)
+            if isinstance(task.command, str):
+                line, value_env = fill_shell_placeholders(task.command, values)
+            else:
+                # Each list word is one shell word: its text is quoted, its placeholders read variables.
+                parts = [fill_shell_placeholders(_quote_template(word), values) for word in task.command]
+                line = " ".join(part for part, _ in parts)
+                value_env = {k: v for _, part_env in parts for k, v in part_env.items()}
             if args:
                 line = " ".join([line, *(shlex.quote(a) for a in args)])
-            return CommandSpec(argv=[line], env=env, cwd=workdir, shell=True)
+            return CommandSpec(argv=[line], env={**value_env, **env}, cwd=workdir, shell=True)
         words = split_command(task.command)
         argv = [fill_placeholders(word, values) for word in words]
         if argv and argv[0] in _PYTHON_NAMES:
@@ -268,15 +295,24 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _text(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+def _quote_template(word: str) -> str:
+    """``word`` as one single-quoted shell word, its placeholders and ``{{``/``}}`` left as they are."""
+    pieces: list[str] = []
+    pos = 0
+    for match in PLACEHOLDER.finditer(word):
+        pieces += [_single_quoted(word[pos : match.start()]), match.group(0)]
+        pos = match.end()
+    pieces.append(_single_quoted(word[pos:]))
+    return "".join(pieces) or "''"
+
+
+def _single_quoted(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'" if text else ""
 
 
 def _args_words(task: TaskSpec) -> list[str]:
     if isinstance(task.args, list):
-        return [_text(a) for a in task.args]
+        return [render_value(a) for a in task.args]
     words: list[str] = []
     for key, value in task.args.items():
         flag = key if key.startswith("-") else f"--{key}"
@@ -285,7 +321,7 @@ def _args_words(task: TaskSpec) -> list[str]:
         if value is True:
             words.append(flag)
         else:
-            words += [flag, _text(value)]
+            words += [flag, render_value(value)]
     return words
 
 

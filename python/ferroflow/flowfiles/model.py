@@ -21,7 +21,8 @@ only with ``"shell": true``; a leading ``python``/``python3`` means the current
 interpreter); optional ``description``, ``depends_on``, ``args`` (a list, or a
 mapping turned into ``--key value``; ``true`` gives a bare ``--key``, ``false``
 and ``null`` drop it), ``env``, ``retries``, ``retry_delay`` (seconds, default
-1), ``timeout`` (seconds) and ``workdir``.
+1), ``timeout`` (seconds), ``workdir`` and ``allow_outside_tasks_dir`` (a
+``script`` must lie inside the tasks folder unless this is ``true``).
 
 Example:
     >>> import tempfile
@@ -53,6 +54,7 @@ __all__ = [
     "TaskSpec",
     "format_path",
     "parse_flow_file",
+    "script_path",
 ]
 
 FLOW_SUFFIXES: dict[str, str] = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".toml": "toml"}
@@ -84,6 +86,7 @@ class TaskSpec(BaseModel):
     retry_delay: float = Field(default=1.0, ge=0)
     timeout: float | None = Field(default=None, gt=0)
     workdir: str | None = Field(default=None, min_length=1)
+    allow_outside_tasks_dir: bool = False
 
     @field_validator("args", mode="before")
     @classmethod
@@ -313,6 +316,7 @@ class _RawTask:
         self.depends_on = [(k, d) for k, d in enumerate(deps) if isinstance(d, str)] if isinstance(deps, list) else []
         script = entry.get("script")
         self.script = script if isinstance(script, str) and script else None
+        self.allow_outside = entry.get("allow_outside_tasks_dir") is True
 
 
 def _raw_tasks(data: dict[str, Any]) -> list[_RawTask]:
@@ -382,13 +386,42 @@ def _check_scripts(
             continue
         script = folder / task.script
         loc = ("tasks", task.index, "script")
-        if not script.is_file():
+        if not task.allow_outside and not _inside(script, folder):
+            problems.add(loc, _outside_message(task.script, folder))
+        elif not script.is_file():
             found = sorted(p.name for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
             problems.add(
                 loc, f'script "{task.script}" not found in {display_path(folder)}{suggest(task.script, found)}'
             )
         elif script.suffix != ".py" and not os.access(script, os.X_OK):
             problems.add(loc, f'script "{task.script}" is not executable (chmod +x it, or use a .py script)')
+
+
+def script_path(tasks_dir: Path, task: TaskSpec) -> Path:
+    """Where the ``script`` of ``task`` is, refusing a path that leaves ``tasks_dir``.
+
+    An absolute path, ``..`` or a symbolic link pointing out of the folder is
+    refused unless the task sets ``"allow_outside_tasks_dir": true``.
+
+    Raises:
+        FlowFileError: The script lies outside the tasks folder.
+    """
+    assert task.script is not None
+    script = tasks_dir / task.script
+    if not task.allow_outside_tasks_dir and not _inside(script, tasks_dir):
+        raise FlowFileError(f"task {task.id}: {_outside_message(task.script, tasks_dir)}")
+    return script
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+def _outside_message(script: str, folder: Path) -> str:
+    return (
+        f'script "{script}" is outside the tasks folder {display_path(folder)}: '
+        'move it there, or set "allow_outside_tasks_dir": true on the task to run it anyway'
+    )
 
 
 def check_placeholders(spec: FlowSpec, file: Path, available: Mapping[str, object]) -> None:

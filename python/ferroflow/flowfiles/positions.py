@@ -20,13 +20,28 @@ from typing import Any
 
 from ..errors import SyntaxProblem
 
-__all__ = ["KEY", "Path_", "Positions", "SyntaxProblem", "parse_with_positions"]
+__all__ = [
+    "KEY",
+    "MAX_DEPTH",
+    "MAX_EXPANDED_VALUES",
+    "Path_",
+    "Positions",
+    "SyntaxProblem",
+    "check_nesting",
+    "parse_with_positions",
+]
 
 Path_ = tuple[str | int, ...]
 Positions = dict[Path_, tuple[int, int]]
 
 #: Appended to a path to hold the position of the mapping key itself (not its value).
 KEY = "\x00key"
+
+#: The deepest nesting of lists and mappings a flow file or ``--params`` may have.
+MAX_DEPTH = 200
+
+#: How many values a YAML document may expand to through its aliases, beyond one per byte of text.
+MAX_EXPANDED_VALUES = 100_000
 
 
 def parse_with_positions(text: str, fmt: str) -> tuple[Any, Positions]:
@@ -36,16 +51,55 @@ def parse_with_positions(text: str, fmt: str) -> tuple[Any, Positions]:
         The data and the map of value paths to ``(line, col)``.
 
     Raises:
-        SyntaxProblem: The text does not parse; it carries line and column.
+        SyntaxProblem: The text does not parse, nests deeper than :data:`MAX_DEPTH`
+            or (YAML) expands through aliases past :data:`MAX_EXPANDED_VALUES`
+            values plus one per byte; it carries line and column.
         ModuleNotFoundError: YAML without PyYAML installed.
     """
-    if fmt == "json":
-        return _parse_json(text)
+    parsers = {"json": _parse_json, "yaml": _parse_yaml, "toml": _parse_toml}
+    if fmt not in parsers:
+        raise ValueError(f"unknown format {fmt!r}")
+    check_nesting(text, fmt)
+    try:
+        return parsers[fmt](text)
+    except RecursionError:
+        # Not reachable within MAX_DEPTH; kept so that no input ends in a traceback.
+        raise SyntaxProblem(f"nested deeper than {MAX_DEPTH} levels", 1, 1) from None
+
+
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_TOML_TOKENS = re.compile(
+    r'"""(?:[^\\]|\\.)*?"""|\'\'\'.*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*|[\[\]{}]', re.DOTALL
+)
+
+
+def check_nesting(text: str, fmt: str) -> None:
+    """Refuse text whose lists and mappings nest deeper than :data:`MAX_DEPTH` levels.
+
+    It runs before the parser, so that a deeply nested document is an error
+    at its line and column, not a ``RecursionError``.
+
+    Raises:
+        SyntaxProblem: Where the nesting passes the limit.
+
+    Example:
+        >>> check_nesting("[" * 201 + "]" * 201, "json")
+        Traceback (most recent call last):
+        ...
+        ferroflow.errors.SyntaxProblem: 1:201: nested deeper than 200 levels
+    """
     if fmt == "yaml":
-        return _parse_yaml(text)
-    if fmt == "toml":
-        return _parse_toml(text)
-    raise ValueError(f"unknown format {fmt!r}")
+        _check_yaml_nesting(text)
+        return
+    depth = 0
+    for match in (_TOML_TOKENS if fmt == "toml" else _JSON_TOKENS).finditer(text):
+        token = match.group(0)
+        if token in ("[", "{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise SyntaxProblem(f"nested deeper than {MAX_DEPTH} levels", *_LineIndex(text).at(match.start()))
+        elif token in ("]", "}"):
+            depth -= 1
 
 
 # ---------------------------------------------------------------- JSON
@@ -152,6 +206,8 @@ def _parse_yaml(text: str) -> tuple[Any, Positions]:
 
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            _check_yaml_expansion(node, MAX_EXPANDED_VALUES + len(text))
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -164,6 +220,73 @@ def _parse_yaml(text: str) -> tuple[Any, Positions]:
     if node is not None:
         _walk_yaml(node, (), positions)
     return data, positions
+
+
+def _check_yaml_nesting(text: str) -> None:
+    import yaml
+
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise SyntaxProblem(f"nested deeper than {MAX_DEPTH} levels", *_mark(event.start_mark))
+            elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return  # the parser proper reports it, with its position
+
+
+def _check_yaml_expansion(root: Any, limit: int) -> None:
+    """Count the values the document stands for once every alias is expanded.
+
+    A few bytes of anchors and aliases can stand for billions of values; the
+    count is memoised per node, so this costs one visit per node of the text.
+    """
+    import yaml
+
+    sizes: dict[int, tuple[int, int]] = {}  # node id -> (values, depth) when expanded
+    pending: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        children = _yaml_children(node, yaml)
+        if children_done:
+            pending.discard(id(node))
+            size = 1 + sum(sizes[id(c)][0] for c in children)
+            depth = 1 + max((sizes[id(c)][1] for c in children), default=0)
+            if size > limit:
+                raise SyntaxProblem(
+                    f"the aliases (*name) expand this value to more than {limit:,} values; "
+                    "refused as a possible alias bomb",
+                    *_mark(node.start_mark),
+                )
+            if depth > MAX_DEPTH:
+                raise SyntaxProblem(
+                    f"aliases (*name) nest this value deeper than {MAX_DEPTH} levels", *_mark(node.start_mark)
+                )
+            sizes[id(node)] = (size, depth)
+            continue
+        if id(node) in sizes:
+            continue
+        if id(node) in pending:
+            raise SyntaxProblem("this alias (*name) refers to a value that contains it", *_mark(node.start_mark))
+        pending.add(id(node))
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+
+
+def _yaml_children(node: Any, yaml: Any) -> list[Any]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _mark(mark: Any) -> tuple[int, int]:
+    return mark.line + 1, mark.column + 1
 
 
 def _walk_yaml(node: Any, path: Path_, positions: Positions) -> None:

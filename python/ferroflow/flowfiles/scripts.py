@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -37,19 +38,24 @@ from pathlib import Path
 from ..errors import ScriptFailedError, TaskTimeoutError
 
 __all__ = [
+    "PLACEHOLDER",
     "CommandOutcome",
     "CommandSpec",
     "ScriptFailedError",
     "fill_placeholders",
+    "fill_shell_placeholders",
     "kill_process_group",
     "placeholder_names",
     "read_tail",
+    "render_value",
     "run_command",
     "split_command",
+    "value_variable",
 ]
 
 _TAIL_BYTES = 4096
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: A ``{name}`` placeholder (its name in group 1), or the literal braces ``{{`` and ``}}``.
+PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 @dataclass(slots=True)
@@ -131,13 +137,15 @@ class CommandOutcome:
         }
 
 
-def fill_placeholders(text: str, values: Mapping[str, object], *, quote: bool = False) -> str:
+def fill_placeholders(text: str, values: Mapping[str, object]) -> str:
     """Replace ``{name}`` with ``values[name]``; ``{{`` and ``}}`` are literal braces.
+
+    For argument lists, environment values and folders: no shell ever reads
+    the result. Shell command lines go through :func:`fill_shell_placeholders`.
 
     Args:
         text: The template.
-        values: Placeholder values (converted with ``str``).
-        quote: Quote each value with ``shlex.quote`` (for shell command lines).
+        values: Placeholder values (rendered with :func:`render_value`).
 
     Raises:
         KeyError: A placeholder has no value (the key is its name).
@@ -156,22 +164,162 @@ def fill_placeholders(text: str, values: Mapping[str, object], *, quote: bool = 
         name = match.group(1)
         if name not in values:
             raise KeyError(name)
-        value = values[name]
-        rendered = value if isinstance(value, str) else _render_scalar(value)
-        return shlex.quote(rendered) if quote else rendered
+        return render_value(values[name])
 
-    return _PLACEHOLDER.sub(replace, text)
+    return PLACEHOLDER.sub(replace, text)
+
+
+def render_value(value: object) -> str:
+    """A parameter value as the text a command receives.
+
+    Strings are kept as they are, booleans become ``true`` / ``false``,
+    ``None`` becomes ``null``, lists and mappings become JSON; other
+    values use ``str``.
+
+    Example:
+        >>> [render_value(v) for v in ("a b", 3, True, None, {"k": [1, 2]})]
+        ['a b', '3', 'true', 'null', '{"k": [1, 2]}']
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None or isinstance(value, list | tuple | dict):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def value_variable(name: str) -> str:
+    """The environment variable holding placeholder ``name`` in a shell command."""
+    return f"FERROFLOW_VALUE_{name}"
+
+
+def fill_shell_placeholders(line: str, values: Mapping[str, object]) -> tuple[str, dict[str, str]]:
+    """Fill the placeholders of a ``/bin/sh`` command line without letting a value become code.
+
+    No value is pasted into the line. Each ``{name}`` becomes a reference to
+    the environment variable ``FERROFLOW_VALUE_name``, written for the quoting
+    context the placeholder sits in: bare (``"${V}"``), inside ``'...'``
+    (the quotes are closed around ``"${V}"``), inside ``"..."`` (``${V}``),
+    inside ``$(...)`` and backquotes. The shell expands a
+    variable once and never parses its value, so quotes, ``;``, ``$(...)``
+    or newlines in a value stay text. (A program that itself runs its
+    arguments as code, such as ``sh -c`` or ``eval``, is given the value as
+    text; it can read ``$FERROFLOW_VALUE_name`` from its environment instead.)
+
+    Returns:
+        The command line and the variables to add to the command's environment.
+
+    Raises:
+        KeyError: A placeholder has no value (the key is its name).
+
+    Example:
+        >>> line, env = fill_shell_placeholders("echo {p} '{p}'", {"p": "a; rm -rf /"})
+        >>> print(line)
+        echo "${FERROFLOW_VALUE_p}" ''"${FERROFLOW_VALUE_p}"''
+        >>> env
+        {'FERROFLOW_VALUE_p': 'a; rm -rf /'}
+    """
+    out: list[str] = []
+    env: dict[str, str] = {}
+    quoting = _ShellQuoting()
+    pos = 0
+    for match in PLACEHOLDER.finditer(line):
+        quoting.feed(line[pos : match.start()], out)
+        pos = match.end()
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            quoting.feed(token[0], out)
+            continue
+        name = match.group(1)
+        if name not in values:
+            raise KeyError(name)
+        variable = value_variable(name)
+        env[variable] = render_value(values[name])
+        out.append(quoting.reference(variable))
+    quoting.feed(line[pos:], out)
+    return "".join(out), env
+
+
+#: Characters after which a ``#`` starts a shell comment.
+_WORD_BREAKS = frozenset(" \t\n;&|()")
+
+
+class _ShellQuoting:
+    """Follows the quoting context of a POSIX shell line, one character at a time.
+
+    Contexts: ``N`` bare (also inside ``$(...)``, ``(...)`` and backquotes,
+    which start a new bare context), ``S`` single quotes, ``D`` double
+    quotes (POSIX ``sh``: ``$'...'`` is ``$`` and single quotes); ``#``
+    comments are skipped. Only what changes
+    the context is tracked; the rest is copied as it is.
+    """
+
+    def __init__(self) -> None:
+        self.stack: list[str] = ["N"]
+        self.escaped = False
+        self.comment = False
+        self.prev = " "
+
+    def feed(self, text: str, out: list[str]) -> None:
+        """Copy ``text`` to ``out`` and follow the context changes in it."""
+        out.append(text)
+        i = 0
+        while i < len(text):
+            ch = text[i]
+            if self.comment:
+                self.comment = ch != "\n"
+            elif self.escaped:
+                self.escaped = False
+            elif self.stack[-1] == "S":
+                if ch == "'":
+                    self.stack.pop()
+            elif ch == "\\":
+                self.escaped = True
+            else:
+                i += self._step(ch, text[i + 1 : i + 2])
+            self.prev = text[i]
+            i += 1
+
+    def _step(self, ch: str, nxt: str) -> int:
+        """Follow one unescaped character outside single quotes; return how many more it consumed."""
+        top = self.stack[-1]
+        if ch == "$" and nxt == "(":
+            self.stack.append("P")
+            return 1
+        if ch == "`":
+            if top == "B":
+                self.stack.pop()
+            else:
+                self.stack.append("B")
+        elif top == "D":
+            if ch == '"':
+                self.stack.pop()
+        elif ch == "#" and self.prev in _WORD_BREAKS:
+            self.comment = True
+        elif ch in "'\"(":
+            self.stack.append({"'": "S", '"': "D", "(": "P"}[ch])
+        elif ch == ")" and top == "P":
+            self.stack.pop()
+        return 0
+
+    def reference(self, variable: str) -> str:
+        """The text that expands ``variable`` once, as one word part, in the current context."""
+        top = self.stack[-1]
+        escaped, self.escaped = self.escaped, False
+        self.prev = "}"
+        if top == "S":
+            return f"'\"${{{variable}}}\"'"
+        if top == "D":
+            # After a backslash, a second one makes the pair a literal backslash, as the template meant.
+            return ("\\" if escaped else "") + f"${{{variable}}}"
+        # After a bare backslash, a newline makes the pair a line continuation, which the shell drops.
+        return ("\n" if escaped else "") + f'"${{{variable}}}"'
 
 
 def placeholder_names(text: str) -> list[str]:
     """The placeholder names used in ``text``."""
-    return [m.group(1) for m in _PLACEHOLDER.finditer(text) if m.group(1)]
-
-
-def _render_scalar(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    return [m.group(1) for m in PLACEHOLDER.finditer(text) if m.group(1)]
 
 
 def read_tail(path: Path, max_bytes: int = _TAIL_BYTES) -> str:

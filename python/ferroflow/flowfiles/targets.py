@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 import os
 import re
 import sys
@@ -44,44 +43,11 @@ __all__ = [
     "Target",
     "check_schedulable",
     "load_python_target",
-    "parse_params",
     "resolve_target",
     "run_scheduled",
 ]
 
 _MODULE_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*(:[A-Za-z_][\w.]*)?$")
-
-
-def parse_params(text: str | None) -> dict[str, Any]:
-    """``--params``: a JSON object, or ``@file.json``.
-
-    Raises:
-        FerroflowError: Not JSON, not an object, or the file is unreadable.
-
-    Example:
-        >>> parse_params('{"date": "2024-01-02"}')
-        {'date': '2024-01-02'}
-    """
-    if text is None or not text.strip():
-        return {}
-    source = "--params"
-    if text.startswith("@"):
-        path = Path(text[1:])
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise FerroflowError(f"cannot read --params file {path}: {exc.strerror or exc}") from None
-        source = f"--params file {path}"
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FerroflowError(
-            f"invalid {source}: {exc.msg} at line {exc.lineno} column {exc.colno}; "
-            """pass a JSON object, e.g. '{"date": "2024-01-01"}', or @params.json"""
-        ) from None
-    if not isinstance(value, dict):
-        raise FerroflowError(f"invalid {source}: expected a JSON object of name to value, got {type(value).__name__}")
-    return value
 
 
 def resolve_target(spec: str, project: Project) -> Target:
