@@ -4,13 +4,21 @@ The hot path only appends to a deque (no lock, no I/O): ``task_started`` a
 ``(name, at)`` mark; ``task_completed`` -- and ``task_finished`` for a record
 that says no more than that -- a ``(name, started_at, finished_at)`` entry for a
 task that completed on its first attempt with a ``None`` result; any other
-record goes to a second deque. A background writer wakes every
-``FLUSH_INTERVAL_S`` and commits what arrived as one transaction: the compact
-entries as one pickled list (one ``task_log`` row per batch, however many
-tasks), the others as full ``tasks`` rows. ``finish()`` stops the writer and
-commits the rest with the run's final status. A crash (even ``kill -9``) loses
-at most the last interval and never a committed batch: the store is WAL with
-``synchronous=FULL``.
+record goes to a second deque. A background writer commits what arrived as one
+transaction (group commit): as soon as the previous commit is done, whatever
+finished meanwhile goes into the next one, and the writer sleeps only while
+nothing is queued (a finished task wakes it; start marks alone wait at most
+``FLUSH_INTERVAL_S``). The compact entries go as one pickled list (one
+``task_log`` row per batch, however many tasks), the others as full ``tasks``
+rows. ``finish()`` stops the writer and commits the rest with the run's final
+status.
+
+A crash (even ``kill -9``) loses only the tasks that finished during the
+commit in progress, and never a committed batch. The writer's batches are
+committed with ``synchronous=NORMAL`` (WAL): a commit survives the death of the
+process at once, without waiting for the disk; the run's final commit is
+``synchronous=FULL`` and so makes every batch before it safe from a power loss
+too (docs/guide/store.md, "Durability").
 """
 
 from __future__ import annotations
@@ -39,8 +47,10 @@ __all__ = ["FLUSH_INTERVAL_S", "RunRecorder", "decode_value", "encode_value", "j
 
 logger = logging.getLogger("ferroflow.store")
 
-#: The writer commits what arrived at least this often (seconds).
+#: Start marks alone (no task finished) are committed at least this often (seconds).
 FLUSH_INTERVAL_S = 0.1
+#: ``synchronous`` of the writer thread's connection (see the module docstring).
+_BATCH_SYNCHRONOUS = "NORMAL"
 #: JSON views longer than this are not stored (the pickled result still is).
 _JSON_VIEW_LIMIT = 1 << 20
 _NONE_PICKLE = pickle.dumps(None, protocol=pickle.HIGHEST_PROTOCOL)
@@ -141,7 +151,7 @@ class RunRecorder:
 
     All methods are thread-safe. ``task_started``, ``task_completed`` and
     ``task_finished`` never block: they hand the data to the writer thread,
-    which commits it within ``FLUSH_INTERVAL_S``.
+    which commits it as soon as its previous commit is done.
 
     Example:
         >>> import tempfile
@@ -194,9 +204,11 @@ class RunRecorder:
             self._log.append((name, started_at, finished_at))
         else:
             self._records.append((name, started_at, finished_at, result))
+        if not self._wake.is_set():  # the writer is asleep: wake it
+            self._wake.set()
 
     def task_finished(self, record: TaskRecord) -> None:
-        """Queue the final record of a task (non-blocking); committed within ~100 ms."""
+        """Queue the final record of a task (non-blocking); committed by the next group commit."""
         if (
             record.result is None
             and record.status is _COMPLETED
@@ -211,16 +223,29 @@ class RunRecorder:
             self._log.append((record.name, record.started_at, record.finished_at))
         else:
             self._records.append(record)
+        if not self._wake.is_set():  # the writer is asleep: wake it
+            self._wake.set()
 
     # ---------------------------------------------------------------- writer
 
     def _loop(self) -> None:
+        wake, log, records = self._wake, self._log, self._records
         try:
+            with contextlib.suppress(StoreError):  # the batches are still committed, only synchronously
+                self._db.set_synchronous(_BATCH_SYNCHRONOUS)
             while not self._stopping:
-                self._wake.wait(FLUSH_INTERVAL_S)
-                if self._stopping:
-                    break
+                if not log and not records:
+                    # Clear first, then look again: a producer that appended after the look sees the
+                    # flag down and sets it, so no finished task waits for the timeout.
+                    wake.clear()
+                    if not log and not records:
+                        wake.wait(FLUSH_INTERVAL_S)
+                    if self._stopping:
+                        break
                 self.flush()
+                if self._error is not None:  # the store refused the batch: do not spin on it
+                    wake.clear()
+                    wake.wait(FLUSH_INTERVAL_S)
         finally:
             self._db.release()  # one connection per writer thread: do not leave it open
 
@@ -257,7 +282,7 @@ class RunRecorder:
             self._unsaved_rows.setdefault(name, row)
 
     def flush(self) -> None:
-        """Commit what has been queued so far (the writer does this every ~100 ms)."""
+        """Commit what has been queued so far (the writer does this continuously)."""
         with self._lock:
             log, rows = self._drain()
             if not log and not rows:

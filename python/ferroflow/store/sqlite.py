@@ -141,6 +141,16 @@ class SQLiteDB:
             self._local.pid = pid
         return conn
 
+    def set_synchronous(self, mode: str) -> None:
+        """Set ``PRAGMA synchronous`` (``FULL`` or ``NORMAL``) on this thread's connection only."""
+        if mode not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous must be FULL or NORMAL, not {mode!r}")
+        conn = self.connection()
+        try:
+            conn.execute(f"PRAGMA synchronous={mode}")
+        except sqlite3.Error as exc:
+            raise describe_error(self.path, "configure", exc) from exc
+
     def release(self) -> None:
         """Close this thread's connection (a thread about to end calls this; the next use reopens)."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)

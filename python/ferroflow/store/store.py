@@ -15,7 +15,8 @@ reaches the user.
 
 A run is recorded through the :class:`RunRecorder` that :meth:`Store.begin_run`
 returns: the engine's calls only queue data, a writer thread commits it in
-batches at least every 100 ms, and ``finish()`` commits the rest (see
+batches, each as soon as the previous commit is done (group commit), and
+``finish()`` commits the rest (see
 :mod:`ferroflow.store.recorder`). Whatever was committed before a crash, even a
 ``kill -9``, is intact and resumable.
 
