@@ -15,7 +15,7 @@ WHEEL_VENV := .venv-wheel
 export PIP_QUIET := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install build-dev format lint typecheck test test-rust test-python docs wheel test-wheel bench demo clean
+.PHONY: help install build-dev format lint typecheck test test-rust test-python docs wheel test-wheel bench demo clean browser
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -65,7 +65,11 @@ typecheck: install ## mypy --strict on the package and stubtest of ferroflow._co
 test-rust: ## cargo test (the pure core, no Python)
 	cargo test --quiet
 
-test-python: install ## pytest
+browser: ## Debian's chromium for the dashboard's browser tests (Playwright drives it; no browser download)
+	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
+test-python: install browser ## pytest
 	$(VENV)/bin/pytest -q
 
 docs: $(STAMP_DEPS) ## Build the documentation into site/ (mkdocs --strict: a broken reference fails)

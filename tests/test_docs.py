@@ -16,7 +16,7 @@ DOCS = ROOT / "docs"
 PACKAGE = ROOT / "python" / "ferroflow"
 PAGES = sorted(p for p in DOCS.rglob("*.md") if "_ext" not in p.parts)
 # A fenced Python block, unless the line before it says why it is not run.
-_SNIPPET = re.compile(r"^(?P<before>.*)\n```python\n(?P<code>.*?)^```", re.MULTILINE | re.DOTALL)
+_SNIPPET = re.compile(r"^(?P<before>[^\n]*)\n```python\n(?P<code>.*?)^```", re.MULTILINE | re.DOTALL)
 _NOT_RUN = re.compile(r"<!-- not run: .+ -->")
 
 

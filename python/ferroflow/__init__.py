@@ -23,6 +23,7 @@ from .errors import (
     CycleError,
     DuplicateTaskError,
     FerroflowError,
+    FilePreviewError,
     FlowFileError,
     ScheduleError,
     ScriptFailedError,
@@ -40,6 +41,7 @@ from .results import RunResult, TaskRecord, TaskStatus
 from .store import Store, open_store
 
 if _typing.TYPE_CHECKING:
+    from .dashboard import create_dashboard_app, create_dashboard_routes, run_with_dashboard, stop_dashboard
     from .flowfiles.project import FlowWorkflow, Project, load_flow
     from .reports import (
         FileReport,
@@ -79,6 +81,9 @@ _LAZY: dict[str, str] = {
         ],
         "reports",
     ),
+    **dict.fromkeys(
+        ["create_dashboard_app", "create_dashboard_routes", "run_with_dashboard", "stop_dashboard"], "dashboard"
+    ),
     "next_fire_times": "scheduling.schedules",
     "StateManager": "store.state",
     **dict.fromkeys(
@@ -115,6 +120,7 @@ __all__ = [
     "Executor",
     "FerroflowError",
     "FileEvent",
+    "FilePreviewError",
     "FileReport",
     "Flow",
     "FlowFileError",
@@ -152,6 +158,8 @@ __all__ = [
     "__version__",
     "bind_pipeline",
     "configure_logging",
+    "create_dashboard_app",
+    "create_dashboard_routes",
     "current_pipeline",
     "current_task",
     "dump_report",
@@ -168,5 +176,7 @@ __all__ = [
     "pipeline_step",
     "registry",
     "run",
+    "run_with_dashboard",
+    "stop_dashboard",
     "task",
 ]

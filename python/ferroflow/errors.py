@@ -15,6 +15,7 @@ from the built-in class a caller would expect to catch::
      ├── TaskTimeoutError        (also TimeoutError) a task attempt ran out of time
      ├── ScriptFailedError       (also RuntimeError) a script or command task exited non-zero
      ├── AlreadyRunningError                         a scheduler daemon already runs for the store
+     ├── FilePreviewError        (also ValueError)   the dashboard refuses to show a file
      ├── SyntaxProblem           (also ValueError)   flow-file text does not parse (reported to
      │                                               callers as a FlowFileError with its position)
      └── WorkflowError           (also RuntimeError) a run finished with failed tasks
@@ -37,6 +38,7 @@ __all__ = [
     "CycleError",
     "DuplicateTaskError",
     "FerroflowError",
+    "FilePreviewError",
     "FlowFileError",
     "ScheduleError",
     "ScriptFailedError",
@@ -165,6 +167,18 @@ class AlreadyRunningError(FerroflowError):
             f"the scheduler is already running (pid {pid}, pid file {path}); stop it with `ferroflow scheduler stop`"
         )
         self.pid = pid
+
+
+class FilePreviewError(FerroflowError, ValueError):
+    """Raised when the dashboard refuses to preview a file; the message names the rule.
+
+    Attributes:
+        status: The HTTP status the refusal is answered with (400, 403, 404 or 415).
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class SyntaxProblem(FerroflowError, ValueError):

@@ -16,7 +16,7 @@ import typer
 from typer._click.exceptions import ClickException
 
 from .. import __version__
-from . import demo, run, runs, schedule, scheduler
+from . import dashboard, demo, run, runs, schedule, scheduler
 from ._output import EXIT_INTERRUPTED, CliState, Output, user_errors
 
 __all__ = ["app", "main"]
@@ -92,6 +92,7 @@ runs.register(app)
 schedule.register(app)
 scheduler.register(app)
 demo.register(app)
+dashboard.register(app)
 
 
 def main() -> None:

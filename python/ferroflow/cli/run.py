@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 from pathlib import Path
@@ -57,11 +58,13 @@ def run(
     no_recursive: Annotated[
         bool, typer.Option("--no-recursive", help="Watch: only the roots, not sub-folders.")
     ] = False,
+    dashboard: Annotated[bool, typer.Option("--dashboard", help="Also serve the web dashboard.")] = False,
+    dashboard_port: Annotated[int, typer.Option("--dashboard-port", min=1, max=65535, help="Dashboard port.")] = 8765,
 ) -> None:
     """Run a flow, a Python workflow, or watch the handlers a Python file registers."""
     st = state(ctx)
     out = st.output
-    with user_errors(out):
+    with user_errors(out), contextlib.ExitStack() as stack:
         if resume is not None and resume_last:
             fail(out, "--resume and --resume-last cannot be used together")
         if executor not in EXECUTORS:
@@ -78,10 +81,18 @@ def run(
             "report_path": report,
             "raise_on_failure": False,
         }
-        if resolved.kind in ("flow", "file"):
+        loaded = None if resolved.kind in ("flow", "file") else load_python_target(resolved)
+        if dashboard and not dry_run:
+            from ..watch import WatchApp
+            from .dashboard import start_dashboard
+
+            watch_app = loaded.watch_app if loaded is not None and loaded.watch_app is not None else WatchApp()
+            server = start_dashboard(out, watch_app, run_kwargs["store"], port=dashboard_port)
+            stack.callback(server.stop)
+            out.line(f"dashboard on {server.url}")
+        if loaded is None:
             _run_flow(st, resolved, run_kwargs, dry_run)
             return
-        loaded = load_python_target(resolved)
         if loaded.watch_app is not None:
             if dry_run:
                 _print_handlers(out, loaded.watch_app)

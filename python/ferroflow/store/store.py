@@ -481,6 +481,33 @@ class Store:
         )
         return [run_summary(r) for r in rows]
 
+    def page_runs(
+        self, workflow: str | None = None, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> tuple[int, list[RunSummary]]:
+        """``(total, runs)``: one page of the history, newest first, filtered by workflow and status.
+
+        ``running`` and ``interrupted`` are told apart by whether the run's
+        process is alive, so under those two filters a page may hold fewer rows.
+        """
+        where: list[str] = []
+        args: list[Any] = []
+        if workflow is not None:
+            where.append("workflow = ?")
+            args.append(workflow)
+        if status is not None:
+            where.append("status = ?")
+            args.append("running" if status == "interrupted" else status)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        total = int(self._db.query(f"SELECT count(*) FROM runs {clause}", tuple(args))[0][0])
+        rows = self._db.query(
+            f"SELECT {_RUN_COLUMNS} FROM runs {clause} ORDER BY started_at DESC, rowid DESC LIMIT ? OFFSET ?",
+            (*args, limit, offset),
+        )
+        runs = [run_summary(r) for r in rows]
+        if status is not None:
+            runs = [r for r in runs if r.status == status]
+        return total, runs
+
     def get_run(self, run_id: str) -> RunDetail:
         """A run and its task rows.
 

@@ -1,0 +1,127 @@
+"""The pages in a real headless Chromium (Debian's, driven by Playwright; no browser download)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from ..conftest import wait_until
+from .conftest import Served
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
+
+
+def chromium_path() -> str:
+    """Debian's chromium: ``$CHROMIUM``, else the first ``chromium`` on PATH, else /usr/bin/chromium."""
+    for candidate in (os.environ.get("CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser")):
+        if candidate:
+            return candidate
+    return "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    p = context.new_page()
+    errors: list[str] = []
+    p.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    yield p
+    context.close()
+    assert not [e for e in errors if "Content Security Policy" in e], errors
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_the_overview_fills_live_and_a_click_shows_the_highlighted_preview(served: Served, page: Page) -> None:
+    page.goto(served.url + "/")
+    expect(page.locator("#live")).to_have_text("live", timeout=15_000)
+    (served.inbox / "report.py").write_text("def hello(name):\n    return f'hi {name}'  # <b>not bold</b>\n")
+    evil = "<img src=x onerror=alert(1)>.txt"
+    (served.inbox / evil).write_text("plain")
+    rows = page.locator("#events tbody tr")
+    expect(rows).to_have_count(2, timeout=15_000)
+    expect(page.locator("#events")).to_contain_text(evil)  # markup in a file name shows as text
+    assert page.locator("#events img").count() == 0
+    expect(page.locator("#n-added")).to_have_text("2", timeout=10_000)
+    page.locator("#events tbody tr", has_text="report.py").click()
+    expect(page.locator("#preview .hl")).to_be_visible(timeout=10_000)
+    assert page.locator("#preview .hl span").count() > 3  # Pygments' tokens
+    expect(page.locator("#preview")).to_contain_text("<b>not bold</b>")
+    expect(page.locator("#health")).to_have_text("healthy")
+    shot(page, "overview")
+
+
+WORKFLOW = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from ferroflow import Task, Workflow
+
+    gate = Path(sys.argv[1])
+
+    def extract():
+        while not gate.exists():
+            time.sleep(0.05)
+        return 1
+
+    def transform(extract):
+        return extract + 1
+
+    def load(transform):
+        raise RuntimeError("<b>database</b> refused the load")
+
+    wf = Workflow("etl")
+    wf.add_task(Task(fn=extract, name="extract"))
+    wf.add_task(Task(fn=transform, name="transform"))
+    wf.add_task(Task(fn=load, name="load"))
+    wf.run(store=sys.argv[2], raise_on_failure=False)
+    """
+)
+
+
+def test_a_run_page_follows_a_run_in_another_process_and_shows_the_traceback(
+    served: Served, page: Page, tmp_path: Path
+) -> None:
+    script = tmp_path / "etl.py"
+    script.write_text(WORKFLOW)
+    gate = tmp_path / "gate"
+    proc = subprocess.Popen([sys.executable, str(script), str(gate), str(served.store.path)])
+    try:
+        with httpx.Client(base_url=served.url, timeout=10) as c:
+            wait_until(lambda: c.get("/api/runs").json()["runs"], timeout=30)
+            run_id = c.get("/api/runs").json()["runs"][0]["run_id"]
+        page.goto(f"{served.url}/runs/{run_id}")
+        expect(page.locator("#run-status")).to_have_text("running", timeout=15_000)
+        expect(page.locator("#dag svg g.node")).to_have_count(1, timeout=15_000)
+        shot(page, "run-running")
+        gate.write_text("go")
+        expect(page.locator("#run-status")).to_have_text("failed", timeout=30_000)
+        expect(page.locator("#dag g.node.completed")).to_have_count(2, timeout=10_000)
+        expect(page.locator("#dag g.node.failed")).to_have_count(1)
+        page.locator("#task-table tbody tr", has_text="load").click()
+        expect(page.locator("#detail-tb")).to_contain_text("RuntimeError: <b>database</b> refused the load")
+        expect(page.locator("#detail-tb")).to_contain_text("Traceback")
+        assert page.locator("#detail-tb b").count() == 0
+        shot(page, "run-failed")
+    finally:
+        proc.wait(30)
