@@ -110,7 +110,7 @@ def start_ferroflow(root: Path, rec: Recorder, debounce: float) -> Callable[[], 
     app = WatchApp(debounce=debounce, max_workers=4)
 
     def handler(event: FileEvent) -> None:
-        rec.record(event.change.name, event.path)
+        rec.record(event.change.name, str(event.path))
 
     app.add_handler(handler, root, [Change.added, Change.modified])
     app.start()

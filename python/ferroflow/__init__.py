@@ -58,7 +58,19 @@ if _typing.TYPE_CHECKING:
     from .scheduling.schedules import next_fire_times
     from .store.cache import UncacheableWarning
     from .store.state import StateManager
-    from .watch import Change, FileEvent, WatchApp, on_any, on_created, on_deleted, on_modified, run
+    from .watch import (
+        AsyncHandler,
+        Change,
+        FileEvent,
+        Handler,
+        SyncHandler,
+        WatchApp,
+        on_any,
+        on_created,
+        on_deleted,
+        on_modified,
+        run,
+    )
 
 # Areas loaded on first use, so that ``import ferroflow`` (and each process-executor
 # worker, and the CLI) does not pay for flow files, reports, schedules or watching
@@ -87,7 +99,20 @@ _LAZY: dict[str, str] = {
     "next_fire_times": "scheduling.schedules",
     "StateManager": "store.state",
     **dict.fromkeys(
-        ["Change", "FileEvent", "WatchApp", "on_any", "on_created", "on_deleted", "on_modified", "run"], "watch"
+        [
+            "AsyncHandler",
+            "Change",
+            "FileEvent",
+            "Handler",
+            "SyncHandler",
+            "WatchApp",
+            "on_any",
+            "on_created",
+            "on_deleted",
+            "on_modified",
+            "run",
+        ],
+        "watch",
     ),
 }
 
@@ -113,6 +138,7 @@ __all__ = [
     "DAG",
     "AlreadyRunningError",
     "AsyncExecutor",
+    "AsyncHandler",
     "BaseExecutor",
     "Change",
     "CycleError",
@@ -125,6 +151,7 @@ __all__ = [
     "Flow",
     "FlowFileError",
     "FlowWorkflow",
+    "Handler",
     "JsonFormatter",
     "LogLevel",
     "PipelineReport",
@@ -140,6 +167,7 @@ __all__ = [
     "StepReport",
     "Store",
     "StoreError",
+    "SyncHandler",
     "SyntaxProblem",
     "Task",
     "TaskContext",

@@ -136,10 +136,10 @@ HERE = Path(__file__).parent
 
 @on_created(HERE / "inbox", pattern="*.csv")
 def count_rows(event: FileEvent) -> None:
-    rows = Path(event.path).read_text().strip().splitlines()
+    rows = event.path.read_text().strip().splitlines()
     out = HERE / "processed"
     out.mkdir(exist_ok=True)
-    (out / (Path(event.path).stem + ".txt")).write_text(f"{len(rows) - 1} data rows\\n")
+    (out / (event.path.stem + ".txt")).write_text(f"{len(rows) - 1} data rows\\n")
 ''',
 }
 

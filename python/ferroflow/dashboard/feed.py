@@ -54,7 +54,13 @@ class Feed:
     def on_file_event(self, event: FileEvent) -> None:
         """A :meth:`WatchApp.add_listener` callback."""
         self.publish(
-            {"type": "file", "change": event.change.name, "path": event.path, "root": event.root, "time": time.time()}
+            {
+                "type": "file",
+                "change": event.change.name,
+                "path": str(event.path),
+                "root": str(event.root),
+                "time": time.time(),
+            }
         )
 
     def recent(self, limit: int = 100, kind: str | None = None) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from ..engine.dag import WorkflowFront
     from ..engine.workflow import Workflow
 
-__all__ = ["Handler", "WatchApp", "WatchHandlerError", "default_app", "reset_default_app", "run"]
+__all__ = ["RegisteredHandler", "WatchApp", "WatchHandlerError", "default_app", "reset_default_app", "run"]
 
 logger = logging.getLogger("ferroflow.watch")
 
@@ -38,7 +39,7 @@ _CHANGES = {int(c): c for c in Change}
 # How the events of one (change, existing, matched subscriptions) are routed, worked out once:
 # the distinct (root, pattern) pairs an event is built for, and per handler (priority order)
 # its name, function, whether it is async, and which of those events it gets.
-_Plan = tuple[Change, tuple[tuple[str, str | None], ...], tuple[tuple[str, HandlerFn, bool, int], ...]]
+_Plan = tuple[Change, tuple[tuple[Path, str | None], ...], tuple[tuple[str, HandlerFn, bool, int], ...]]
 _MAX_PLANS = 4096
 
 
@@ -47,7 +48,7 @@ class _Terminate(BaseException):
 
 
 @dataclass(frozen=True, slots=True)
-class Handler:
+class RegisteredHandler:
     """A registered handler, as :attr:`WatchApp.handlers` lists it.
 
     Attributes:
@@ -88,7 +89,7 @@ class _Session:
 
     watcher: Watcher
     dispatcher: Dispatcher
-    routes: list[tuple[Handler, str | None, str]]
+    routes: list[tuple[RegisteredHandler, str | None, str]]
     rank: dict[int, tuple[int, int]]
     plans: dict[tuple[int | bool, ...], _Plan | None] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)
@@ -221,7 +222,7 @@ class WatchApp:
         self.default_ignores = default_ignores
         self.error: BaseException | None = None
         """The error that stopped a background run, if any."""
-        self._handlers: list[Handler] = []
+        self._handlers: list[RegisteredHandler] = []
         self._lock = threading.RLock()
         self._session: _Session | None = None
         self._counts = {"events_total": 0, "added": 0, "modified": 0, "deleted": 0, "calls": 0, "errors": 0}
@@ -237,7 +238,7 @@ class WatchApp:
     # ------------------------------------------------------------ registration
 
     @property
-    def handlers(self) -> list[Handler]:
+    def handlers(self) -> list[RegisteredHandler]:
         """The registered handlers, in registration order (a copy)."""
         with self._lock:
             return list(self._handlers)
@@ -263,7 +264,7 @@ class WatchApp:
         ignore: str | Sequence[str] | None = None,
         stable_for: float | None = None,
         name: str | None = None,
-    ) -> Handler:
+    ) -> RegisteredHandler:
         """Register ``fn`` for changes under ``root``.
 
         Args:
@@ -279,7 +280,7 @@ class WatchApp:
             name: Display name (default: ``module.qualname`` of ``fn``).
 
         Returns:
-            The registered :class:`Handler`. Handlers added while the app runs
+            The registered :class:`RegisteredHandler`. Handlers added while the app runs
             take effect at the next start.
 
         Raises:
@@ -296,7 +297,7 @@ class WatchApp:
             _check_pattern(p, root_str)
         if stable_for is not None and not stable_for >= 0:
             raise WatchError(f"stable_for of handler {label!r} must be >= 0 seconds, got {stable_for!r}")
-        handler = Handler(
+        handler = RegisteredHandler(
             fn=fn,
             name=label,
             root=root_str,
@@ -332,10 +333,10 @@ class WatchApp:
         recursive: bool | None = None,
         ignore: str | Sequence[str] | None = None,
         stable_for: float | None = None,
-    ) -> Handler:
+    ) -> RegisteredHandler:
         """Run ``workflow`` for each matching event.
 
-        Each run gets ``params={"event": event, "path": event.path}`` and is
+        Each run gets ``params={"event": event, "path": event.path}`` (a ``Path``) and is
         made with ``raise_on_failure=False`` (a failed run is logged, and
         recorded in the store like any other run).
 
@@ -351,7 +352,7 @@ class WatchApp:
             stable_for: As for :meth:`add_handler`.
 
         Returns:
-            The registered :class:`Handler`.
+            The registered :class:`RegisteredHandler`.
 
         Raises:
             WatchHandlerError: ``workflow`` has no callable ``run``.
@@ -455,7 +456,7 @@ class WatchApp:
         if self.json_logs:
             _ensure_json_logs()
         subs: list[tuple[str, bool, list[str], list[str], bool, bool, float]] = []
-        routes: list[tuple[Handler, str | None, str]] = []
+        routes: list[tuple[RegisteredHandler, str | None, str]] = []
         for h in handlers:
             recursive = self.recursive if h.recursive is None else h.recursive
             real_root = os.path.realpath(h.root)
@@ -512,7 +513,7 @@ class WatchApp:
     def _plan(self, session: _Session, change: int, subs: list[int], existing: bool) -> _Plan | None:
         """Work out which handlers get an event, in which order, with which event (``None``: none)."""
         kind = _CHANGES[change]
-        chosen: dict[int, tuple[Handler, str | None, str]] = {}
+        chosen: dict[int, tuple[RegisteredHandler, str | None, str]] = {}
         for i in subs:
             handler, pattern, root = session.routes[i]
             if id(handler) in chosen or (not existing and kind not in handler.events):
@@ -527,7 +528,8 @@ class WatchApp:
             if (root, pattern) not in slots:
                 slots.append((root, pattern))
             calls.append((handler.name, handler.fn, handler.is_async, slots.index((root, pattern))))
-        return kind, tuple(slots), tuple(calls)
+        # Each root becomes a Path once per plan, not once per event.
+        return kind, tuple((Path(root), pattern) for root, pattern in slots), tuple(calls)
 
     def _note(self, jobs: Sequence[tuple[str, Sequence[Entry]]]) -> None:
         """Count, remember and announce the events about to be handled (the first handler's event of each)."""
@@ -549,7 +551,7 @@ class WatchApp:
         if logger.isEnabledFor(logging.DEBUG):
             for event in events:
                 logger.debug(
-                    "%s %s", event.change.name, event.path, extra={"change": event.change.name, "path": event.path}
+                    "%s %s", event.change.name, event.path, extra={"change": event.change.name, "path": str(event.path)}
                 )
         for event in events:
             for listener in listeners:
