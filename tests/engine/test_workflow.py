@@ -112,7 +112,7 @@ def test_inspection_methods() -> None:
     assert wf.get_task("d").name == "d"
     assert wf.get_dependencies("d") == ["b", "c"]
     assert wf.get_dependents("a") == ["b", "c"]
-    assert [t.name for t in wf.get_all_tasks()] == ["a", "b", "c", "d"]
+    assert list(wf.get_all_tasks()) == ["a", "b", "c", "d"]
     assert len(wf) == 4 and "b" in wf and "z" not in wf
     with pytest.raises(KeyError, match="'z'"):
         wf.get_task("z")

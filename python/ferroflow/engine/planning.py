@@ -92,7 +92,7 @@ def fast_table(
             ups[i] = tuple(u)
         elif k:
             ups[i] = tuple(u[:k])
-        if t.is_async:
+        if t.is_async():
             fns[i] = _sync_coroutine_caller(t.fn)
     for i in forced_slow:
         slow[i] = 1
