@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from pathlib import Path
@@ -17,6 +18,7 @@ from ..flowfiles.model import display_path, suggest
 from ..flowfiles.params import parse_params
 from ..flowfiles.project import DryRun, FlowWorkflow, Project
 from ..flowfiles.targets import Target, as_workflow, load_python_target, resolve_target
+from ..trigger import started_by
 from ._output import EXIT_FAILED, EXIT_INTERRUPTED, CliState, Output, fail, state, user_errors
 from .progress import RunProgress, print_run_summary
 
@@ -71,6 +73,7 @@ def run(
             fail(out, f'unknown --executor "{executor}": use {", ".join(EXECUTORS)}')
         values = parse_params(params)
         resolved = resolve_target(target, st.project())
+        stack.enter_context(started_by("cli", target=target, **_where(st)))
         run_kwargs: dict[str, Any] = {
             "executor": executor,
             "max_workers": max_workers,
@@ -105,6 +108,16 @@ def run(
             out.line("dry run: Python workflows have no script form; nothing ran")
             return
         _run_workflow(out, workflow, run_kwargs)
+
+
+def _where(st: CliState) -> dict[str, str]:
+    """Where a run of the CLI started: what running it again needs."""
+    return {
+        "cwd": os.getcwd(),
+        "flows_dir": str(st.flows_dir.resolve()),
+        "tasks_dir": str(st.tasks_dir.resolve()),
+        "output_dir": str(st.output_dir.resolve()),
+    }
 
 
 def _run_flow(st: CliState, target: Target, run_kwargs: dict[str, Any], dry_run: bool) -> None:

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..context import CURRENT_TASK, TaskContext, TaskSlot
-from ..results import RunResult, TaskRecord, TaskStatus
+from ..results import FailedAttempt, RunResult, TaskRecord, TaskStatus
 from ..store.store import DEFAULT_STORE
+from ..trigger import Trigger, current_trigger
 from .attempts import SyncAttempt, async_attempt, call_when, inline_attempt
 from .inputs import Binding
 from .retries import RetryPolicy
@@ -160,6 +161,10 @@ class RunPlan:
         self.tracebacks: dict[int, str] = {}
         self.reasons: dict[int, str] = {}
         self.logs: dict[int, list[str]] = {}
+        # The full runner's attempt history: when the current attempt started, and every
+        # attempt that raised (the fast path makes one attempt: its error is the task's).
+        self.attempt_started: dict[int, float] = {}
+        self.failed_attempts: dict[int, list[FailedAttempt]] = {}
         self.cached: set[int] = set()
         self.bindings = bindings
         self.fast_table = table
@@ -191,12 +196,24 @@ class RunPlan:
                 params=self.params,
                 task_names=list(self.names),
                 resumed_from=self.options.extra.get("resumed_from"),
+                **self._start_record(),
             )
         self._final_hook = self._make_final_hook()
         if self._final_hook is not None:
             for i in sorted(self.resumed_ids):
                 self._final_hook(i)
         self.execute = self._make_execute()
+
+    def _start_record(self) -> dict[str, Any]:
+        """What the store keeps about how the run started and its graph."""
+        extra = self.options.extra
+        trigger: Trigger = extra.get("trigger") or current_trigger()
+        ups = extra.get("upstreams")
+        return {
+            "target": trigger.target,
+            "trigger": trigger.to_json(),
+            "upstreams": None if ups is None else list(ups),
+        }
 
     def _execute_unstarted(self, node: int) -> bool:
         raise RuntimeError("RunPlan.begin() must be called before execute()")
@@ -234,6 +251,7 @@ class RunPlan:
             i in self.cached,
             i in self.resumed_ids,
             self.logs.get(i, []),
+            self.failed_attempts.get(i, []),
         )
 
     # ------------------------------------------------------------ what executors call
@@ -589,6 +607,7 @@ class RunPlan:
     def _attempt_context(self, i: int, t: Task[..., Any], attempt: int) -> TaskContext:
         """Count attempt number ``attempt`` of node ``i`` and build its context."""
         self.attempts[i] = attempt
+        self.attempt_started[i] = time.time()
         return self._context(t, attempt)
 
     def _next_attempt(
@@ -600,11 +619,28 @@ class RunPlan:
         they call an attempt and wait out the delay).
         """
         self._add_logs(i, ctx)
+        self._keep_failed_attempt(i, error, attempt)
         try:
             return self._retry_or_raise(t, error, attempt)
         except Exception:  # noqa: BLE001 - the attempt's own error, re-raised by the policy
             self._fail(i, error)
             return None
+
+    def _keep_failed_attempt(self, i: int, error: Exception, attempt: int) -> None:
+        now = time.time()
+        try:
+            message = str(error)
+        except Exception:  # noqa: BLE001 - a user's __str__ may raise
+            message = "<the error's message could not be formatted>"
+        self.failed_attempts.setdefault(i, []).append(
+            FailedAttempt(
+                attempt,
+                self.attempt_started.get(i, self.started[i] or now),
+                now,
+                f"{type(error).__name__}: {message}" if message else type(error).__name__,
+                "".join(traceback.format_exception(error)),
+            )
+        )
 
     def _not_retried(self, i: int, error: Exception) -> bool:
         """Fail node ``i`` with the error of its last attempt: the run stopped before its retry."""

@@ -27,6 +27,7 @@ from .._core import Graph
 from ..errors import CycleError, DuplicateTaskError, UnknownDependencyError
 from ..results import RunResult, TaskRecord, TaskStatus
 from ..store.store import DEFAULT_STORE
+from ..trigger import current_trigger
 from .bridge import run_async_entry, run_blocking
 from .executor import AsyncPlanExecutor, PlanExecutor, resolve_executor
 from .finishing import execute_run, execute_run_async
@@ -605,6 +606,8 @@ class Workflow:
             t = order[i]
             return plan_binding(t.name, t.params, [(u, index[u]) for u in deps[t.name]], params)
 
+        options.extra.setdefault("upstreams", self._up_ids)
+        options.extra.setdefault("trigger", current_trigger())
         plan = plan_run(self.name, self._graph, order, Bindings(binding), table, options)
         self._last = plan
         return plan
