@@ -21,7 +21,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["KINDS", "Trigger", "TriggerKind", "current_trigger", "started_by"]
+__all__ = ["KINDS", "WATCH_EVENT", "Trigger", "TriggerKind", "current_trigger", "started_by"]
 
 TriggerKind = Literal["python", "cli", "schedule", "watch", "dashboard"]
 KINDS: tuple[str, ...] = ("python", "cli", "schedule", "watch", "dashboard")
@@ -50,10 +50,24 @@ class Trigger:
 _PYTHON = Trigger()
 _CURRENT: ContextVar[Trigger] = ContextVar("ferroflow_trigger", default=_PYTHON)
 
+WATCH_EVENT: ContextVar[Any] = ContextVar("ferroflow_watch_event", default=None)
+"""The file event a watch handler is handling now (set by the watcher around each call;
+the event itself, so that a call costs one set and one reset, and the trigger is built
+only when a run starts)."""
+
 
 def current_trigger() -> Trigger:
-    """The trigger of runs started here now (``python`` unless someone said otherwise)."""
-    return _CURRENT.get()
+    """The trigger of runs started here now (``python`` unless someone said otherwise).
+
+    A run started by a watch handler is started by ``watch``, with the event's change
+    and path as its detail.
+    """
+    outer = _CURRENT.get()
+    event = WATCH_EVENT.get()
+    if event is None:
+        return outer
+    change = getattr(event.change, "name", str(event.change))
+    return Trigger("watch", outer.target, {"change": change, "path": str(event.path), "root": str(event.root)})
 
 
 @contextmanager

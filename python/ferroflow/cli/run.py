@@ -73,7 +73,7 @@ def run(
             fail(out, f'unknown --executor "{executor}": use {", ".join(EXECUTORS)}')
         values = parse_params(params)
         resolved = resolve_target(target, st.project())
-        stack.enter_context(started_by("cli", target=target, **_where(st)))
+        stack.enter_context(started_by(_trigger_kind(), target=target, **_where(st)))
         run_kwargs: dict[str, Any] = {
             "executor": executor,
             "max_workers": max_workers,
@@ -90,7 +90,7 @@ def run(
             from .dashboard import start_dashboard
 
             watch_app = loaded.watch_app if loaded is not None and loaded.watch_app is not None else WatchApp()
-            server = start_dashboard(out, watch_app, run_kwargs["store"], port=dashboard_port)
+            server = start_dashboard(out, watch_app, run_kwargs["store"], port=dashboard_port, project=st.project())
             stack.callback(server.stop)
             out.line(f"dashboard on {server.url}")
         if loaded is None:
@@ -108,6 +108,12 @@ def run(
             out.line("dry run: Python workflows have no script form; nothing ran")
             return
         _run_workflow(out, workflow, run_kwargs)
+
+
+def _trigger_kind() -> str:
+    """``cli``, or ``dashboard`` for a run the dashboard started (it says so in the environment)."""
+    said = os.environ.pop("FERROFLOW_TRIGGER", "")
+    return said if said == "dashboard" else "cli"
 
 
 def _where(st: CliState) -> dict[str, str]:

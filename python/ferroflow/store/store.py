@@ -498,9 +498,17 @@ class Store:
         return [run_summary(r) for r in rows]
 
     def page_runs(
-        self, workflow: str | None = None, status: str | None = None, limit: int = 50, offset: int = 0
+        self,
+        workflow: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        *,
+        since: float | None = None,
+        until: float | None = None,
     ) -> tuple[int, list[RunSummary]]:
-        """``(total, runs)``: one page of the history, newest first, filtered by workflow and status.
+        """``(total, runs)``: one page of the history, newest first, filtered by workflow,
+        status and start time (``since <= started_at < until``, epoch seconds).
 
         ``running`` and ``interrupted`` are told apart by whether the run's
         process is alive, so under those two filters a page may hold fewer rows.
@@ -513,6 +521,12 @@ class Store:
         if status is not None:
             where.append("status = ?")
             args.append("running" if status == "interrupted" else status)
+        if since is not None:
+            where.append("started_at >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("started_at < ?")
+            args.append(until)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         total = int(self._db.query(f"SELECT count(*) FROM runs {clause}", tuple(args))[0][0])
         rows = self._db.query(
