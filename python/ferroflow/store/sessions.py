@@ -117,7 +117,7 @@ def _loads(text: str | None, empty: Any) -> Any:
     return value if isinstance(value, type(empty)) else empty
 
 
-def _status(row: Any) -> str:
+def _status(row: dict[str, Any]) -> str:
     status: str = row["status"]
     if status != "running" or row["host"] != HOST or row["pid"] is None:
         return status
@@ -132,20 +132,22 @@ def list_sessions(store: Store, limit: int = 20) -> list[WatchSession]:
         rows = conn.execute(
             f"SELECT {_COLUMNS} FROM watch_sessions ORDER BY started_at DESC, rowid DESC LIMIT ?", (limit,)
         ).fetchall()
-    return [
-        WatchSession(
-            session_id=r["session_id"],
-            app=r["app"],
-            status=_status(r),
-            started_at=r["started_at"],
-            finished_at=r["finished_at"],
-            pid=r["pid"],
-            host=r["host"],
-            roots=_loads(r["roots"], []),
-            handlers=_loads(r["handlers"], []),
-            stats=_loads(r["stats"], {}),
-            errors=_loads(r["errors"], []),
-            last_events=_loads(r["last_events"], []),
-        )
-        for r in rows
-    ]
+    names = [c.strip() for c in _COLUMNS.split(",")]
+    return [_session(dict(zip(names, row, strict=True))) for row in rows]
+
+
+def _session(r: dict[str, Any]) -> WatchSession:
+    return WatchSession(
+        session_id=r["session_id"],
+        app=r["app"],
+        status=_status(r),
+        started_at=r["started_at"],
+        finished_at=r["finished_at"],
+        pid=r["pid"],
+        host=r["host"],
+        roots=_loads(r["roots"], []),
+        handlers=_loads(r["handlers"], []),
+        stats=_loads(r["stats"], {}),
+        errors=_loads(r["errors"], []),
+        last_events=_loads(r["last_events"], []),
+    )
