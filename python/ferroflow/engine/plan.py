@@ -32,6 +32,7 @@ from ..store.store import DEFAULT_STORE
 from .attempts import SyncAttempt, async_attempt, call_when, inline_attempt
 from .inputs import Binding
 from .retries import RetryPolicy
+from .tasklog import OnFinal, OnStart, task_log_hooks
 
 if TYPE_CHECKING:
     from .._core import Graph
@@ -176,6 +177,8 @@ class RunPlan:
         # waiting to retry stops waiting and fails with the error it has.
         self.stopping = threading.Event()
         self._final_hook: Callable[[int], None] | None = None
+        self._on_start: OnStart | None = None
+        self._log_final: OnFinal | None = None
         self._block_roots: dict[int, str] = {}
         self.execute: Callable[[int], bool] = self._execute_unstarted
         self._make_ctx = self._fast_context  # one bound method: slots are matched by identity
@@ -192,6 +195,9 @@ class RunPlan:
                 task_names=list(self.names),
                 resumed_from=self.options.extra.get("resumed_from"),
             )
+        # The log levels are read once per run: filtered out, per-task logging costs nothing.
+        log_start, self._log_final = task_log_hooks(self.run_id, self.workflow)
+        self._on_start = _both(self.recorder.task_started if self.recorder is not None else None, log_start)
         self._final_hook = self._make_final_hook()
         if self._final_hook is not None:
             for i in sorted(self.resumed_ids):
@@ -202,14 +208,16 @@ class RunPlan:
         raise RuntimeError("RunPlan.begin() must be called before execute()")
 
     def _make_final_hook(self) -> Callable[[int], None] | None:
-        recorder, progress, record = self.recorder, self.options.progress, self.record
-        if recorder is None and progress is None:
+        recorder, progress, record, log = self.recorder, self.options.progress, self.record, self._log_final
+        if recorder is None and progress is None and log is None:
             return None
 
         def final(i: int) -> None:
             rec = record(i)
             if recorder is not None:
                 recorder.task_finished(rec)
+            if log is not None:
+                log(rec)
             if progress is not None:
                 try:
                     progress(rec)
@@ -255,7 +263,7 @@ class RunPlan:
             self.finished,
             self.attempts,
         )
-        names, recorder, final = self.names, self.recorder, self._final_hook
+        names, on_start, final = self.names, self._on_start, self._final_hook
         fail, slow_path, keep_logs = self._fail_attempt, self._execute_slow, self._keep_logs
         completed = self._plain_success_sink()
         now, cur_get, cur_set, slot_type, make_ctx = (
@@ -277,8 +285,8 @@ class RunPlan:
             status[i] = _RUNNING
             started[i] = t0 = now()
             attempts[i] = 1
-            if recorder is not None:
-                recorder.task_started(names[i], t0)
+            if on_start is not None:
+                on_start(names[i], t0)
             slot.node = i
             up = ups[i]
             try:
@@ -362,10 +370,10 @@ class RunPlan:
         """Where the fast path reports a plain success (first attempt, no logs), if anywhere.
 
         The store takes the bare facts (``RunRecorder.task_completed``), so no
-        :class:`TaskRecord` is built; with a progress callback the record is needed anyway
+        :class:`TaskRecord` is built; with a progress callback or success logging the record is needed anyway
         and the final hook handles it.
         """
-        if self.recorder is None or self.options.progress is not None:
+        if self.recorder is None or self.options.progress is not None or self._log_final is not None:
             return None
         sink: Callable[[str, float, float, Any], None] = self.recorder.task_completed
         return sink
@@ -478,8 +486,8 @@ class RunPlan:
     def _start(self, i: int, t: Task[..., Any]) -> None:
         self.status[i] = _RUNNING
         self.started[i] = now = time.time()
-        if self.recorder is not None:
-            self.recorder.task_started(t.name, now)
+        if self._on_start is not None:
+            self._on_start(t.name, now)
         self._notify(t, _RUNNING)
 
     def _complete(self, i: int, value: Any, *, cached: bool = False) -> bool:
@@ -643,8 +651,8 @@ class RunPlan:
         self.status[i] = _RUNNING
         self.started[i] = now = time.time()
         self.attempts[i] = 1
-        if self.recorder is not None:
-            self.recorder.task_started(t.name, now)
+        if self._on_start is not None:
+            self._on_start(t.name, now)
         ctx = TaskContext(self.run_id, self.workflow, t.name, 1, self.params)
         token = CURRENT_TASK.set(ctx)
         try:
@@ -752,6 +760,18 @@ class Bindings:
         if b is None:
             b = self._done[node] = self._make(node)
         return b
+
+
+def _both(first: OnStart | None, second: OnStart | None) -> OnStart | None:
+    """One start hook calling ``first`` then ``second`` (either may be None)."""
+    if first is None or second is None:
+        return first or second
+
+    def both(name: str, at: float) -> None:
+        first(name, at)
+        second(name, at)
+
+    return both
 
 
 def _true() -> bool:
