@@ -273,9 +273,11 @@ def list_flow_rows(project: Project) -> list[dict[str, Any]]:
     from ..flowfiles.model import parse_flow_file
 
     rows = []
+    declared = project.declared_names()
     for name, path in project.flow_files().items():
         row: dict[str, Any] = {
             "name": name,
+            "declared_name": declared.get(path),
             "file": display_path(path),
             "tasks": None,
             "description": None,
@@ -283,6 +285,8 @@ def list_flow_rows(project: Project) -> list[dict[str, Any]]:
         }
         try:
             project.check_unique(name)
+            if path in declared:
+                project.check_unique(declared[path])
             spec = parse_flow_file(path, project.tasks_dir)
         except FlowFileError as exc:
             row["problem"] = exc.problems[0] if exc.problems else str(exc)
@@ -312,7 +316,8 @@ def list_flows(ctx: typer.Context) -> None:
         for row in rows:
             tasks = str(row["tasks"]) if row["problem"] is None else "[red]invalid[/]"
             description = row["description"] or "" if row["problem"] is None else row["problem"]
-            table.add_row(row["name"], tasks, description, row["file"])
+            name = row["name"] if row["declared_name"] is None else f"{row['name']} (name: {row['declared_name']})"
+            table.add_row(name, tasks, description, row["file"])
         out.print(table)
 
 

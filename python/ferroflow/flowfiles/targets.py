@@ -66,14 +66,13 @@ def resolve_target(spec: str, project: Project) -> Target:
         if not path.is_file():
             raise FlowFileError(f"{path_part}: no such Python file")
         return Target("python", spec, path=path, attr=attr or None)
-    flows = project.flow_files()
-    if spec in flows:
-        project.check_unique(spec)
-        return Target("flow", spec, path=flows[spec])
+    found = project.find_flow(spec)
+    if found is not None:
+        return Target("flow", spec, path=found)
     if _MODULE_RE.match(spec) and _module_exists(spec.split(":")[0]):
         module, _, attr = spec.partition(":")
         return Target("python", spec, module=module, attr=attr or None)
-    names = sorted(flows)
+    names = sorted({*project.flow_files(), *project.declared_names().values()})
     known = ", ".join(names) if names else f"none: {display_path(project.flows_dir)} holds no flow files"
     raise FlowFileError(
         f'unknown flow or target "{spec}"{suggest(spec, names)}; flows in {display_path(project.flows_dir)}: {known}. '
