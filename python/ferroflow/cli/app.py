@@ -17,11 +17,13 @@ from typer._click.exceptions import ClickException
 
 from .. import __version__
 from . import dashboard, demo, run, runs, schedule, scheduler
+from ._help import FlagGroup
 from ._output import EXIT_INTERRUPTED, CliState, Output, user_errors
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(
+    cls=FlagGroup,
     name="ferroflow",
     help="Zero-infrastructure workflow orchestration: flows, Python DAGs, file watching, schedules.",
     no_args_is_help=True,

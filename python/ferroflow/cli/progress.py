@@ -7,6 +7,7 @@ import time
 from types import TracebackType
 from typing import Any, Self
 
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ..results import RunResult, TaskRecord, TaskStatus, run_fields
@@ -131,13 +132,13 @@ def print_run_summary(output: Output, result: RunResult, log_dir: str | None = N
         if n:
             counts += f", {n} {flag}"
     output.print(
-        f"[{style}]{result.workflow}: run {result.run_id} {result.status}[/] ({counts}) in {float(elapsed):.2f}s",
+        f"[{style}]{escape(result.workflow)}: run {result.run_id} {result.status}[/] ({counts}) in {float(elapsed):.2f}s",
         highlight=False,
     )
     for name, err in result.errors.items():
         text = str(err).strip()
         first, _, rest = text.partition("\n")
-        output.print(f"  [red]✗ {name}[/]: {first}", highlight=False, markup=True)
+        output.print(f"  [red]✗ {escape(name)}[/]: {escape(first)}", highlight=False, markup=True)
         for line in rest.splitlines()[-15:]:
             output.line(f"      {line}")
     if log_dir:

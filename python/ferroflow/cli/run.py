@@ -10,6 +10,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import FerroflowError, FlowFileError
@@ -177,7 +178,7 @@ def _print_dry_run(out: Output, dry: DryRun) -> None:
         plan = [[{"task": t, "depends_on": deps, "command": cmd} for t, deps, cmd in layer] for layer in dry.plan]
         out.json("dry_run", flow=dry.flow, params=dry.params, plan=plan, script=str(dry.script_path))
         return
-    out.print(f"[bold]plan of {dry.flow}[/] (params: {dry.params or '{}'})", highlight=False)
+    out.print(f"[bold]plan of {escape(dry.flow)}[/] (params: {escape(str(dry.params or {}))})", highlight=False)
     for n, layer in enumerate(dry.plan, start=1):
         out.line(f"  stage {n}:")
         for task_id, deps, cmd in layer:
@@ -192,7 +193,7 @@ def _print_plan(out: Output, workflow: Any) -> None:
     if out.json_mode:
         out.json("plan", workflow=workflow.name, layers=layers)
         return
-    out.print(f"[bold]plan of {workflow.name}[/]", highlight=False)
+    out.print(f"[bold]plan of {escape(workflow.name)}[/]", highlight=False)
     for n, layer in enumerate(layers, start=1):
         out.line(f"  stage {n}: {', '.join(layer)}")
 
@@ -317,7 +318,7 @@ def list_flows(ctx: typer.Context) -> None:
             tasks = str(row["tasks"]) if row["problem"] is None else "[red]invalid[/]"
             description = row["description"] or "" if row["problem"] is None else row["problem"]
             name = row["name"] if row["declared_name"] is None else f"{row['name']} (name: {row['declared_name']})"
-            table.add_row(name, tasks, description, row["file"])
+            table.add_row(escape(name), tasks, escape(description), escape(row["file"]))
         out.print(table)
 
 

@@ -27,6 +27,7 @@ from .._core import Graph
 from ..errors import CycleError, DuplicateTaskError, UnknownDependencyError
 from ..results import RunResult, TaskRecord, TaskStatus
 from ..store.store import DEFAULT_STORE
+from .atimport import refuse_run_at_import
 from .bridge import run_async_entry, run_blocking
 from .executor import AsyncPlanExecutor, PlanExecutor, resolve_executor
 from .finishing import execute_run, execute_run_async
@@ -611,6 +612,7 @@ class Workflow:
 
     def _run(self, options: RunOptions) -> RunResult:
         """Run with ``options`` (the body of :meth:`run`; subclasses wrap this or ``run``)."""
+        refuse_run_at_import("its workflow")
         executor = resolve_executor(options.executor, options.max_workers or self.max_workers)
         plan = self._plan(options)
         if isinstance(executor, PlanExecutor):
@@ -649,6 +651,7 @@ class Workflow:
         return await self._run_async(run_options(locals()))
 
     async def _run_async(self, options: RunOptions) -> RunResult:
+        refuse_run_at_import("its workflow")
         executor = resolve_executor(options.executor, options.max_workers or self.max_workers)
         plan = self._plan(options)
         if isinstance(executor, AsyncPlanExecutor):

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..context import LOADING_TARGET
 from ..errors import FerroflowError, FlowFileError
 from .model import FLOW_SUFFIXES, display_path, suggest
 from .project import Project, Target
@@ -174,7 +175,11 @@ def load_python_target(target: Target) -> PythonTarget:
     watch = _watch_module()
     if watch is not None:
         watch.reset_default_app()
-    module = _import_user_code(target)
+    token = LOADING_TARGET.set(target.spec)
+    try:
+        module = _import_user_code(target)
+    finally:
+        LOADING_TARGET.reset(token)
     kinds = _runnable_types()
     if target.attr:
         obj: Any = module

@@ -19,6 +19,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from .._core import Watcher, check_glob
+from ..engine.atimport import refuse_run_at_import
 from ..errors import WatchError, WatchHandlerError
 from .dispatch import Dispatcher, Entry
 from .events import Change, FileEvent
@@ -627,7 +628,9 @@ class WatchApp:
 
         Raises:
             WatchError: as for :meth:`start`, or if the watcher fails while running.
+            FlowFileError: Called while ``ferroflow`` imports the file to find its handlers.
         """
+        refuse_run_at_import("its watch handlers")
         session = self._open()
         previous: Any = None
         on_main = threading.current_thread() is threading.main_thread()
