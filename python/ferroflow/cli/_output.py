@@ -37,8 +37,11 @@ class Output:
 
     def __init__(self, json_mode: bool = False) -> None:
         self.json_mode = json_mode
+        from ..log import log_theme
+
         self.out = Console(highlight=False, soft_wrap=False)
-        self.err = Console(stderr=True, highlight=False)
+        # Log lines and the progress bar share this console, so they never write over each other.
+        self.err = Console(stderr=True, highlight=False, theme=log_theme())
         for console in (self.out, self.err):
             if not console.is_terminal:
                 console.width = max(console.width, 160)
@@ -48,6 +51,11 @@ class Output:
     def is_tty(self) -> bool:
         """Whether stdout is a terminal (progress bars, live screens)."""
         return self.out.is_terminal and not self.json_mode
+
+    @property
+    def live(self) -> bool:
+        """Whether stderr is a terminal a progress bar can draw on (with the log lines)."""
+        return bool(self.err.is_terminal) and not self.json_mode
 
     def json(self, event: str, **data: Any) -> None:
         """One JSON object on stdout."""

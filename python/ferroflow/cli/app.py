@@ -76,7 +76,9 @@ def root(
     if log_dir is not None:
         log_file = log_dir / "ferroflow.log"
     with user_errors(output):
-        configure_logging(level, use_colors=True, json_output=json_logs, stream=sys.stderr, log_file=log_file)
+        configure_logging(
+            level, use_colors=True, json_output=json_logs, stream=sys.stderr, log_file=log_file, console=output.err
+        )
     ctx.obj = CliState(
         flows_dir=flows_dir,
         tasks_dir=tasks_dir,

@@ -197,7 +197,11 @@ class RunPlan:
             )
         # The log levels are read once per run: filtered out, per-task logging costs nothing.
         log_start, self._log_final = task_log_hooks(self.run_id, self.workflow)
-        self._on_start = _both(self.recorder.task_started if self.recorder is not None else None, log_start)
+        self._on_start = _chain(
+            self.recorder.task_started if self.recorder is not None else None,
+            log_start,
+            _progress_start(self.options.progress),
+        )
         self._final_hook = self._make_final_hook()
         if self._final_hook is not None:
             for i in sorted(self.resumed_ids):
@@ -762,16 +766,32 @@ class Bindings:
         return b
 
 
-def _both(first: OnStart | None, second: OnStart | None) -> OnStart | None:
-    """One start hook calling ``first`` then ``second`` (either may be None)."""
-    if first is None or second is None:
-        return first or second
+def _chain(*hooks: OnStart | None) -> OnStart | None:
+    """One start hook calling each of ``hooks`` that is not None, in order (None if none is)."""
+    live = [h for h in hooks if h is not None]
+    if len(live) <= 1:
+        return live[0] if live else None
 
-    def both(name: str, at: float) -> None:
-        first(name, at)
-        second(name, at)
+    def chained(name: str, at: float) -> None:
+        for hook in live:
+            hook(name, at)
 
-    return both
+    return chained
+
+
+def _progress_start(progress: object) -> OnStart | None:
+    """The start hook of a ``progress=`` object with a ``task_started(name)`` method, if it has one."""
+    started = getattr(progress, "task_started", None)
+    if not callable(started):
+        return None
+
+    def on_start(name: str, _at: float) -> None:
+        try:
+            started(name)
+        except Exception:
+            logger.exception("progress.task_started raised for task %r; ignored", name)
+
+    return on_start
 
 
 def _true() -> bool:
