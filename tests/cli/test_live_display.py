@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ferroflow, wait_until
 from tests.terminal import PYTHON, Terminal, terminal
 
@@ -103,13 +105,20 @@ def test_a_python_run_shows_nothing_when_told_or_configured(terminal: Terminal, 
     assert "━" not in screen and "END" in screen and "broken" not in screen
 
 
-def test_a_python_run_with_logging_configured_is_left_to_it(terminal: Terminal, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "setup",
+    [
+        "logging.basicConfig(format='OWN %(levelname)s %(message)s')",
+        (
+            "h = logging.StreamHandler(); h.setFormatter(logging.Formatter('OWN %(levelname)s %(message)s'));"
+            " logging.getLogger('ferroflow').addHandler(h)"
+        ),
+    ],
+    ids=["root", "ferroflow"],
+)
+def test_a_python_run_with_logging_configured_is_left_to_it(terminal: Terminal, tmp_path: Path, setup: str) -> None:
     (tmp_path / "go").write_text("")
-    (tmp_path / "own.py").write_text(
-        "import logging\nlogging.basicConfig(format='OWN %(levelname)s %(message)s')\n"
-        + WORKFLOW
-        + "\nwf.run(raise_on_failure=False)\n"
-    )
+    (tmp_path / "own.py").write_text(f"import logging\n{setup}\n" + WORKFLOW + "\nwf.run(raise_on_failure=False)\n")
     terminal.start([PYTHON, "own.py"])
     assert terminal.wait_exit() == 0
     screen = terminal.screen()
