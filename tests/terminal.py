@@ -38,9 +38,8 @@ class Terminal:
 
     def start(self, argv: list[str], *, env: dict[str, str] | None = None, width: int = 140, height: int = 45) -> None:
         """Start ``argv`` in the pane (working folder ``folder``); the pane stays after it exits."""
-        full_env = {**os.environ, "TERM": "xterm-256color", **(env or {})}
-        full_env.pop("NO_COLOR", None)
-        full_env.pop("COLUMNS", None)
+        full_env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS", "LINES")}
+        full_env.update({"TERM": "xterm-256color", **(env or {})})
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in full_env.items() if k.isidentifier())
         command = (
             f"cd {shlex.quote(str(self.folder))} && env -i {exports} {shlex.join(argv)}; "

@@ -275,12 +275,13 @@ def _console_handler(stream: IO[str], use_colors: bool, json_output: bool, conso
         handler: logging.Handler = logging.StreamHandler(stream)
         handler.setFormatter(JsonFormatter())
         return handler
-    if use_colors and _is_tty(stream) and not os.environ.get("NO_COLOR"):
-        if console is None:
-            from rich.console import Console
-
-            console = Console(file=stream, theme=log_theme())
+    if console is not None and _is_tty(stream):
+        # The console a progress bar draws on: lines print above the bar (Rich honours NO_COLOR).
         return rich_log_handler(console)
+    if use_colors and _is_tty(stream) and not os.environ.get("NO_COLOR"):
+        from rich.console import Console
+
+        return rich_log_handler(Console(file=stream, theme=log_theme()))
     handler = logging.StreamHandler(stream)
     handler.setFormatter(IsoFormatter(_PLAIN_FORMAT))
     return handler
@@ -317,8 +318,9 @@ def configure_logging(
         json_output: Emit JSON lines (see :class:`JsonFormatter`).
         stream: Where to write (default: ``sys.stderr``).
         log_file: Also append to this file (its directory is created).
-        console: On a terminal with colours, print through this Rich ``Console`` (the one a
-            progress bar draws on, so log lines and the bar never write over each other).
+        console: On a terminal, print through this Rich ``Console`` (the one a progress
+            bar draws on, so log lines and the bar never write over each other; it is
+            uncoloured when its own settings or ``NO_COLOR`` say so).
 
     Returns:
         The ``ferroflow`` logger.

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from ..errors import StoreError
+from ..errors import FlowFileError, StoreError
 from ..results import RUN_FIELDS, run_fields
 from ._help import FlagGroup
 from ._output import Output, state, user_errors, when
@@ -109,7 +109,7 @@ def _is_workflow_name(st: Any, name: str) -> bool:
     """Whether ``name`` reads as a workflow name rather than a run id (it names a flow file)."""
     try:
         return st.project().find_flow(name) is not None
-    except Exception:  # noqa: BLE001 - an ambiguous flow name still is a name
+    except FlowFileError:  # a name two flow files answer to still is a name
         return True
 
 
