@@ -63,7 +63,7 @@ def test_unknown_flow_lists_the_ones_that_exist(project: Path) -> None:
 def test_invalid_flow_file_exits_2_with_positions(project: Path) -> None:
     done = ferroflow("run", "broken", cwd=project)
     assert done.returncode == 2
-    assert 'flows/broken.yaml:4:18 tasks[0].depends_on[0]: unknown task "b"' in done.stderr
+    assert 'flows/broken.yaml:4:18 tasks[0].depends_on[0] (task "a"): unknown task "b"' in done.stderr
     assert "Traceback" not in done.stderr
 
 

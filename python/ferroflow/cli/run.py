@@ -11,6 +11,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import FerroflowError, FlowFileError
@@ -196,7 +197,7 @@ def _print_dry_run(out: Output, dry: DryRun) -> None:
         plan = [[{"task": t, "depends_on": deps, "command": cmd} for t, deps, cmd in layer] for layer in dry.plan]
         out.json("dry_run", flow=dry.flow, params=dry.params, plan=plan, script=str(dry.script_path))
         return
-    out.print(f"[bold]plan of {dry.flow}[/] (params: {dry.params or '{}'})", highlight=False)
+    out.print(f"[bold]plan of {escape(dry.flow)}[/] (params: {escape(str(dry.params or {}))})", highlight=False)
     for n, layer in enumerate(dry.plan, start=1):
         out.line(f"  stage {n}:")
         for task_id, deps, cmd in layer:
@@ -211,7 +212,7 @@ def _print_plan(out: Output, workflow: Any) -> None:
     if out.json_mode:
         out.json("plan", workflow=workflow.name, layers=layers)
         return
-    out.print(f"[bold]plan of {workflow.name}[/]", highlight=False)
+    out.print(f"[bold]plan of {escape(workflow.name)}[/]", highlight=False)
     for n, layer in enumerate(layers, start=1):
         out.line(f"  stage {n}: {', '.join(layer)}")
 
@@ -292,9 +293,11 @@ def list_flow_rows(project: Project) -> list[dict[str, Any]]:
     from ..flowfiles.model import parse_flow_file
 
     rows = []
+    declared = project.declared_names()
     for name, path in project.flow_files().items():
         row: dict[str, Any] = {
             "name": name,
+            "declared_name": declared.get(path),
             "file": display_path(path),
             "tasks": None,
             "description": None,
@@ -302,6 +305,8 @@ def list_flow_rows(project: Project) -> list[dict[str, Any]]:
         }
         try:
             project.check_unique(name)
+            if path in declared:
+                project.check_unique(declared[path])
             spec = parse_flow_file(path, project.tasks_dir)
         except FlowFileError as exc:
             row["problem"] = exc.problems[0] if exc.problems else str(exc)
@@ -331,7 +336,8 @@ def list_flows(ctx: typer.Context) -> None:
         for row in rows:
             tasks = str(row["tasks"]) if row["problem"] is None else "[red]invalid[/]"
             description = row["description"] or "" if row["problem"] is None else row["problem"]
-            table.add_row(row["name"], tasks, description, row["file"])
+            name = row["name"] if row["declared_name"] is None else f"{row['name']} (name: {row['declared_name']})"
+            table.add_row(escape(name), tasks, escape(description), escape(row["file"]))
         out.print(table)
 
 

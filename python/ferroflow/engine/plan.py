@@ -33,6 +33,7 @@ from ..trigger import Trigger, current_trigger
 from .attempts import SyncAttempt, async_attempt, call_when, inline_attempt
 from .inputs import Binding
 from .retries import RetryPolicy
+from .tasklog import OnFinal, OnStart, task_log_hooks
 
 if TYPE_CHECKING:
     from .._core import Graph
@@ -181,6 +182,8 @@ class RunPlan:
         # waiting to retry stops waiting and fails with the error it has.
         self.stopping = threading.Event()
         self._final_hook: Callable[[int], None] | None = None
+        self._on_start: OnStart | None = None
+        self._log_final: OnFinal | None = None
         self._block_roots: dict[int, str] = {}
         self.execute: Callable[[int], bool] = self._execute_unstarted
         self._make_ctx = self._fast_context  # one bound method: slots are matched by identity
@@ -198,6 +201,13 @@ class RunPlan:
                 resumed_from=self.options.extra.get("resumed_from"),
                 **self._start_record(),
             )
+        # The log levels are read once per run: filtered out, per-task logging costs nothing.
+        log_start, self._log_final = task_log_hooks(self.run_id, self.workflow)
+        self._on_start = _chain(
+            self.recorder.task_started if self.recorder is not None else None,
+            log_start,
+            _progress_start(self.options.progress),
+        )
         self._final_hook = self._make_final_hook()
         if self._final_hook is not None:
             for i in sorted(self.resumed_ids):
@@ -219,14 +229,16 @@ class RunPlan:
         raise RuntimeError("RunPlan.begin() must be called before execute()")
 
     def _make_final_hook(self) -> Callable[[int], None] | None:
-        recorder, progress, record = self.recorder, self.options.progress, self.record
-        if recorder is None and progress is None:
+        recorder, progress, record, log = self.recorder, self.options.progress, self.record, self._log_final
+        if recorder is None and progress is None and log is None:
             return None
 
         def final(i: int) -> None:
             rec = record(i)
             if recorder is not None:
                 recorder.task_finished(rec)
+            if log is not None:
+                log(rec)
             if progress is not None:
                 try:
                     progress(rec)
@@ -273,7 +285,7 @@ class RunPlan:
             self.finished,
             self.attempts,
         )
-        names, recorder, final = self.names, self.recorder, self._final_hook
+        names, on_start, final = self.names, self._on_start, self._final_hook
         fail, slow_path, keep_logs = self._fail_attempt, self._execute_slow, self._keep_logs
         completed = self._plain_success_sink()
         now, cur_get, cur_set, slot_type, make_ctx = (
@@ -295,8 +307,8 @@ class RunPlan:
             status[i] = _RUNNING
             started[i] = t0 = now()
             attempts[i] = 1
-            if recorder is not None:
-                recorder.task_started(names[i], t0)
+            if on_start is not None:
+                on_start(names[i], t0)
             slot.node = i
             up = ups[i]
             try:
@@ -380,10 +392,10 @@ class RunPlan:
         """Where the fast path reports a plain success (first attempt, no logs), if anywhere.
 
         The store takes the bare facts (``RunRecorder.task_completed``), so no
-        :class:`TaskRecord` is built; with a progress callback the record is needed anyway
+        :class:`TaskRecord` is built; with a progress callback or success logging the record is needed anyway
         and the final hook handles it.
         """
-        if self.recorder is None or self.options.progress is not None:
+        if self.recorder is None or self.options.progress is not None or self._log_final is not None:
             return None
         sink: Callable[[str, float, float, Any], None] = self.recorder.task_completed
         return sink
@@ -496,8 +508,8 @@ class RunPlan:
     def _start(self, i: int, t: Task[..., Any]) -> None:
         self.status[i] = _RUNNING
         self.started[i] = now = time.time()
-        if self.recorder is not None:
-            self.recorder.task_started(t.name, now)
+        if self._on_start is not None:
+            self._on_start(t.name, now)
         self._notify(t, _RUNNING)
 
     def _complete(self, i: int, value: Any, *, cached: bool = False) -> bool:
@@ -679,8 +691,8 @@ class RunPlan:
         self.status[i] = _RUNNING
         self.started[i] = now = time.time()
         self.attempts[i] = 1
-        if self.recorder is not None:
-            self.recorder.task_started(t.name, now)
+        if self._on_start is not None:
+            self._on_start(t.name, now)
         ctx = TaskContext(self.run_id, self.workflow, t.name, 1, self.params)
         token = CURRENT_TASK.set(ctx)
         try:
@@ -788,6 +800,34 @@ class Bindings:
         if b is None:
             b = self._done[node] = self._make(node)
         return b
+
+
+def _chain(*hooks: OnStart | None) -> OnStart | None:
+    """One start hook calling each of ``hooks`` that is not None, in order (None if none is)."""
+    live = [h for h in hooks if h is not None]
+    if len(live) <= 1:
+        return live[0] if live else None
+
+    def chained(name: str, at: float) -> None:
+        for hook in live:
+            hook(name, at)
+
+    return chained
+
+
+def _progress_start(progress: object) -> OnStart | None:
+    """The start hook of a ``progress=`` object with a ``task_started(name)`` method, if it has one."""
+    started = getattr(progress, "task_started", None)
+    if not callable(started):
+        return None
+
+    def on_start(name: str, _at: float) -> None:
+        try:
+            started(name)
+        except Exception:
+            logger.exception("progress.task_started raised for task %r; ignored", name)
+
+    return on_start
 
 
 def _true() -> bool:

@@ -121,6 +121,26 @@ def _store_file(spec: str | os.PathLike[str]) -> Path:
     return path / "ferroflow.db"
 
 
+def store_path(spec: object = DEFAULT_STORE) -> Path | None:
+    """The database file ``spec`` names (see :func:`open_store`), without opening or creating it.
+
+    Example:
+        >>> store_path("/srv/runs").as_posix()
+        '/srv/runs/ferroflow.db'
+        >>> store_path(None) is None
+        True
+    """
+    if spec is None:
+        return None
+    if isinstance(spec, Store):
+        return spec.path
+    if spec is DEFAULT_STORE:
+        return default_store_path().resolve()
+    if isinstance(spec, str | os.PathLike):
+        return _store_file(spec).resolve()
+    raise TypeError(f"store= takes a path, a Store, DEFAULT_STORE or None, not {type(spec).__name__}")
+
+
 def open_store(spec: object = DEFAULT_STORE) -> Store | None:
     """Open (or reuse) the store named by ``spec``.
 

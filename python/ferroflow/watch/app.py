@@ -19,6 +19,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from .._core import Watcher, check_glob
+from ..engine.atimport import refuse_run_at_import
 from ..errors import WatchError, WatchHandlerError
 from ..store.store import DEFAULT_STORE
 from .dispatch import Dispatcher, Entry
@@ -641,7 +642,9 @@ class WatchApp:
 
         Raises:
             WatchError: as for :meth:`start`, or if the watcher fails while running.
+            FlowFileError: Called while ``ferroflow`` imports the file to find its handlers.
         """
+        refuse_run_at_import("its watch handlers")
         session = self._open()
         previous: Any = None
         on_main = threading.current_thread() is threading.main_thread()
