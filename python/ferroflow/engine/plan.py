@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..context import CURRENT_TASK, TaskContext, TaskSlot
-from ..results import RunResult, TaskRecord, TaskStatus
+from ..results import NOT_GATHERED, RunResult, TaskRecord, TaskStatus
 from ..store.store import DEFAULT_STORE
 from .attempts import SyncAttempt, async_attempt, call_when, inline_attempt
 from .inputs import Binding
@@ -172,6 +172,8 @@ class RunPlan:
         self.started_at = time.time()
         self.finished_at: float | None = None
         self.interrupted = False
+        # An executor that leaves some results on a cluster sets this (they are NOT_GATHERED).
+        self.results_elsewhere = False
         # Set when the run winds down (an interrupt, or a failure under fail_fast): a task
         # waiting to retry stops waiting and fails with the error it has.
         self.stopping = threading.Event()
@@ -697,10 +699,12 @@ class RunPlan:
         status, names = self.status, self.names
         values = self.results
         stats = self.stats()
-        if stats["completed"] == len(status):  # all completed (the usual case): nothing to filter
+        if stats["completed"] == len(status) and not self.results_elsewhere:  # the usual case: nothing to filter
             results = dict(zip(names, values, strict=True))
         else:
-            results = {names[i]: values[i] for i, s in enumerate(status) if s is _COMPLETED}
+            results = {
+                names[i]: values[i] for i, s in enumerate(status) if s is _COMPLETED and values[i] is not NOT_GATHERED
+            }
         errors = {names[i]: e for i, e in sorted(self.errors.items())}
         if self.interrupted:
             status_text = "cancelled"
