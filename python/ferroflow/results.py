@@ -27,10 +27,10 @@ class _NotGathered:
         return "NOT_GATHERED"
 
 
-#: The result of a task that completed on a cluster whose result was not brought back
-#: (``DaskExecutor(gather="sinks")``): ``RunResult`` leaves it out and the store records
-#: the task without a result, so resuming runs it again.
 NOT_GATHERED: Any = _NotGathered()
+"""The result of a task that completed on a cluster whose result was not brought back
+(``DaskExecutor(gather="sinks")``): ``TaskRecord.result`` holds it, ``RunResult`` leaves
+the task out, and the store records the task without a result, so resuming runs it again."""
 
 
 class TaskStatus(StrEnum):

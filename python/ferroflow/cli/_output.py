@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ..errors import FerroflowError, WorkflowError
 
@@ -82,7 +83,8 @@ class Output:
             sys.stderr.write(json.dumps({"event": "error", "level": "ERROR", "message": message}) + "\n")
             sys.stderr.flush()
         else:
-            self.err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+            # The message is text, not markup: "pip install 'ferroflow[dask]'" keeps its brackets.
+            self.err.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
 
 
 @dataclass(slots=True)
