@@ -347,3 +347,81 @@ def test_the_address_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("FERROFLOW_DASK_ADDRESS", "tcp://10.0.0.1:8786")
     assert DaskExecutor().address == "tcp://10.0.0.1:8786"
     assert DaskExecutor(address="tcp://other:1").address == "tcp://other:1"
+
+
+# ---------------------------------------------------------------- fusion
+
+
+@pytest.mark.parametrize("fuse", ["all", "off"])
+def test_fusion_on_and_off_give_the_oracle_outcomes(client: Any, fuse: str) -> None:
+    ex = DaskExecutor(client=client, fuse=fuse)
+    submitted = []
+    for seed, fn in ((1, add_all), (11, fail_if_multiple_of_7)):
+        oracle = outcome(
+            random_workflow(seed, 200, fn=fn).run(executor="sequential", store=None, raise_on_failure=False)
+        )
+        got = random_workflow(seed, 200, fn=fn).run(executor=ex, store=None, raise_on_failure=False)
+        assert outcome(got) == oracle
+        submitted.append(ex.submitted)
+    if fuse == "all":
+        assert ex.fusion["groups"] > 0 and submitted[0] < 100
+    else:
+        assert ex.fusion == {} and submitted[0] == 200
+
+
+def test_fused_tasks_keep_retries_callbacks_when_and_logs(client: Any, tmp_path: Path) -> None:
+    seen: list[tuple[str, Any]] = []
+    marker = str(tmp_path / "calls")
+    wf = Workflow("fused-details")
+    wf.add_task(Task(fn=lambda: 4, name="four"))
+    wf.add_task(
+        Task(
+            fn=lambda four: _flaky(marker) + four,
+            name="flaky",
+            retries=2,
+            delay=0.01,
+            on_retry=lambda name, attempt: seen.append(("retry", attempt)),
+            on_status_change=lambda name, status: seen.append(("status", status)),
+        )
+    )
+    wf.add_task(Task(fn=lambda flaky: _chatty() and flaky, name="chatty"))
+    wf.add_task(Task(fn=lambda chatty: chatty, name="never", when=lambda chatty: chatty > 100))
+    ex = DaskExecutor(client=client, short_tasks=["four", "flaky", "never", "chat*"])
+    result = wf.run(executor=ex, store=tmp_path)
+    assert ex.fusion["fused_tasks"] == 4 and ex.submitted == 1  # one chain, one Dask task
+    assert dict(result) == {"four": 4, "flaky": 7, "chatty": 7}
+    assert result.records["never"].status is TaskStatus.SKIPPED
+    assert result.records["flaky"].attempts == 3
+    assert seen == [("status", TaskStatus.RUNNING), ("retry", 1), ("retry", 2), ("status", TaskStatus.COMPLETED)]
+    assert "printed on the worker" in "\n".join(result.records["chatty"].logs)
+
+
+def test_history_makes_short_tasks_fused_and_every_worker_gets_work(client: Any, tmp_path: Path) -> None:
+    def build() -> Workflow:
+        wf = Workflow("wide")
+        wf.add_task(Task(fn=lambda: 0, name="root"))
+        for k in range(40):
+            wf.add_task(Task(fn=lambda root, _k=k: (root, _k, os.getpid())[1:], name=f"leaf{k}"), depends_on=["root"])
+        return wf
+
+    first = DaskExecutor(client=client)
+    build().run(executor=first, store=tmp_path)
+    assert first.fusion == {} and first.submitted == 41  # no history yet: nothing is known to be short
+    second = DaskExecutor(client=client)
+    result = build().run(executor=second, store=tmp_path)
+    assert second.fusion["groups"] >= 2 and second.submitted < 41
+    assert len({pid for _, pid in (result[f"leaf{k}"] for k in range(40))}) == 2  # both workers ran leaves
+
+
+def test_fusion_with_gather_sinks(client: Any, tmp_path: Path) -> None:
+    wf = Workflow("fused-sinks")
+    wf.add_task(Task(fn=lambda: [1, 2, 3], name="data"))
+    wf.add_task(Task(fn=lambda data: sum(data), name="total"))
+    result = wf.run(executor=DaskExecutor(client=client, gather="sinks", fuse="all"), store=tmp_path)
+    assert dict(result) == {"total": 6}
+    assert result.records["data"].status is TaskStatus.COMPLETED
+
+
+def test_bad_fuse_value() -> None:
+    with pytest.raises(FerroflowError, match="fuse must be 'auto', 'all' or 'off'"):
+        DaskExecutor(fuse="maybe")

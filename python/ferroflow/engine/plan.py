@@ -458,11 +458,11 @@ class RunPlan:
             except Exception:  # noqa: BLE001 - a callback never fails or re-runs the task
                 _log_callback_error("on_status_change", t.name)
 
-    def _set_final(self, i: int, status: TaskStatus, *, reason: str | None = None) -> None:
+    def _set_final(self, i: int, status: TaskStatus, *, reason: str | None = None, at: float | None = None) -> None:
         self.status[i] = status
         if reason is not None:
             self.reasons[i] = reason
-        self.finished[i] = time.time()
+        self.finished[i] = time.time() if at is None else at
         self._notify(self.tasks[i], status)
         if self._final_hook is not None:
             self._final_hook(i)
@@ -484,11 +484,11 @@ class RunPlan:
             self.recorder.task_started(t.name, now)
         self._notify(t, _RUNNING)
 
-    def _complete(self, i: int, value: Any, *, cached: bool = False) -> bool:
+    def _complete(self, i: int, value: Any, *, cached: bool = False, at: float | None = None) -> bool:
         self.results[i] = value
         if cached:
             self.cached.add(i)
-        self._set_final(i, _COMPLETED)
+        self._set_final(i, _COMPLETED, at=at)
         return True
 
     def _add_logs(self, i: int, ctx: TaskContext) -> None:
@@ -529,14 +529,14 @@ class RunPlan:
                     return self._complete(i, value, cached=True)
         return args, kwargs, key
 
-    def _after_success(self, i: int, value: Any, key: str | None) -> bool:
+    def _after_success(self, i: int, value: Any, key: str | None, at: float | None = None) -> bool:
         t = self.tasks[i]
         if key is not None and self.store is not None and t.cache_ttl is not None:
             try:
                 self.store.cache_put(key, t.name, value, t.cache_ttl)
             except Exception:
                 logger.exception("task %r: could not cache its result; the run goes on", t.name)
-        return self._complete(i, value)
+        return self._complete(i, value, at=at)
 
     def _retry_or_raise(self, t: Task[..., Any], error: Exception, attempt: int) -> float:
         """The delay before the next attempt, or re-raise ``error`` if there is none."""

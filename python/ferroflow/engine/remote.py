@@ -63,13 +63,15 @@ class RemoteSteps:
         plan = self.plan
         return plan.tasks[node].cache_ttl is not None and plan.store is not None and node not in plan.resumed_ids
 
-    def prepare(self, node: int, inputs: Sequence[Any]) -> RemoteCall | bool:
+    def prepare(self, node: int, inputs: Sequence[Any], *, start: bool = True) -> RemoteCall | bool:
         """Prepare a ready node.
 
         Args:
             node: The node id.
             inputs: Per node id, what stands for its result in the call (a placeholder the
                 worker resolves, or the value itself). Ignored when :meth:`needs_values`.
+            start: Mark the node ``RUNNING`` now (False: when its outcome arrives, as for a
+                task in a fused group).
 
         Returns:
             A :class:`RemoteCall` to run, or the node's final answer (True when its
@@ -91,7 +93,7 @@ class RemoteSteps:
         if b.error is not None:
             return plan._fail(node, TypeError(b.error))
         args, kwargs = b.gather(inputs)
-        if t.when is None:
+        if t.when is None and start:
             plan._start(node, t)
         return RemoteCall(args, kwargs, None, t.when is None)
 
@@ -108,13 +110,24 @@ class RemoteSteps:
             self.plan.logs.setdefault(node, []).extend(logs)
 
     def succeeded(
-        self, node: int, value: Any, attempt: int, logs: Sequence[str], started_at: float | None, key: str | None
+        self,
+        node: int,
+        value: Any,
+        attempt: int,
+        logs: Sequence[str],
+        started_at: float | None,
+        key: str | None,
+        finished_at: float | None = None,
     ) -> bool:
-        """Attempt ``attempt`` returned ``value``: the node is ``COMPLETED`` (and cached)."""
+        """Attempt ``attempt`` returned ``value``: the node is ``COMPLETED`` (and cached).
+
+        ``started_at`` / ``finished_at`` are the worker's times (the record's duration is
+        the task's, without the trip back to the client).
+        """
         self._began(node, started_at)
         self.plan.attempts[node] = attempt
         self._logs(node, logs)
-        return self.plan._after_success(node, value, key)
+        return self.plan._after_success(node, value, key, at=finished_at)
 
     def skipped(self, node: int, logs: Sequence[str]) -> bool:
         """The worker evaluated ``when`` and it returned false: the node is ``SKIPPED``."""

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from .._core import __version__
 from ..errors import FerroflowError
 from .base import BaseExecutor
+from .dask_fusion import ShortTasks
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -33,6 +34,7 @@ __all__ = ["ADDRESS_ENV", "DaskExecutor"]
 ADDRESS_ENV = "FERROFLOW_DASK_ADDRESS"
 
 _GATHER = ("all", "sinks")
+_FUSE = ("auto", "all", "off")
 _INSTALL = "the dask executor needs Dask distributed: pip install 'ferroflow[dask]'"
 
 
@@ -102,6 +104,10 @@ class DaskExecutor(BaseExecutor):
         connect_timeout: float = 10.0,
         worker_timeout: float = 30.0,
         check_versions: bool = True,
+        fuse: str = "auto",
+        short_tasks: ShortTasks = None,
+        short_seconds: float = 0.01,
+        group_seconds: float = 0.2,
     ) -> None:
         _distributed()
         if address is not None and client is not None:
@@ -117,6 +123,16 @@ class DaskExecutor(BaseExecutor):
         self.connect_timeout = connect_timeout
         self.worker_timeout = worker_timeout
         self.check_versions = check_versions
+        if fuse not in _FUSE:
+            raise FerroflowError(f"DaskExecutor: fuse must be 'auto', 'all' or 'off', got {fuse!r}")
+        if short_seconds < 0 or group_seconds <= 0:
+            raise FerroflowError("DaskExecutor: short_seconds must be >= 0 and group_seconds > 0")
+        self.fuse = fuse
+        self.short_tasks = short_tasks
+        self.short_seconds = short_seconds
+        self.group_seconds = group_seconds
+        #: Units of the last run: ``{"units", "groups", "fused_tasks"}`` (a figure for benchmarks).
+        self.fusion: dict[str, int] = {}
         #: Dask tasks submitted by the last run (a figure for benchmarks).
         self.submitted = 0
 
@@ -188,11 +204,34 @@ class DaskExecutor(BaseExecutor):
             return
         with self.connect() as client:
             plan.results_elsewhere = self.gather != "all"
-            driver = DaskDriver(plan, client, self.gather)
+            driver = DaskDriver(plan, client, self.gather, self._units(plan, client))
             try:
                 driver.run()
             finally:
                 self.submitted = driver.submitted
+
+    def _units(self, plan: RunPlan, client: Client) -> list[list[int]] | None:
+        """The run's units: fused groups of short tasks, the other tasks alone (None: no fusion)."""
+        from .dask_fusion import describe, fusable_nodes, partition
+
+        self.fusion = {}
+        if self.fuse == "off":
+            return None
+        fusable, seconds = fusable_nodes(plan, self.fuse, self.short_tasks, self.short_seconds)
+        if not any(fusable):
+            return None
+        preds = [plan.graph.predecessor_ids(i) for i in range(len(plan.tasks))]
+        threads = sum(client.nthreads().values()) or 1  # type: ignore[no-untyped-call]
+        units = partition(
+            preds,
+            fusable=fusable,
+            seconds=seconds,
+            group_seconds=self.group_seconds,
+            threads=threads,
+            order=plan.graph.topological_ids(),
+        )
+        self.fusion = describe(units)
+        return units
 
     def __repr__(self) -> str:
         where = f"address={self.address!r}" if self.client is None else f"client={self.client!r}"

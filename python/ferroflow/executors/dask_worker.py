@@ -31,9 +31,19 @@ import cloudpickle
 from ..context import TaskContext
 from ..engine.attempts import call_when, inline_attempt
 from ..engine.capture import install_for_good
+from ..engine.retries import RetryPolicy
 from ..errors import FerroflowError
 
-__all__ = ["Outcome", "Payload", "Upstream", "run_attempt", "summarize", "worker_version"]
+__all__ = [
+    "Outcome",
+    "Payload",
+    "Upstream",
+    "run_attempt",
+    "run_group",
+    "summarize",
+    "summarize_group",
+    "worker_version",
+]
 
 _captured = False
 
@@ -67,6 +77,7 @@ class Payload:
     args: list[Any]
     kwargs: dict[str, Any]
     is_async: bool = False
+    retry: RetryPolicy | None = None  # set for a fused task: its retries run on the worker
 
 
 @dataclass(slots=True)
@@ -75,12 +86,15 @@ class Outcome:
 
     Attributes:
         kind: ``"ok"``, ``"err"`` (the attempt raised), ``"skip"`` (``when`` returned
-            false) or ``"when_err"`` (``when`` raised).
+            false), ``"when_err"`` (``when`` raised) or ``"blocked"`` (in a fused group: an
+            upstream task failed, so it did not run).
         blob: The pickled result (``"ok"``), or None; :func:`summarize` drops it.
         error: The exception (``"err"`` / ``"when_err"``), its worker traceback noted.
         logs: The log lines and printed output captured during the attempt.
         started_at: Epoch seconds when the attempt started on the worker.
         finished_at: Epoch seconds when it ended.
+        attempt: The attempt this outcome is of (a fused task retries on the worker).
+        earlier: A fused task's earlier failed attempts: (error, logs) each.
     """
 
     kind: str
@@ -89,6 +103,8 @@ class Outcome:
     logs: list[str] = field(default_factory=list)
     started_at: float = 0.0
     finished_at: float = 0.0
+    attempt: int = 1
+    earlier: list[tuple[BaseException, list[str]]] = field(default_factory=list)
 
     @classmethod
     def of_value(cls, value: Any) -> Outcome:
@@ -109,13 +125,22 @@ class _Callee:
         self.fn, self.name, self.timeout, self.is_async = p.fn, p.name, p.timeout, p.is_async
 
 
-def _resolve(value: Any, upstream: Mapping[int, Outcome], cache: dict[int, Any]) -> Any:
+def _resolve(value: Any, upstream: Mapping[int, Any], cache: dict[int, Any]) -> Any:
     if value.__class__ is not Upstream:
         return value
     node = value.node
     if node not in cache:
-        cache[node] = upstream[node].value()
+        cache[node] = _outcome_of(upstream, node).value()
     return cache[node]
+
+
+def _outcome_of(upstream: Mapping[int, Any], node: int) -> Outcome:
+    """Node ``node``'s outcome: a task's own, or its entry in a fused group's outcomes."""
+    found = upstream[node]
+    if found.__class__ is dict:
+        found = found[node]
+    out: Outcome = found
+    return out
 
 
 def _carried(e: BaseException) -> BaseException:
@@ -134,10 +159,11 @@ def _failure(kind: str, e: BaseException, ctx: TaskContext, started: float) -> O
     return Outcome(kind, None, e, ctx.logs, started, time.time())
 
 
-def run_attempt(payload: bytes, attempt: int, upstream: Mapping[int, Outcome]) -> Outcome:
+def run_attempt(payload: bytes, attempt: int, upstream: Mapping[int, Any]) -> Outcome:
     """Run attempt number ``attempt`` of the task in ``payload`` on this worker.
 
-    Never raises for what the task does: its error, a ``when`` that is false or raised, a
+    ``upstream`` maps upstream node ids to their :class:`Outcome` (or to the outcomes of
+    the fused group that ran them). Never raises for what the task does: its error, a ``when`` that is false or raised, a
     result that cannot be pickled all come back as an :class:`Outcome`.
     """
     global _captured
@@ -194,9 +220,74 @@ class _WhenTask:
         self.when = when
 
 
+_FINE = ("ok", "skip")
+
+
+class _Seen(dict[int, Any]):
+    """The outcomes a fused group sees: its own tasks' so far, then the upstream groups'."""
+
+    def __init__(self, upstream: Mapping[int, Any]) -> None:
+        super().__init__()
+        self.upstream = upstream
+
+    def __missing__(self, node: int) -> Any:
+        return self.upstream[node]
+
+
+def run_group(
+    payloads: list[bytes], nodes: list[int], preds: list[list[int]], upstream: Mapping[int, Any]
+) -> dict[int, Outcome]:
+    """Run a fused group of tasks in order on this worker: the outcome of each, by node id.
+
+    ``preds[k]`` are the upstream ids of ``nodes[k]`` whose outcome the group must check (in
+    the group or in ``upstream``): a task with an upstream that did not succeed is
+    ``"blocked"`` and does not run. A task's retries run here, with their delays.
+    """
+    seen = _Seen(upstream)
+    outs: dict[int, Outcome] = {}
+    for payload, node, ps in zip(payloads, nodes, preds, strict=True):
+        if any(_outcome_of(seen, p).kind not in _FINE for p in ps):
+            out = seen[node] = outs[node] = Outcome("blocked", started_at=time.time(), finished_at=time.time())
+            continue
+        attempt = 1
+        earlier: list[tuple[BaseException, list[str]]] = []
+        while True:
+            out = run_attempt(payload, attempt, seen)
+            if out.kind != "err" or out.error is None:
+                break
+            policy = _policy(payload)
+            if policy is None or not policy.should_retry(out.error, attempt):
+                break
+            earlier.append((out.error, out.logs))
+            time.sleep(policy.delay_for(attempt))
+            attempt += 1
+        out.attempt, out.earlier = attempt, earlier
+        seen[node] = outs[node] = out
+    return outs
+
+
+def _policy(payload: bytes) -> RetryPolicy | None:
+    p: Payload = cloudpickle.loads(payload)
+    return p.retry
+
+
+def summarize_group(outs: dict[int, Outcome], keep: frozenset[int]) -> dict[int, Outcome]:
+    """A group's outcomes with the results of the nodes not in ``keep`` dropped."""
+    return {node: out if node in keep else summarize(out) for node, out in outs.items()}
+
+
 def summarize(outcome: Outcome) -> Outcome:
     """``outcome`` without its result (what the client receives for a task it does not gather)."""
-    return Outcome(outcome.kind, None, outcome.error, outcome.logs, outcome.started_at, outcome.finished_at)
+    return Outcome(
+        outcome.kind,
+        None,
+        outcome.error,
+        outcome.logs,
+        outcome.started_at,
+        outcome.finished_at,
+        outcome.attempt,
+        outcome.earlier,
+    )
 
 
 def worker_version() -> str:
