@@ -57,6 +57,8 @@ if _typing.TYPE_CHECKING:
         pipeline_file,
         pipeline_step,
     )
+    from .scheduling.control import SchedulerDaemon
+    from .scheduling.manager import ScheduleManager
     from .scheduling.schedules import next_fire_times
     from .store.cache import UncacheableWarning
     from .store.state import StateManager
@@ -100,6 +102,8 @@ _LAZY: dict[str, str] = {
         ["create_dashboard_app", "create_dashboard_routes", "run_with_dashboard", "stop_dashboard"], "dashboard"
     ),
     "next_fire_times": "scheduling.schedules",
+    "ScheduleManager": "scheduling.manager",
+    "SchedulerDaemon": "scheduling.control",
     "StateManager": "store.state",
     **dict.fromkeys(
         [
@@ -167,6 +171,8 @@ __all__ = [
     "RetryPolicy",
     "RunResult",
     "ScheduleError",
+    "ScheduleManager",
+    "SchedulerDaemon",
     "ScriptFailedError",
     "SequentialExecutor",
     "StateManager",

@@ -42,7 +42,7 @@ def run(
     ctx: typer.Context,
     target: Annotated[str, typer.Argument(help="A flow name, a flow file, a .py file or a module[:attr].")],
     params: Annotated[
-        str | None, typer.Option("--params", "-p", help="Run params: a JSON object or @file.json.")
+        str | None, typer.Option("--params", "-p", help="Run params: a JSON object, or a JSON file (path or @path).")
     ] = None,
     executor: Annotated[
         str, typer.Option("--executor", "-e", help="thread, sequential, process, async or dask.")

@@ -216,13 +216,12 @@ class Dashboard:
     # ------------------------------------------------------------ schedules
 
     def _schedules(self) -> list[dict[str, Any]]:
-        from ..scheduling.schedules import next_fire_times
         from ..scheduling.table import list_schedules, schedule_runs
 
         store = self.source.get()
         out = []
         for s in list_schedules(store):
-            fires = next_fire_times(s.cron, tz=s.tz, count=5) if s.enabled else []
+            fires = s.fire_times(count=5) if s.enabled else []
             out.append(
                 {
                     "id": s.id,

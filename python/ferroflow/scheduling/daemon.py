@@ -61,11 +61,15 @@ __all__ = [
     "serve",
     "start_daemon",
     "stop_daemon",
+    "wake_daemon",
 ]
 
 logger = logging.getLogger("ferroflow.scheduler")
 
 PID_FILE_NAME = "scheduler.pid"
+
+#: The signal :func:`wake_daemon` sends: the daemon reads its schedules at once.
+WAKE_SIGNAL = signal.SIGUSR1
 
 
 def pid_file_path(store: Store) -> Path:
@@ -327,6 +331,22 @@ def _check_writable(folder: Path) -> None:
         raise StoreError(f"the store folder {folder} is not writable; pick another with --home")
 
 
+def wake_daemon(store: Store) -> bool:
+    """Tell the running daemon the schedules changed, so it reads them now (``SIGUSR1``).
+
+    Without it, a daemon sleeping ``--check-interval`` seconds would see a new
+    ``30s`` schedule only when it wakes. Returns whether a daemon was told.
+    """
+    info, _ = read_pid_file(pid_file_path(store))
+    if info is None:
+        return False
+    try:
+        os.kill(info.pid, WAKE_SIGNAL)
+    except OSError:  # gone meanwhile, or another user's
+        return False
+    return True
+
+
 def stop_daemon(store: Store, timeout: float = 60.0) -> DaemonInfo | None:
     """Ask the running daemon to stop (``SIGTERM``) and wait until it is gone.
 
@@ -380,10 +400,15 @@ def serve(
 
     def on_signal(signum: int, _frame: object) -> None:
         logger.info("received %s, stopping", signal.Signals(signum).name)
-        scheduler.stop_event.set()
+        scheduler.stop()
 
-    # Handlers first: once the pid file is locked, `stop` may send SIGTERM at any moment.
+    def on_wake(_signum: int, _frame: object) -> None:
+        scheduler.wake()
+
+    # Handlers first: once the pid file is locked, `stop` may send SIGTERM (and a
+    # schedule change SIGUSR1) at any moment.
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous[WAKE_SIGNAL] = signal.signal(WAKE_SIGNAL, on_wake)
     try:
         stale = pid_file.acquire(info)
         try:

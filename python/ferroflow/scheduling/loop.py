@@ -36,7 +36,7 @@ from ..errors import FerroflowError, StoreError
 from ..flowfiles.scripts import kill_process_group
 from ..processes import process_alive
 from ..trigger import started_by
-from .schedules import Catchup, due_fire_times
+from .schedules import Catchup
 from .table import Schedule, ensure_tables, get_schedule, list_schedules
 
 if TYPE_CHECKING:
@@ -71,6 +71,7 @@ class Scheduler:
         self.catchup = catchup
         self.grace = grace
         self.stop_event = threading.Event()
+        self._alarm = threading.Event()  # set to end the current sleep early: a stop, or a schedule change
         self.in_flight: list[_InFlight] = []
         self.log_dir = Path(store.path).parent / "scheduler" / "logs"
 
@@ -90,9 +91,19 @@ class Scheduler:
             except Exception:  # the daemon must outlive any one bad tick
                 logger.exception("scheduler tick failed; retrying next tick")
                 wait = self.check_interval
-            self.stop_event.wait(wait)
+            self._alarm.wait(wait)
+            self._alarm.clear()
         self.wind_down()
         logger.info("scheduler stopped")
+
+    def stop(self) -> None:
+        """End the loop: :meth:`run` winds down and returns (safe from a signal handler or thread)."""
+        self.stop_event.set()
+        self._alarm.set()
+
+    def wake(self) -> None:
+        """Read the schedules again now instead of at the end of the current sleep (they changed)."""
+        self._alarm.set()
 
     def tick(self, now: float | None = None) -> float:
         """Reap finished runs, start due ones; returns seconds to sleep."""
@@ -113,7 +124,7 @@ class Scheduler:
 
     def _tick_one(self, s: Schedule, now: float, grace_seconds: float) -> float:
         """Start what is due for one schedule; returns seconds until its next fire time."""
-        due, handled = due_fire_times(s.cron, s.tz, s.last_fire, now, catchup=self.catchup, grace_seconds=grace_seconds)
+        due, handled = s.due(now, catchup=self.catchup, grace_seconds=grace_seconds)
         if handled != s.last_fire:
             with self.store.transaction() as conn:
                 conn.execute(
