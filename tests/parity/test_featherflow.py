@@ -7,10 +7,12 @@ process; the scheduler examples start and stop the real daemon.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
 import sqlite3
+import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import datetime
@@ -45,7 +47,7 @@ SIMPLE_FLOW = {
     ],
 }
 
-FETCH_DATA = '''#!/usr/bin/env python3
+FETCH_DATA = """#!/usr/bin/env python3
 import sys
 import argparse
 import os
@@ -70,7 +72,7 @@ def main():
 
 if __name__ == "__main__":
     sys.exit(main())
-'''
+"""
 
 # The "similar scripts for your other tasks": each records its argv and what it found.
 RECORDER = """#!/usr/bin/env python3
@@ -248,7 +250,7 @@ def test_a_period_anchored_at_its_at_time(my_project: Path) -> None:
     nxt = ferroflow("--json-logs", "schedule", "next", "quick", "-n", "3", cwd=my_project)
     times = [datetime.fromisoformat(t) for t in json.loads(nxt.stdout)["times"]]
     assert {(t.hour % 2, t.minute) for t in times} == {(1, 15)}  # 09:15 + k * 2h
-    assert [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)] == [7200, 7200]
+    assert [(b - a).total_seconds() for a, b in itertools.pairwise(times)] == [7200, 7200]
 
 
 @pytest.fixture
@@ -283,7 +285,7 @@ def test_the_daemon_fires_a_short_period_on_time_whatever_its_check_interval(
     schedule_id = json.loads(added.stdout)["id"]
     wait_until(lambda: len([s for _, s in _runs(schedule_id) if s == "completed"]) >= 2, timeout=60, interval=0.1)
     fires = [t for t, _ in _runs(schedule_id)]
-    assert all(round(b - a, 6) % 2 == 0 for a, b in zip(fires, fires[1:], strict=False))  # anchored: 2 s apart
+    assert all(round(b - a, 6) % 2 == 0 for a, b in itertools.pairwise(fires))  # anchored: 2 s apart
     status = ferroflow("scheduler", "status", cwd=my_project)
     assert "scheduler running" in status.stdout and "every 2s" in status.stdout
 
@@ -321,8 +323,6 @@ scheduler_instance.stop()
 print("running:", scheduler_instance.running)
 """
     )
-    import subprocess
-
     done = subprocess.run(
         [sys.executable, str(script)], cwd=my_project, capture_output=True, text=True, timeout=120, check=False
     )

@@ -213,7 +213,9 @@ class ScheduleManager:
         wake_daemon(self.store)
         return changed
 
-    def next_fires(self, id_or_target: str, count: int = 5, after: datetime | None = None) -> dict[str, builtins.list[datetime]]:
+    def next_fires(
+        self, id_or_target: str, count: int = 5, after: datetime | None = None
+    ) -> dict[str, builtins.list[datetime]]:
         """The coming fire times of each matching schedule, by schedule id."""
         start = None if after is None else after.timestamp()
         return {s.id: s.fire_times(start, count=count) for s in self.find(id_or_target)}
