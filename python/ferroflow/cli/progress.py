@@ -10,6 +10,7 @@ from typing import Any, Self
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ..results import RunResult, TaskRecord, TaskStatus, run_fields
+from ..safetext import safe_str
 from ._output import Output
 
 __all__ = ["RunProgress", "print_run_summary"]
@@ -99,7 +100,7 @@ class RunProgress:
                 total=self.total,
                 failed=failed,
                 reason=record.reason,
-                error=str(record.error) if record.error is not None else None,
+                error=safe_str(record.error) if record.error is not None else None,
             )
         else:
             self.output.line(f"[{done}/{self.total}] {record.name} {status}{took}{note}")
@@ -113,7 +114,7 @@ def print_run_summary(output: Output, result: RunResult, log_dir: str | None = N
         output.json(
             "run_finished",
             **run_fields(result, ("run_id", "workflow", "status", "stats")),
-            errors={name: str(err) for name, err in result.errors.items()},
+            errors={name: safe_str(err) for name, err in result.errors.items()},
             log_dir=log_dir,
         )
         return
@@ -135,7 +136,7 @@ def print_run_summary(output: Output, result: RunResult, log_dir: str | None = N
         highlight=False,
     )
     for name, err in result.errors.items():
-        text = str(err).strip()
+        text = safe_str(err).strip()
         first, _, rest = text.partition("\n")
         output.print(f"  [red]✗ {name}[/]: {first}", highlight=False, markup=True)
         for line in rest.splitlines()[-15:]:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..context import CURRENT_TASK, TaskContext, TaskSlot
 from ..results import RunResult, TaskRecord, TaskStatus
+from ..safetext import describe_error
 from ..store.store import DEFAULT_STORE
 from .attempts import SyncAttempt, async_attempt, call_when, inline_attempt
 from .inputs import Binding
@@ -471,7 +472,7 @@ class RunPlan:
         self.errors[i] = error
         self.tracebacks[i] = "".join(traceback.format_exception(error))
         if log:
-            logger.error("task %r failed: %s: %s", self.names[i], type(error).__name__, error)
+            logger.error("task %r failed: %s", self.names[i], describe_error(error))
         self._set_final(i, _FAILED)
         return False
 
@@ -509,7 +510,7 @@ class RunPlan:
             try:
                 go = call_when(t, args, kwargs)
             except Exception as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
-                logger.error("task %r: its `when` condition raised %s: %s", t.name, type(e).__name__, e)
+                logger.error("task %r: its `when` condition raised %s", t.name, describe_error(e))
                 e.add_note(f"raised by the `when` condition of task {t.name!r}")
                 return self._fail(i, e, log=False)
             if not go:
@@ -543,11 +544,10 @@ class RunPlan:
             raise error
         delay = policy.delay_for(attempt, self.options.rand) if self.options.rand else policy.delay_for(attempt)
         logger.warning(
-            "task %r attempt %d failed (%s: %s); retry %d/%d in %.3g s",
+            "task %r attempt %d failed (%s); retry %d/%d in %.3g s",
             t.name,
             attempt,
-            type(error).__name__,
-            error,
+            describe_error(error),
             attempt,
             policy.retries,
             delay,

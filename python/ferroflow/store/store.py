@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import StoreError
+from ..safetext import json_default
 from .recorder import RunRecorder, decode_value, encode_value
 from .records import (
     FINAL_STATUSES,
@@ -258,7 +259,7 @@ class Store:
         Raises:
             StoreError: The run id exists already, or the store cannot be written.
         """
-        params_json = json.dumps(params, default=str)
+        params_json = json.dumps(params, default=json_default)
         names_blob = pickle.dumps(list(task_names), protocol=4)
 
         def insert(conn: sqlite3.Connection) -> None:
