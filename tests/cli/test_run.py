@@ -287,6 +287,13 @@ def test_sigterm_during_a_flow_run_stops_the_script_tree(tmp_path: Path) -> None
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 130
         wait_until(lambda: not _alive(child), timeout=15)
+        # The script is cancelled with the reason (not "failed ... exit code -15"), and so is its run.
+        listed = ferroflow("--json-logs", "runs", cwd=tmp_path)
+        run = json.loads(listed.stdout.splitlines()[0])
+        assert run["status"] == "cancelled", run
+        shown = ferroflow("--json-logs", "runs", run["run_id"], cwd=tmp_path)
+        assert shown.returncode == 0, shown.stderr
+        assert "stopped by a cancel of the run" in shown.stdout and "-15" not in shown.stdout
     finally:
         if proc.poll() is None:
             proc.kill()

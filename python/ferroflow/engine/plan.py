@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..context import CURRENT_TASK, TaskContext, TaskSlot
+from ..errors import TaskCancelledError
 from ..results import RunResult, TaskRecord, TaskStatus
-from ..safetext import describe_error
+from ..safetext import describe_error, safe_str
 from ..store.store import DEFAULT_STORE
-from .attempts import SyncAttempt, async_attempt, call_when, inline_attempt
+from .attempts import SyncAttempt, async_attempt, call_when, exit_failure, inline_attempt
 from .inputs import Binding
 from .retries import RetryPolicy
 
@@ -297,10 +298,10 @@ class RunPlan:
                     value = fns[i](results[a], results[b], results[c])
                 else:
                     value = fns[i](*map(get, up))
-            except Exception as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
+            except (Exception, SystemExit) as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
                 slot.node = -1
                 return fail(i, e, slot.taken(i))
-            except BaseException:  # KeyboardInterrupt, SystemExit: stop the run, leave no context behind
+            except BaseException:  # KeyboardInterrupt: stop the run, leave no context behind
                 slot.node = -1
                 slot.built = None
                 raise
@@ -351,8 +352,11 @@ class RunPlan:
             return True
         return False
 
-    def _fail_attempt(self, i: int, error: Exception, ctx: TaskContext | None) -> bool:
-        """The fast path's failure: keep what the attempt logged, then fail the task."""
+    def _fail_attempt(self, i: int, error: Exception | SystemExit, ctx: TaskContext | None) -> bool:
+        """The fast path's failure: keep what the attempt logged, then fail the task (a task
+        calling ``sys.exit()`` fails; the run goes on)."""
+        if isinstance(error, SystemExit):
+            error = exit_failure(self.names[i], error)
         if ctx is not None:
             ctx.flush_output()
             if ctx.logs:
@@ -394,7 +398,8 @@ class RunPlan:
     def mark_blocked(self, nodes: Sequence[int]) -> None:
         """Mark ``nodes`` ``UPSTREAM_FAILED`` (an upstream failed, so they never run)."""
         for i in nodes:
-            self._set_final(i, _UPSTREAM_FAILED, reason=self._blocked_reason(i))
+            reason = self._blocked_reason(i)
+            self._set_final(i, _CANCELLED if reason.startswith("cancelled:") else _UPSTREAM_FAILED, reason=reason)
 
     def mark_cancelled(
         self, nodes: Sequence[int], reason: str = "cancelled: an earlier task failed (fail_fast)"
@@ -437,6 +442,9 @@ class RunPlan:
                 if status[p] is _FAILED:
                     found = f"upstream task {self.names[p]!r} failed"
                     break
+                if status[p] is _CANCELLED:
+                    found = f"cancelled: upstream task {self.names[p]!r} was cancelled"
+                    break
                 if p in roots:
                     found = roots[p]
                     break
@@ -467,6 +475,9 @@ class RunPlan:
             self._final_hook(i)
 
     def _fail(self, i: int, error: BaseException, *, log: bool = True) -> bool:
+        if isinstance(error, TaskCancelledError):  # stopped by the user or the run: not a failure
+            self._set_final(i, _CANCELLED, reason=f"cancelled: {safe_str(error)}")
+            return False
         if self.fail_fast:
             self.stopping.set()
         self.errors[i] = error
@@ -540,7 +551,7 @@ class RunPlan:
     def _retry_or_raise(self, t: Task[..., Any], error: Exception, attempt: int) -> float:
         """The delay before the next attempt, or re-raise ``error`` if there is none."""
         policy: RetryPolicy = t.retry
-        if not policy.should_retry(error, attempt):
+        if isinstance(error, TaskCancelledError) or not policy.should_retry(error, attempt):
             raise error
         delay = policy.delay_for(attempt, self.options.rand) if self.options.rand else policy.delay_for(attempt)
         logger.warning(

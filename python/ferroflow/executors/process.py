@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import cloudpickle
 
 from ..context import CURRENT_TASK, TaskContext
+from ..engine.attempts import exit_failure
 from ..engine.capture import install_for_good
 from ..errors import FerroflowError, TaskTimeoutError
 from ..safetext import describe_error
@@ -67,9 +68,13 @@ def _run_call(message: bytes) -> bytes:
         value = fn(*args, **kwargs)
         if asyncio.iscoroutine(value):
             value = asyncio.run(value)
-    except Exception as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
+    except (Exception, SystemExit, KeyboardInterrupt) as e:  # noqa: BLE001 - user code may raise anything
         tb = traceback.format_exc()
         ctx.flush_output()
+        if isinstance(e, SystemExit):
+            e = exit_failure(ctx.task, e)
+        elif isinstance(e, KeyboardInterrupt):  # interrupts the run, as it does on the other executors
+            return bytes(cloudpickle.dumps(("interrupted", None, tb, ctx.logs)))
         try:
             return bytes(cloudpickle.dumps(("err", e, tb, ctx.logs)))
         except Exception:  # noqa: BLE001 - user code may raise anything; recorded, never lost
@@ -190,6 +195,8 @@ class _Pool:
         ctx.logs.extend(logs)
         if kind == "ok":
             return value
+        if kind == "interrupted":
+            raise KeyboardInterrupt(f"task {t.name!r} was interrupted (KeyboardInterrupt in its worker process)")
         if tb:
             value.add_note(f"in the worker process:\n{tb}")
         raise value

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..context import current_task
+from ..errors import TaskCancelledError
 from ..safetext import json_default
 from .model import FlowSpec, TaskSpec, check_placeholders, parse_flow_file, resolve_tasks_dir, script_path
 from .params import check_params
@@ -373,7 +374,9 @@ class ScriptTaskRunner:
             if outcome.stderr_tail:
                 ctx.logs.append("stderr (tail):\n" + outcome.stderr_tail)
         if outcome.cancelled:
-            raise ScriptFailedError(self.task.id, outcome.exit_code, "cancelled: its process tree was stopped")
+            raise TaskCancelledError(
+                f"task {self.task.id!r} was stopped by a cancel of the run (its process tree got SIGTERM)"
+            )
         if outcome.exit_code != 0:
             raise ScriptFailedError(self.task.id, outcome.exit_code, outcome.stderr_tail[-1500:], str(stderr_path))
         return summary
