@@ -36,14 +36,19 @@ from .context import current_task
 from .safetext import json_default, safe_repr, safe_str
 
 __all__ = [
+    "IsoFormatter",
     "JsonFormatter",
     "LogLevel",
     "SafeFormatter",
     "TaskLogCapture",
     "configure_logging",
+    "console_log_handler",
     "get_logger",
     "get_task_logger",
+    "iso_timestamp",
+    "log_theme",
     "reset_logging",
+    "rich_log_handler",
 ]
 
 ROOT_LOGGER = "ferroflow"
@@ -113,8 +118,47 @@ def _record_message(record: logging.LogRecord) -> str:
         return f"{safe_str(record.msg)} (arguments: {', '.join(safe_repr(a) for a in args)})"
 
 
-class SafeFormatter(logging.Formatter):
-    """A :class:`logging.Formatter` that never loses a line to an argument whose ``__str__`` raises.
+def _json_safe(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, dict):
+        return {safe_str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return safe_str(value)
+
+
+def iso_timestamp(created: float) -> str:
+    """An epoch time as ISO 8601 in the local zone, to the millisecond (``2024-06-01T09:30:00.125+02:00``).
+
+    Example:
+        >>> iso_timestamp(0.0).endswith(datetime.fromtimestamp(0.0).astimezone().strftime("%z")[:3] + ":00")
+        True
+    """
+    return datetime.fromtimestamp(created).astimezone().isoformat(timespec="milliseconds")
+
+
+class IsoFormatter(logging.Formatter):
+    """``logging.Formatter`` whose ``%(asctime)s`` is ISO 8601 with the zone (never ambiguous).
+
+    Example:
+        >>> rec = logging.LogRecord("ferroflow", logging.INFO, __file__, 1, "hi", None, None)
+        >>> line = IsoFormatter("%(asctime)s %(message)s").format(rec)
+        >>> line[4], line[10], line.endswith(" hi")
+        ('-', 'T', True)
+    """
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """The record's time as :func:`iso_timestamp` (``datefmt`` is ignored)."""
+        return iso_timestamp(record.created)
+
+
+class SafeFormatter(IsoFormatter):
+    """An :class:`IsoFormatter` that never loses a line to an argument whose ``__str__`` raises.
 
     Example:
         >>> class Bad:
@@ -135,18 +179,31 @@ class SafeFormatter(logging.Formatter):
             return super().format(record)
 
 
-def _json_safe(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, dict):
-        return {safe_str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    return safe_str(value)
+_PLAIN_FORMAT = "%(asctime)s %(levelname)-8s %(name)s: %(message)s"
+
+
+def log_theme() -> Any:
+    """The Rich theme of log levels (``SUCCESS`` green, ``SYSTEM`` cyan) for a console that shows logs."""
+    from rich.theme import Theme
+
+    return Theme({"logging.level.success": "bold green", "logging.level.system": "cyan"})
+
+
+def rich_log_handler(console: Any) -> logging.Handler:
+    """A Rich log handler printing on ``console`` (share it with a progress bar: no overwriting),
+    with ISO 8601 times."""
+    from rich.logging import RichHandler
+    from rich.text import Text
+
+    handler = RichHandler(
+        console=console,
+        show_path=False,
+        rich_tracebacks=True,
+        omit_repeated_times=False,
+        log_time_format=lambda moment: Text(moment.astimezone().isoformat(timespec="milliseconds")),
+    )
+    handler.setFormatter(SafeFormatter("%(message)s"))
+    return handler
 
 
 class JsonFormatter(logging.Formatter):
@@ -248,23 +305,29 @@ def _is_tty(stream: IO[str]) -> bool:
         return False
 
 
-def _console_handler(stream: IO[str], use_colors: bool, json_output: bool) -> logging.Handler:
+def _console_handler(stream: IO[str], use_colors: bool, json_output: bool, console: Any) -> logging.Handler:
     if json_output:
         handler: logging.Handler = logging.StreamHandler(stream)
         handler.setFormatter(JsonFormatter())
         return handler
+    if console is not None and _is_tty(stream):
+        # The console a progress bar draws on: lines print above the bar (Rich honours NO_COLOR).
+        return rich_log_handler(console)
     if use_colors and _is_tty(stream) and not os.environ.get("NO_COLOR"):
         from rich.console import Console
-        from rich.logging import RichHandler
-        from rich.theme import Theme
 
-        theme = Theme({"logging.level.success": "bold green", "logging.level.system": "cyan"})
-        rich = RichHandler(console=Console(file=stream, theme=theme), show_path=False, rich_tracebacks=True)
-        rich.setFormatter(SafeFormatter("%(message)s"))
-        return rich
+        return rich_log_handler(Console(file=stream, theme=log_theme()))
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)-8s %(name)s: %(message)s"))
+    handler.setFormatter(SafeFormatter(_PLAIN_FORMAT))
     return handler
+
+
+def console_log_handler() -> logging.Handler | None:
+    """The terminal handler :func:`configure_logging` installed (not the log file's), if any."""
+    for handler in _INSTALLED:
+        if not isinstance(handler, logging.FileHandler):
+            return handler
+    return None
 
 
 def configure_logging(
@@ -274,6 +337,7 @@ def configure_logging(
     *,
     stream: IO[str] | None = None,
     log_file: str | os.PathLike[str] | None = None,
+    console: Any = None,
 ) -> logging.Logger:
     """Send ``ferroflow`` logs to the terminal (and a file), at ``level``.
 
@@ -289,6 +353,9 @@ def configure_logging(
         json_output: Emit JSON lines (see :class:`JsonFormatter`).
         stream: Where to write (default: ``sys.stderr``).
         log_file: Also append to this file (its directory is created).
+        console: On a terminal, print through this Rich ``Console`` (the one a progress
+            bar draws on, so log lines and the bar never write over each other; it is
+            uncoloured when its own settings or ``NO_COLOR`` say so).
 
     Returns:
         The ``ferroflow`` logger.
@@ -305,14 +372,12 @@ def configure_logging(
     lvl = LogLevel.parse(level) if isinstance(level, str) else LogLevel(int(level))
     logger = logging.getLogger(ROOT_LOGGER)
     reset_logging()
-    handlers = [_console_handler(stream if stream is not None else sys.stderr, use_colors, json_output)]
+    handlers = [_console_handler(stream if stream is not None else sys.stderr, use_colors, json_output, console)]
     if log_file is not None:
         path = Path(log_file)
         path.parent.mkdir(parents=True, exist_ok=True)
         file_handler = logging.FileHandler(path, encoding="utf-8")
-        file_handler.setFormatter(
-            JsonFormatter() if json_output else SafeFormatter("%(asctime)s %(levelname)-8s %(name)s: %(message)s")
-        )
+        file_handler.setFormatter(JsonFormatter() if json_output else SafeFormatter(_PLAIN_FORMAT))
         handlers.append(file_handler)
     for handler in handlers:
         handler.setLevel(lvl)

@@ -14,7 +14,7 @@ from typing import Any
 
 from .safetext import describe_error, safe_repr
 
-__all__ = ["RUN_FIELDS", "RunResult", "TaskRecord", "TaskStatus", "error_text", "run_fields"]
+__all__ = ["RUN_FIELDS", "FailedAttempt", "RunResult", "TaskRecord", "TaskStatus", "error_text", "run_fields"]
 
 
 class TaskStatus(StrEnum):
@@ -40,6 +40,35 @@ class TaskStatus(StrEnum):
 
 
 @dataclass(slots=True)
+class FailedAttempt:
+    """One attempt of a task that raised.
+
+    Attributes:
+        number: 1 for the first attempt, 2 for the first retry, ...
+        started_at: Epoch seconds.
+        finished_at: Epoch seconds.
+        error: ``Type: message`` of what it raised.
+        traceback: The formatted traceback.
+    """
+
+    number: int
+    started_at: float
+    finished_at: float
+    error: str
+    traceback: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The attempt as the store keeps it."""
+        return {
+            "number": self.number,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "error": self.error,
+            "traceback": self.traceback,
+        }
+
+
+@dataclass(slots=True)
 class TaskRecord:
     """Everything one run knows about one task.
 
@@ -56,6 +85,8 @@ class TaskRecord:
         cached: The result came from the cache.
         resumed: The result came from the run being resumed.
         logs: Log lines captured while it ran.
+        failed_attempts: Every attempt that raised, oldest first: its number, start,
+            end, error and traceback (the last one is ``error`` when the task failed).
     """
 
     name: str
@@ -70,6 +101,7 @@ class TaskRecord:
     cached: bool = False
     resumed: bool = False
     logs: list[str] = field(default_factory=list)
+    failed_attempts: list[FailedAttempt] = field(default_factory=list)
 
     @property
     def duration_seconds(self) -> float | None:

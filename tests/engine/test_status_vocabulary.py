@@ -17,6 +17,10 @@ def _quitter() -> None:
     sys.exit(3)
 
 
+async def _async_quitter() -> None:
+    sys.exit("no more")
+
+
 def _interrupted() -> None:
     raise KeyboardInterrupt
 
@@ -40,6 +44,18 @@ def test_a_task_calling_sys_exit_fails_and_the_run_goes_on(executor: str, retrie
     assert run.run.status == "failed"
     assert "called sys.exit(3)" in (run.task("quitter").error or "")
     store.close()
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+@pytest.mark.parametrize("retries", [0, 1])
+def test_a_coroutine_task_calling_sys_exit_fails_too(executor: str, retries: int, tmp_path: Path) -> None:
+    wf = Workflow(f"async-exit-{executor}")
+    wf.add_task(Task(fn=_async_quitter, name="quitter", retries=retries, delay=0))
+    wf.add_task(Task(fn=lambda: "fine", name="other"))
+    result = wf.run(executor=executor, store=Store(tmp_path / "s.db"), raise_on_failure=False)
+    assert result.status == "failed" and result["other"] == "fine"
+    assert "task 'quitter' called sys.exit('no more')" in str(result.errors["quitter"])
+    assert result.records["quitter"].attempts == retries + 1
 
 
 @pytest.mark.parametrize("executor", EXECUTORS)

@@ -59,7 +59,8 @@ _SCALARS = (bool, int, float, str)
 
 _TASK_UPSERT = (
     "INSERT OR REPLACE INTO tasks (run_id, name, status, attempts, started_at, finished_at, error, traceback,"
-    " reason, has_result, result, result_json, cached, resumed, logs) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " reason, has_result, result, result_json, cached, resumed, logs, attempt_log)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _LOG_INSERT = "INSERT INTO task_log (run_id, seq, entries) VALUES (?, ?, ?)"
 _LOG_PROTOCOL = 4  # a plain list of tuples of str / float
@@ -144,6 +145,7 @@ def task_row(run_id: str, record: TaskRecord) -> tuple[Any, ...]:
         record.cached,
         record.resumed,
         json.dumps(record.logs) if record.logs else None,
+        json.dumps([a.to_json() for a in record.failed_attempts]) if record.failed_attempts else None,
     )
 
 
