@@ -39,11 +39,12 @@ from .errors import (
 )
 from .executors import AsyncExecutor, BaseExecutor, Executor, ProcessExecutor, SequentialExecutor, ThreadedExecutor
 from .log import JsonFormatter, LogLevel, configure_logging, get_task_logger
-from .results import RunResult, TaskRecord, TaskStatus
+from .results import NOT_GATHERED, RunResult, TaskRecord, TaskStatus
 from .store import Store, open_store
 
 if _typing.TYPE_CHECKING:
     from .dashboard import create_dashboard_app, create_dashboard_routes, run_with_dashboard, stop_dashboard
+    from .executors.dask import DaskExecutor
     from .flowfiles.project import FlowWorkflow, Project, load_flow
     from .reports import (
         FileReport,
@@ -67,6 +68,7 @@ if _typing.TYPE_CHECKING:
 # (pydantic among them) until they are needed.
 _LAZY: dict[str, str] = {
     "UncacheableWarning": "store.cache",
+    "DaskExecutor": "executors.dask",
     **dict.fromkeys(["FlowWorkflow", "Project", "load_flow"], "flowfiles.project"),
     **dict.fromkeys(
         [
@@ -113,11 +115,13 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "DAG",
+    "NOT_GATHERED",
     "AlreadyRunningError",
     "AsyncExecutor",
     "BaseExecutor",
     "Change",
     "CycleError",
+    "DaskExecutor",
     "DuplicateTaskError",
     "Executor",
     "FerroflowError",

@@ -14,7 +14,34 @@ from typing import Any
 
 from .safetext import describe_error, safe_repr
 
-__all__ = ["RUN_FIELDS", "FailedAttempt", "RunResult", "TaskRecord", "TaskStatus", "error_text", "run_fields"]
+__all__ = [
+    "NOT_GATHERED",
+    "RUN_FIELDS",
+    "FailedAttempt",
+    "RunResult",
+    "TaskRecord",
+    "TaskStatus",
+    "error_text",
+    "run_fields",
+]
+
+
+class _NotGathered:
+    """The type of :data:`NOT_GATHERED` (one instance)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<result kept on the cluster>"
+
+    def __reduce__(self) -> str:
+        return "NOT_GATHERED"
+
+
+NOT_GATHERED: Any = _NotGathered()
+"""The result of a task that completed on a cluster whose result was not brought back
+(``DaskExecutor(gather="sinks")``): ``TaskRecord.result`` holds it, ``RunResult`` leaves
+the task out, and the store records the task without a result, so resuming runs it again."""
 
 
 class TaskStatus(StrEnum):

@@ -92,6 +92,7 @@ class Output:
             sys.stderr.write(json.dumps({"event": "error", "level": "ERROR", "message": message}) + "\n")
             sys.stderr.flush()
         else:
+            # The message is text, not markup: "pip install 'ferroflow[dask]'" keeps its brackets.
             self.err.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
 
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..context import CURRENT_TASK, TaskContext, TaskSlot
 from ..errors import TaskCancelledError
-from ..results import FailedAttempt, RunResult, TaskRecord, TaskStatus
+from ..results import NOT_GATHERED, FailedAttempt, RunResult, TaskRecord, TaskStatus
 from ..safetext import describe_error, safe_str
 from ..store.store import DEFAULT_STORE
 from ..trigger import Trigger, current_trigger
@@ -180,6 +180,8 @@ class RunPlan:
         self.started_at = time.time()
         self.finished_at: float | None = None
         self.interrupted = False
+        # An executor that leaves some results on a cluster sets this (they are NOT_GATHERED).
+        self.results_elsewhere = False
         # Set when the run winds down (an interrupt, or a failure under fail_fast): a task
         # waiting to retry stops waiting and fails with the error it has.
         self.stopping = threading.Event()
@@ -495,11 +497,11 @@ class RunPlan:
             except Exception:  # noqa: BLE001 - a callback never fails or re-runs the task
                 _log_callback_error("on_status_change", t.name)
 
-    def _set_final(self, i: int, status: TaskStatus, *, reason: str | None = None) -> None:
+    def _set_final(self, i: int, status: TaskStatus, *, reason: str | None = None, at: float | None = None) -> None:
         self.status[i] = status
         if reason is not None:
             self.reasons[i] = reason
-        self.finished[i] = time.time()
+        self.finished[i] = time.time() if at is None else at
         self._notify(self.tasks[i], status)
         if self._final_hook is not None:
             self._final_hook(i)
@@ -524,11 +526,11 @@ class RunPlan:
             self._on_start(t.name, now)
         self._notify(t, _RUNNING)
 
-    def _complete(self, i: int, value: Any, *, cached: bool = False) -> bool:
+    def _complete(self, i: int, value: Any, *, cached: bool = False, at: float | None = None) -> bool:
         self.results[i] = value
         if cached:
             self.cached.add(i)
-        self._set_final(i, _COMPLETED)
+        self._set_final(i, _COMPLETED, at=at)
         return True
 
     def _add_logs(self, i: int, ctx: TaskContext) -> None:
@@ -569,19 +571,19 @@ class RunPlan:
                     return self._complete(i, value, cached=True)
         return args, kwargs, key
 
-    def _after_success(self, i: int, value: Any, key: str | None) -> bool:
+    def _after_success(self, i: int, value: Any, key: str | None, at: float | None = None) -> bool:
         t = self.tasks[i]
         if key is not None and self.store is not None and t.cache_ttl is not None:
             try:
                 self.store.cache_put(key, t.name, value, t.cache_ttl)
             except Exception:
                 logger.exception("task %r: could not cache its result; the run goes on", t.name)
-        return self._complete(i, value)
+        return self._complete(i, value, at=at)
 
     def _retry_or_raise(self, t: Task[..., Any], error: Exception, attempt: int) -> float:
         """The delay before the next attempt, or re-raise ``error`` if there is none."""
         policy: RetryPolicy = t.retry
-        if isinstance(error, TaskCancelledError) or not policy.should_retry(error, attempt):
+        if not policy.should_retry(error, attempt):
             raise error
         delay = policy.delay_for(attempt, self.options.rand) if self.options.rand else policy.delay_for(attempt)
         logger.warning(
@@ -752,10 +754,12 @@ class RunPlan:
         status, names = self.status, self.names
         values = self.results
         stats = self.stats()
-        if stats["completed"] == len(status):  # all completed (the usual case): nothing to filter
+        if stats["completed"] == len(status) and not self.results_elsewhere:  # the usual case: nothing to filter
             results = dict(zip(names, values, strict=True))
         else:
-            results = {names[i]: values[i] for i, s in enumerate(status) if s is _COMPLETED}
+            results = {
+                names[i]: values[i] for i, s in enumerate(status) if s is _COMPLETED and values[i] is not NOT_GATHERED
+            }
         errors = {names[i]: e for i, e in sorted(self.errors.items())}
         if self.interrupted:
             status_text = "cancelled"

@@ -37,7 +37,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
-from ..results import RunResult, TaskRecord, TaskStatus, error_text
+from ..results import NOT_GATHERED, RunResult, TaskRecord, TaskStatus, error_text
 from ..safetext import json_default
 from .records import ACTIVE_RUNS
 
@@ -116,6 +116,8 @@ def task_row(run_id: str, record: TaskRecord) -> tuple[Any, ...]:
         if result is None:  # the common case of small tasks: no pickling, no JSON
             blob: bytes | None = _NONE_PICKLE
             json_text: str | None = "null"
+        elif result is NOT_GATHERED:  # left on a cluster (DaskExecutor(gather="sinks")): no result
+            blob = json_text = None
         else:
             blob = encode_value(result)
             json_text = json_view(result)
