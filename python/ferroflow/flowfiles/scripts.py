@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ScriptFailedError, TaskTimeoutError
+from ..safetext import json_default
 
 __all__ = [
     "PLACEHOLDER",
@@ -185,7 +186,7 @@ def render_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None or isinstance(value, list | tuple | dict):
-        return json.dumps(value, ensure_ascii=False, default=str)
+        return json.dumps(value, ensure_ascii=False, default=json_default)
     return str(value)
 
 

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import StoreError
+from ..safetext import json_default
 from .recorder import RunRecorder, decode_value, encode_value
 from .records import (
     FINAL_STATUSES,
@@ -289,7 +290,7 @@ class Store:
         Raises:
             StoreError: The run id exists already, or the store cannot be written.
         """
-        params_json = json.dumps(params, default=str)
+        params_json = json.dumps(params, default=json_default)
         names_blob = pickle.dumps(list(task_names), protocol=4)
         graph_blob = None if upstreams is None else pickle.dumps(upstreams, protocol=4)
         trigger_json = None if trigger is None else json.dumps(trigger, default=str)
