@@ -56,6 +56,7 @@ from .records import (
     TaskSummary,
     effective_status,
     logged_summary,
+    own_birth,
     pending_summary,
     run_summary,
     task_summary,
@@ -188,7 +189,7 @@ def open_store(spec: object = DEFAULT_STORE) -> Store | None:
 
 _RUN_COLUMNS = (
     "run_id, workflow, status, params, started_at, finished_at, resumed_from, pid, host, task_count, stats,"
-    " target, trigger"
+    " target, trigger, pid_birth"
 )
 
 
@@ -293,11 +294,13 @@ class Store:
         names_blob = pickle.dumps(list(task_names), protocol=4)
         graph_blob = None if upstreams is None else pickle.dumps(upstreams, protocol=4)
         trigger_json = None if trigger is None else json.dumps(trigger, default=str)
+        birth = own_birth()
 
         def insert(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "INSERT INTO runs (run_id, workflow, status, params, started_at, resumed_from, pid, host, task_count,"
-                " task_names, target, trigger, upstreams) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO runs (run_id, workflow, status, params, started_at, resumed_from, pid, pid_birth, host,"
+                " task_count, task_names, target, trigger, upstreams)"
+                " VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     workflow,
@@ -305,6 +308,7 @@ class Store:
                     time.time(),
                     resumed_from,
                     os.getpid(),
+                    birth,
                     HOST,
                     len(task_names),
                     names_blob,
