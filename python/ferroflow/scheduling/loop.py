@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -74,6 +74,8 @@ class Scheduler:
         self.stop_event = threading.Event()
         self.in_flight: list[_InFlight] = []
         self.log_dir = Path(store.path).parent / "scheduler" / "logs"
+        #: Called before every tick (the daemon checks its pid file there).
+        self.on_tick: Callable[[], None] | None = None
 
     def run(self) -> None:
         """Tick until :attr:`stop_event` is set, then wind down."""
@@ -84,6 +86,8 @@ class Scheduler:
         )
         while not self.stop_event.is_set():
             try:
+                if self.on_tick is not None:
+                    self.on_tick()
                 wait = self.tick()
             except StoreError as exc:
                 logger.error("store error, retrying next tick: %s", exc)
