@@ -1,4 +1,27 @@
-"""Facts about processes on this machine, shared by the store and the scheduler daemon.
+"""Facts about processes on this machine, and stopping a process tree that tried to escape.
+
+:func:`process_alive` is shared by the store and the scheduler daemon.
+:class:`ProcessTree` finds every descendant of a process started by ferroflow,
+including those that left its process group (``setsid``, ``setpgid``) or whose
+parent exited, and stops them all (see :meth:`ProcessTree.stop`).
+
+How descendants are found, on Linux:
+
+* the child is started with an environment variable holding a token unique to
+  it (:data:`TREE_VARIABLE`); descendants inherit it unless they clear their
+  environment;
+* while a tree is being watched this process is a *child subreaper*
+  (``PR_SET_CHILD_SUBREAPER``), so a descendant whose parent exits is handed to
+  this process rather than to ``init``: it stays in our process tree;
+* :meth:`ProcessTree.members` walks ``/proc``: the leader's descendants, the
+  members of its process group, and our own children carrying the token, with
+  all their descendants.
+
+Only the processes found that way are ever reaped, each by its pid
+(``waitpid(pid)``, never ``waitpid(-1)``), so the exit status of a subprocess
+that other code in this process started is never taken from it. Elsewhere
+(no ``/proc``) only the process group is known: a descendant that leaves it
+is not found.
 
 Example:
     >>> import os
@@ -8,10 +31,37 @@ Example:
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["process_alive"]
+__all__ = [
+    "TREE_VARIABLE",
+    "ProcessInfo",
+    "ProcessTree",
+    "describe",
+    "environ_value",
+    "live_children",
+    "parent_death_signal",
+    "process_alive",
+    "process_start_time",
+    "process_table",
+    "subreaper",
+]
+
+#: The environment variable that marks every process of one tree (its value: the tree's token).
+TREE_VARIABLE = "FERROFLOW_PROCESS_TREE"
+_PROC = Path("/proc")
+_PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
 
 
 def process_alive(pid: int) -> bool:
@@ -29,3 +79,292 @@ def process_alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
     except OSError:
         return True
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessInfo:
+    """One line of the process table.
+
+    Attributes:
+        pid: Process id.
+        ppid: Parent's pid.
+        pgid: Process group id.
+        state: One-letter state (``R``, ``S``, ``D``, ``Z``, ...).
+        start: Start time in clock ticks since boot (with the pid, identifies the process).
+        name: The command name.
+    """
+
+    pid: int
+    ppid: int
+    pgid: int
+    state: str
+    start: int
+    name: str
+
+
+def _read_info(pid: int) -> ProcessInfo | None:
+    try:
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+        try:
+            stat = os.read(fd, 4096).decode("utf-8", errors="replace")
+        finally:
+            os.close(fd)
+    except OSError:
+        return None
+    head, _, tail = stat.rpartition(")")
+    fields = tail.split()
+    if len(fields) < 20:
+        return None
+    name = head.partition("(")[2]
+    return ProcessInfo(pid, int(fields[1]), int(fields[2]), fields[0], int(fields[19]), name)
+
+
+def process_table() -> dict[int, ProcessInfo]:
+    """Every process of the machine by pid (empty where there is no ``/proc``)."""
+    table: dict[int, ProcessInfo] = {}
+    try:
+        entries = os.listdir(_PROC)
+    except OSError:
+        return table
+    for entry in entries:
+        if entry.isdigit() and (info := _read_info(int(entry))) is not None:
+            table[info.pid] = info
+    return table
+
+
+def process_start_time(pid: int) -> int | None:
+    """The start time of ``pid`` (clock ticks since boot), ``None`` if unknown or gone."""
+    info = _read_info(pid)
+    return info.start if info is not None else None
+
+
+def environ_value(pid: int, name: str) -> str | None:
+    """The value of variable ``name`` in the environment ``pid`` started with (``None``: absent or unreadable)."""
+    try:
+        data = (_PROC / str(pid) / "environ").read_bytes()
+    except OSError:
+        return None
+    prefix = name.encode() + b"="
+    for item in data.split(b"\0"):
+        if item.startswith(prefix):
+            return item[len(prefix) :].decode("utf-8", errors="replace")
+    return None
+
+
+def live_children(table: dict[int, ProcessInfo]) -> dict[int, list[int]]:
+    """Parent pid to the pids of its children, from a process table."""
+    children: dict[int, list[int]] = {}
+    for info in table.values():
+        children.setdefault(info.ppid, []).append(info.pid)
+    return children
+
+
+# ---------------------------------------------------------------- prctl
+
+
+def _prctl() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_PRCTL = _prctl()
+
+
+class _Subreaper:
+    """Reference-counted ``PR_SET_CHILD_SUBREAPER``: on while any tree is watched, off after."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self.active = False
+
+    def acquire(self) -> bool:
+        with self._lock:
+            self._users += 1
+            if self._users == 1 and _PRCTL is not None:
+                self.active = _PRCTL(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+            return self.active
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0 and self.active and _PRCTL is not None:
+                _PRCTL(_PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+                self.active = False
+
+
+#: The process-wide subreaper switch (see :class:`ProcessTree`).
+subreaper = _Subreaper()
+
+
+def parent_death_signal(sig: int = signal.SIGKILL) -> bool:
+    """In a child between ``fork`` and ``exec``: receive ``sig`` when the thread that forked it exits.
+
+    Meant for ``preexec_fn``. Returns whether the OS supports it (Linux). When the
+    parent died before the call, the child exits at once.
+    """
+    if _PRCTL is None:
+        return False
+    parent = os.getppid()
+    _PRCTL(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
+    return True
+
+
+# ---------------------------------------------------------------- trees
+
+
+class ProcessTree:
+    """Every process descending from one child this process started, found and stopped together.
+
+    Create it before starting the child and put :attr:`environment` into the
+    child's environment; call :meth:`watch` with the child's pid once it runs and
+    :meth:`close` when done with it (the subreaper is on between the two).
+
+    Example:
+        >>> import subprocess, sys
+        >>> tree = ProcessTree()
+        >>> env = {**os.environ, **tree.environment}
+        >>> child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], env=env,
+        ...                          start_new_session=True)
+        >>> tree.watch(child.pid)
+        >>> tree.stop(grace=1.0, leader=child)
+        []
+        >>> tree.close()
+    """
+
+    def __init__(self) -> None:
+        self.token = uuid.uuid4().hex
+        self.leader: int | None = None
+        self._watching = False
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """The variables that mark the tree's processes."""
+        return {TREE_VARIABLE: self.token}
+
+    def watch(self, leader: int) -> None:
+        """Start watching the tree of ``leader`` (started with :attr:`environment`, in its own session)."""
+        self.leader = leader
+        if not self._watching:
+            self._watching = True
+            subreaper.acquire()
+
+    def close(self) -> None:
+        """Stop watching (reap what is left of the tree first)."""
+        self._reap(self._found)
+        if self._watching:
+            self._watching = False
+            subreaper.release()
+
+    _found: frozenset[int] = frozenset()
+
+    def members(self, table: dict[int, ProcessInfo] | None = None) -> dict[int, ProcessInfo]:
+        """The live and zombie processes of the tree (the leader included while it exists)."""
+        if table is None:
+            table = process_table()
+        leader = self.leader
+        if leader is None or not table:
+            return {}
+        me = os.getpid()
+        roots: set[int] = {leader} if leader in table else set()
+        roots.update(p for p, info in table.items() if info.pgid == leader)
+        roots.update(
+            p for p, info in table.items() if info.ppid == me and environ_value(p, TREE_VARIABLE) == self.token
+        )
+        children = live_children(table)
+        found: dict[int, ProcessInfo] = {}
+        stack = list(roots)
+        while stack:
+            pid = stack.pop()
+            if pid in found or pid == me or pid not in table:
+                continue
+            found[pid] = table[pid]
+            stack.extend(children.get(pid, ()))
+        self._found = self._found | frozenset(found)
+        return found
+
+    def alive(self) -> dict[int, ProcessInfo]:
+        """The members that have not exited (zombies excluded)."""
+        return {p: i for p, i in self.members().items() if i.state not in ("Z", "X")}
+
+    def signal(self, sig: int) -> list[int]:
+        """Send ``sig`` to the group and to every live member; the pids that could not be signalled."""
+        refused: list[int] = []
+        if self.leader is not None:
+            try:
+                os.killpg(self.leader, sig)
+            except OSError:
+                pass
+        for pid in self.alive():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                refused.append(pid)
+        return refused
+
+    def stop(self, grace: float = 3.0, leader: object = None) -> list[ProcessInfo]:
+        """``SIGTERM`` every member, wait up to ``grace`` seconds, ``SIGKILL`` what is left.
+
+        Args:
+            grace: Seconds the tree gets to exit after ``SIGTERM``.
+            leader: The leader's ``subprocess.Popen`` (polled, so that it is reaped).
+
+        Returns:
+            The processes still running afterwards (empty when the whole tree stopped).
+        """
+        poll = getattr(leader, "poll", None)
+        self.signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        left = self._settle(poll)
+        while left and time.monotonic() < deadline:
+            time.sleep(0.02)
+            # Members started since the last round get the signal too.
+            self.signal(signal.SIGTERM)
+            left = self._settle(poll)
+        for _ in range(50):
+            if not left:
+                break
+            self.signal(signal.SIGKILL)
+            time.sleep(0.02)
+            left = self._settle(poll)
+        wait = getattr(leader, "wait", None)
+        if wait is not None and not left:
+            wait(5.0)  # the leader has exited (maybe a zombie): collect its exit code
+        return sorted(left.values(), key=lambda i: i.pid)
+
+    def _settle(self, poll: object) -> dict[int, ProcessInfo]:
+        if callable(poll):
+            poll()
+        self._reap(self._found)
+        return self.alive()
+
+    def _reap(self, pids: Iterable[int]) -> None:
+        """Reap the tree's zombies that are our children (by pid: nobody else's exit status is taken)."""
+        me = os.getpid()
+        for pid in pids:
+            if pid == self.leader:
+                continue  # its Popen reaps it and keeps its exit code
+            info = _read_info(pid)
+            if info is None or info.ppid != me or info.state != "Z":
+                continue
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+
+def describe(processes: Iterable[ProcessInfo]) -> str:
+    """``pid 12 (sleep), pid 13 (python3)``."""
+    return ", ".join(f"pid {p.pid} ({p.name})" for p in processes)

@@ -372,7 +372,7 @@ class ScriptTaskRunner:
             if outcome.stderr_tail:
                 ctx.logs.append("stderr (tail):\n" + outcome.stderr_tail)
         if outcome.cancelled:
-            raise ScriptFailedError(self.task.id, outcome.exit_code, "cancelled: its process tree was stopped")
+            raise ScriptFailedError(self.task.id, outcome.exit_code, f"cancelled: {outcome.tree_state()}")
         if outcome.exit_code != 0:
             raise ScriptFailedError(self.task.id, outcome.exit_code, outcome.stderr_tail[-1500:], str(stderr_path))
         return summary
