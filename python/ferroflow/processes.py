@@ -34,16 +34,22 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import queue
 import signal
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 __all__ = [
+    "DIE_WITH_PARENT",
     "TREE_VARIABLE",
     "ProcessInfo",
     "ProcessTree",
@@ -54,6 +60,7 @@ __all__ = [
     "process_alive",
     "process_start_time",
     "process_table",
+    "spawn",
     "subreaper",
 ]
 
@@ -220,6 +227,67 @@ def parent_death_signal(sig: int = signal.SIGKILL) -> bool:
     return True
 
 
+def _die_with_parent() -> None:
+    parent_death_signal(signal.SIGKILL)
+
+
+#: ``preexec_fn`` for children that must not outlive this process (``None`` off Linux).
+DIE_WITH_PARENT: Callable[[], None] | None = _die_with_parent if _PRCTL is not None else None
+
+
+class _Spawner:
+    """One thread, as long-lived as this process, that starts the children that must die with it.
+
+    The parent-death signal fires when the *thread* that forked the child exits,
+    not the process; children started from a worker thread that ends before them
+    would be killed early. Starting them all here ties them to the process.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._pid = -1
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` (which starts a child) on the spawner thread and return its result."""
+        if DIE_WITH_PARENT is None:
+            return fn()
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
+                self._queue = queue.SimpleQueue()
+                self._thread = threading.Thread(
+                    target=self._serve, args=(self._queue,), daemon=True, name="ferroflow-spawner"
+                )
+                self._pid = os.getpid()
+                self._thread.start()
+            jobs = self._queue
+        future: Future[T] = Future()
+        jobs.put((fn, future))
+        return future.result()
+
+    @staticmethod
+    def _serve(jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]]) -> None:
+        while True:
+            fn, future = jobs.get()
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, who re-raises it
+                future.set_exception(exc)
+
+
+_SPAWNER = _Spawner()
+
+
+def spawn(fn: Callable[[], T]) -> T:
+    """Call ``fn``, which starts a child process with ``preexec_fn=DIE_WITH_PARENT``, on the spawner thread.
+
+    The child then gets ``SIGKILL`` when this process dies, even by ``kill -9``
+    (Linux). Elsewhere ``fn`` runs on the calling thread.
+    """
+    return _SPAWNER.call(fn)
+
+
 # ---------------------------------------------------------------- trees
 
 
@@ -242,10 +310,26 @@ class ProcessTree:
         >>> tree.close()
     """
 
-    def __init__(self) -> None:
-        self.token = uuid.uuid4().hex
+    def __init__(self, token: str | None = None) -> None:
+        self.token = token or uuid.uuid4().hex
         self.leader: int | None = None
+        self.leader_start: int | None = None
         self._watching = False
+        self._adopted = False
+
+    @classmethod
+    def adopt(cls, token: str, leader: int, leader_start: int | None) -> ProcessTree:
+        """The tree of a process another (dead) ferroflow process started, found by its token.
+
+        Its members are the processes carrying ``token`` in their environment,
+        whoever their parent, and the members of the leader's process group if
+        that group is still the one recorded (``leader`` with ``leader_start``).
+        """
+        tree = cls(token)
+        tree.leader = leader
+        tree.leader_start = leader_start
+        tree._adopted = True
+        return tree
 
     @property
     def environment(self) -> dict[str, str]:
@@ -276,10 +360,16 @@ class ProcessTree:
         if leader is None or not table:
             return {}
         me = os.getpid()
-        roots: set[int] = {leader} if leader in table else set()
-        roots.update(p for p, info in table.items() if info.pgid == leader)
+        roots: set[int] = set()
+        if not self._adopted or (leader not in table or table[leader].start == self.leader_start):
+            # (An adopted tree's group counts while its pid was not reused by another process.)
+            roots.update(p for p, info in table.items() if info.pgid == leader)
+            if leader in table:
+                roots.add(leader)
         roots.update(
-            p for p, info in table.items() if info.ppid == me and environ_value(p, TREE_VARIABLE) == self.token
+            p
+            for p, info in table.items()
+            if (self._adopted or info.ppid == me) and environ_value(p, TREE_VARIABLE) == self.token
         )
         children = live_children(table)
         found: dict[int, ProcessInfo] = {}
@@ -300,7 +390,7 @@ class ProcessTree:
     def signal(self, sig: int) -> list[int]:
         """Send ``sig`` to the group and to every live member; the pids that could not be signalled."""
         refused: list[int] = []
-        if self.leader is not None:
+        if self.leader is not None and not self._adopted:
             try:
                 os.killpg(self.leader, sig)
             except OSError:

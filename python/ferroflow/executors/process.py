@@ -27,6 +27,7 @@ import cloudpickle
 from ..context import CURRENT_TASK, TaskContext
 from ..engine.capture import install_for_good
 from ..errors import FerroflowError, TaskTimeoutError
+from ..processes import DIE_WITH_PARENT, spawn
 from .base import BaseExecutor, check_workers, drive_with_pool
 
 if TYPE_CHECKING:
@@ -100,7 +101,12 @@ class _Worker:
         from_child_r, from_child_w = os.pipe()
         code = f"from ferroflow.executors.process import worker_entry; worker_entry({to_child_r}, {from_child_w})"
         try:
-            self.proc = subprocess.Popen([sys.executable, "-c", code], pass_fds=(to_child_r, from_child_w))
+            # Dies with this process, even by kill -9 (Linux: a parent-death signal).
+            self.proc = spawn(
+                lambda: subprocess.Popen(
+                    [sys.executable, "-c", code], pass_fds=(to_child_r, from_child_w), preexec_fn=DIE_WITH_PARENT
+                )
+            )
         finally:
             os.close(to_child_r)
             os.close(from_child_w)

@@ -34,12 +34,12 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ScriptFailedError, TaskTimeoutError
-from ..processes import ProcessInfo, ProcessTree, describe
+from ..processes import DIE_WITH_PARENT, ProcessInfo, ProcessTree, describe, spawn
 
 logger = logging.getLogger("ferroflow.flow")
 
@@ -430,6 +430,7 @@ def run_command(
     cancel: threading.Event | None = None,
     grace: float = 3.0,
     name: str = "command",
+    on_start: Callable[[ProcessTree], None] | None = None,
 ) -> CommandOutcome:
     """Run one process to the end, its output streamed to two log files.
 
@@ -447,6 +448,7 @@ def run_command(
         cancel: When set, the process tree is stopped.
         grace: Seconds between ``SIGTERM`` and ``SIGKILL`` when stopping.
         name: Used in error messages.
+        on_start: Called with the process's tree (its ``leader`` and ``token`` set) once it runs.
 
     Returns:
         The outcome; a non-zero ``exit_code`` is not an exception here.
@@ -461,11 +463,16 @@ def run_command(
     proc = _start(spec, stdout_path, stderr_path, tree)
     tree.watch(proc.pid)
     try:
+        if on_start is not None:
+            on_start(tree)
         stopped, left = _wait(proc, None if timeout is None else started + timeout, cancel, grace, tree)
         if stopped is None and tree.alive():
             # The leader is done; a descendant left behind would hold on to
             # resources after the task "finished", so stop it too.
             left = tree.stop(grace=grace, leader=proc)
+    except BaseException:
+        tree.stop(grace=grace, leader=proc)  # nothing may run on unwatched
+        raise
     finally:
         tree.close()
     outcome = CommandOutcome(
@@ -496,15 +503,20 @@ def _start(spec: CommandSpec, stdout_path: Path, stderr_path: Path, tree: Proces
     env.update(spec.env)
     env.update(tree.environment)
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
-        return subprocess.Popen(
-            spec.popen_args(),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            cwd=str(spec.cwd) if spec.cwd is not None else None,
-            env=env,
-            start_new_session=True,
-            close_fds=True,
+        # Started from the spawner thread with a parent-death signal: if ferroflow dies
+        # (even by kill -9), the process gets SIGKILL instead of running on unnoticed.
+        return spawn(
+            lambda: subprocess.Popen(
+                spec.popen_args(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                cwd=str(spec.cwd) if spec.cwd is not None else None,
+                env=env,
+                start_new_session=True,
+                close_fds=True,
+                preexec_fn=DIE_WITH_PARENT,
+            )
         )
 
 

@@ -7,7 +7,7 @@ a crash half-way leaves the old version intact. A file whose version is newer
 than this code knows is refused (:class:`~ferroflow.errors.StoreError`), never
 touched.
 
-Schema (version 3)::
+Schema (version 4)::
 
     runs   run_id TEXT PK, workflow TEXT, status TEXT ('running', 'completed',
            'failed', 'cancelled'), params TEXT (JSON), started_at REAL,
@@ -30,6 +30,11 @@ Schema (version 3)::
            record                                                     [v3]
     cache  key TEXT PK, task_name TEXT, value BLOB (pickle),
            created_at REAL, expires_at REAL (NULL = never)
+    run_processes (run_id, token) PK, task TEXT, pid INTEGER (also the
+           process group), start_time INTEGER (clock ticks since boot),
+           tmp_dir TEXT: the script processes a run started, so that a
+           resume can stop what a killed run left running and remove
+           its TMP_DIR                                                [v4]
 
 Other modules own their own tables in the same file (the scheduler's
 ``schedules``) and create them through ``Store.transaction()``.
@@ -102,6 +107,18 @@ CREATE TABLE IF NOT EXISTS task_log (
 ) WITHOUT ROWID;
 """
 
+_V4 = """
+CREATE TABLE IF NOT EXISTS run_processes (
+    run_id     TEXT NOT NULL,
+    token      TEXT NOT NULL,
+    task       TEXT NOT NULL,
+    pid        INTEGER NOT NULL,
+    start_time INTEGER,
+    tmp_dir    TEXT,
+    PRIMARY KEY (run_id, token)
+) WITHOUT ROWID;
+"""
+
 
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     def apply(conn: sqlite3.Connection) -> None:
@@ -114,10 +131,10 @@ def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
 
 
 #: ``MIGRATIONS[i]`` upgrades a store from version ``i`` to ``i + 1``.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_script(_V1), _script(_V2), _script(_V3)]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_script(_V1), _script(_V2), _script(_V3), _script(_V4)]
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_OWN_TABLES = {"runs", "tasks", "cache", "task_log"}
+_OWN_TABLES = {"runs", "tasks", "cache", "task_log", "run_processes"}
 
 
 def check(conn: sqlite3.Connection, path: object, target: int = SCHEMA_VERSION) -> int:
