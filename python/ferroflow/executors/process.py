@@ -104,7 +104,9 @@ class _Worker:
             # Dies with this process, even by kill -9 (Linux: a parent-death signal).
             self.proc = spawn(
                 lambda: subprocess.Popen(
-                    [sys.executable, "-c", code], pass_fds=(to_child_r, from_child_w), preexec_fn=DIE_WITH_PARENT
+                    [sys.executable, "-c", code],
+                    pass_fds=(to_child_r, from_child_w),
+                    preexec_fn=DIE_WITH_PARENT,  # noqa: PLW1509 - one prctl call, no lock taken in the child
                 )
             )
         finally:

@@ -515,7 +515,7 @@ def _start(spec: CommandSpec, stdout_path: Path, stderr_path: Path, tree: Proces
                 env=env,
                 start_new_session=True,
                 close_fds=True,
-                preexec_fn=DIE_WITH_PARENT,
+                preexec_fn=DIE_WITH_PARENT,  # noqa: PLW1509 - one prctl call, no lock taken in the child
             )
         )
 
