@@ -55,6 +55,7 @@ __all__ = [
     "ProcessTree",
     "describe",
     "environ_value",
+    "kill_watched_trees",
     "live_children",
     "parent_death_signal",
     "process_alive",
@@ -342,6 +343,8 @@ class ProcessTree:
         if not self._watching:
             self._watching = True
             subreaper.acquire()
+            with _LIVE_LOCK:
+                _LIVE[id(self)] = self
 
     def close(self) -> None:
         """Stop watching (reap what is left of the tree first)."""
@@ -349,6 +352,8 @@ class ProcessTree:
         if self._watching:
             self._watching = False
             subreaper.release()
+            with _LIVE_LOCK:
+                _LIVE.pop(id(self), None)
 
     _found: frozenset[int] = frozenset()
 
@@ -453,6 +458,19 @@ class ProcessTree:
                 os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
                 pass
+
+
+_LIVE: dict[int, ProcessTree] = {}
+_LIVE_LOCK = threading.Lock()
+
+
+def kill_watched_trees() -> int:
+    """``SIGKILL`` every process tree being watched in this process (before exiting at once); how many."""
+    with _LIVE_LOCK:
+        trees = list(_LIVE.values())
+    for tree in trees:
+        tree.signal(signal.SIGKILL)
+    return len(trees)
 
 
 def describe(processes: Iterable[ProcessInfo]) -> str:

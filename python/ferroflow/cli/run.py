@@ -18,6 +18,7 @@ from ..flowfiles.params import parse_params
 from ..flowfiles.project import DryRun, FlowWorkflow, Project
 from ..flowfiles.targets import Target, as_workflow, load_python_target, resolve_target
 from ._output import EXIT_FAILED, EXIT_INTERRUPTED, CliState, Output, fail, state, user_errors
+from .interrupts import interrupt_handling
 from .progress import RunProgress, print_run_summary
 
 if TYPE_CHECKING:
@@ -148,22 +149,14 @@ def _preflight(workflow: Any, run_kwargs: dict[str, Any]) -> None:
 def _run_workflow(out: Output, workflow: Any, run_kwargs: dict[str, Any], log_dir: Path | None = None) -> Any:
     _preflight(workflow, run_kwargs)
     total = len(workflow.get_all_tasks())
-    in_main = threading.current_thread() is threading.main_thread()
 
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        # Stop script process trees at once (the engine waits for running tasks
-        # before it lets the interrupt through), then interrupt the run.
+    def stop_scripts() -> None:
+        # Script process trees stop at once; the engine waits for running Python tasks.
         if isinstance(workflow, FlowWorkflow):
             workflow.flow.cancel.set()
-        raise KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)} if in_main else {}
-    try:
-        with RunProgress(out, workflow.name, total) as progress:
-            result = workflow.run(progress=progress, **run_kwargs)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with interrupt_handling(out, stop_scripts), RunProgress(out, workflow.name, total) as progress:
+        result = workflow.run(progress=progress, **run_kwargs)
     print_run_summary(out, result, str(log_dir / result.run_id) if log_dir is not None else None)
     if report_path := run_kwargs.get("report_path"):
         out.line(f"report: {report_path}")

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import traceback
+import weakref
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from ..engine.plan import RunPlan
     from ..engine.tasks import Task
 
-__all__ = ["ProcessExecutor"]
+__all__ = ["ProcessExecutor", "kill_workers"]
 
 logger = logging.getLogger("ferroflow")
 
@@ -112,6 +113,7 @@ class _Worker:
         finally:
             os.close(to_child_r)
             os.close(from_child_w)
+        _WORKERS.add(self)
         self.send = Connection(to_child_w, readable=False)
         self.recv = Connection(from_child_r, writable=False)
         self.send.send_bytes(cloudpickle.dumps(list(sys.path)))
@@ -137,6 +139,19 @@ class _Worker:
     def close(self) -> None:
         self.send.close()
         self.recv.close()
+
+
+_WORKERS: weakref.WeakSet[_Worker] = weakref.WeakSet()
+
+
+def kill_workers() -> int:
+    """``SIGKILL`` every worker process of this process (before exiting at once); how many were alive."""
+    killed = 0
+    for worker in list(_WORKERS):
+        if worker.is_alive():
+            worker.proc.kill()
+            killed += 1
+    return killed
 
 
 def worker_entry(read_fd: int, write_fd: int) -> None:
