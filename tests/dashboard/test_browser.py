@@ -112,16 +112,25 @@ def test_a_run_page_follows_a_run_in_another_process_and_shows_the_traceback(
             run_id = c.get("/api/runs").json()["runs"][0]["run_id"]
         page.goto(f"{served.url}/runs/{run_id}")
         expect(page.locator("#run-status")).to_have_text("running", timeout=15_000)
-        expect(page.locator("#dag svg g.node")).to_have_count(1, timeout=15_000)
+        # The whole graph from the start: one task running, two waiting, edges between them.
+        expect(page.locator("#dag svg g.node")).to_have_count(3, timeout=15_000)
+        expect(page.locator("#dag g.node.running")).to_have_count(1, timeout=15_000)
+        expect(page.locator("#dag g.node.pending")).to_have_count(2)
+        assert page.locator("#dag .edges path").count() == 2
+        expect(page.locator("#run-meta")).to_contain_text("python")
         shot(page, "run-running")
         gate.write_text("go")
         expect(page.locator("#run-status")).to_have_text("failed", timeout=30_000)
         expect(page.locator("#dag g.node.completed")).to_have_count(2, timeout=10_000)
         expect(page.locator("#dag g.node.failed")).to_have_count(1)
+        expect(page.locator("#timeline svg rect.bar")).to_have_count(3)
+        # The failure's traceback is one click away, and its markup shows as text.
         page.locator("#task-table tbody tr", has_text="load").click()
-        expect(page.locator("#detail-tb")).to_contain_text("RuntimeError: <b>database</b> refused the load")
-        expect(page.locator("#detail-tb")).to_contain_text("Traceback")
-        assert page.locator("#detail-tb b").count() == 0
+        expect(page.locator("#detail-body .tb")).to_contain_text("RuntimeError: <b>database</b> refused the load")
+        expect(page.locator("#detail-body .tb")).to_contain_text("Traceback")
+        assert page.locator("#detail-body b").count() == 0
+        expect(page.locator("#resume")).to_be_visible()
         shot(page, "run-failed")
     finally:
+        gate.write_text("go")
         proc.wait(30)
