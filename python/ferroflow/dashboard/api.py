@@ -9,7 +9,6 @@ routes of :mod:`.runs`, the actions of :mod:`.actions`, ``/api/schedules`` and
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict
@@ -193,7 +192,7 @@ class Dashboard:
                     if item is None:
                         yield {"comment": "keep-alive"}
                     else:
-                        yield {"id": str(item["id"]), "data": json.dumps(item)}
+                        yield {"id": str(item["id"]), "data": item.json}
             finally:
                 self.sse_clients -= 1
 
