@@ -10,11 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+from ferroflow.processes import process_alive
 from ferroflow.store.store import open_store
 
 from tests.conftest import wait_until
 
 WORKFLOW = """
+import os
 import time
 from pathlib import Path
 from ferroflow import Workflow, task
@@ -23,7 +25,8 @@ wf = Workflow("sleepy")
 
 @task
 def slow():
-    Path("started").write_text("yes")
+    Path("started.tmp").write_text(str(os.getpid()))
+    os.replace("started.tmp", "started")
     time.sleep(30)
     return 1
 
@@ -62,6 +65,9 @@ def test_a_second_ctrl_c_abandons_a_running_task_and_exits_130(tmp_path: Path, e
         if proc.poll() is None:
             proc.kill()
             proc.communicate(timeout=10)
+    # The process that ran the task (a process-executor worker, or the CLI itself) is gone.
+    runner = int((tmp_path / "started").read_text())
+    wait_until(lambda: not process_alive(runner), timeout=10)
     assert "no new task starts" in err and "Ctrl+C again" in err
     assert "recorded as cancelled" in err
     store = open_store(Path(os.environ["FERROFLOW_HOME"]))

@@ -77,3 +77,45 @@ def test_kill_9_of_the_run_kills_its_scripts_and_resume_stops_the_rest(tmp_path:
             proc.wait(timeout=10)
         if grandchild and process_alive(grandchild):
             os.kill(grandchild, signal.SIGKILL)
+
+
+WORKFLOW = """
+import os, time
+from pathlib import Path
+from ferroflow import Workflow, task
+
+wf = Workflow("sleepy")
+
+@task
+def slow():
+    Path("worker.tmp").write_text(str(os.getpid()))
+    os.replace("worker.tmp", "worker")
+    time.sleep(60)
+
+wf.add_task(slow)
+"""
+
+
+def test_kill_9_of_the_run_kills_its_process_workers(tmp_path: Path) -> None:
+    (tmp_path / "sleepy.py").write_text(WORKFLOW)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ferroflow", "run", "sleepy.py", "--executor", "process"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    worker = 0
+    try:
+        wait_until(lambda: (tmp_path / "worker").exists(), timeout=30)
+        worker = int((tmp_path / "worker").read_text())
+        assert worker != proc.pid and process_alive(worker)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        wait_until(lambda: not process_alive(worker), timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        if worker and process_alive(worker):
+            os.kill(worker, signal.SIGKILL)

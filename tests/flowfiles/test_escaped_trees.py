@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from ferroflow.errors import TaskTimeoutError
-from ferroflow.flowfiles.scripts import CommandSpec, run_command
+from ferroflow.flowfiles.scripts import CommandOutcome, CommandSpec, run_command
 from ferroflow.processes import ProcessTree, process_alive
 
 from tests.conftest import wait_until
@@ -120,3 +120,22 @@ def test_a_tree_finds_members_by_token_after_their_parent_died(tmp_path: Path) -
         assert not process_alive(escaped)
     finally:
         tree.close()
+
+
+def test_the_message_names_what_could_not_be_stopped(tmp_path: Path) -> None:
+    # (A process this user may not signal cannot be made here when the tests run as root;
+    # the outcome of such a stop is built as run_command builds it.)
+    outcome = CommandOutcome(
+        exit_code=-9,
+        duration_seconds=1.0,
+        stdout_path=tmp_path / "out.log",
+        stderr_path=tmp_path / "err.log",
+        stdout_bytes=0,
+        stderr_bytes=0,
+        stdout_tail="",
+        stderr_tail="",
+        cancelled=True,
+        left_running=[4711, 4712],
+    )
+    assert outcome.tree_state() == "2 process(es) of its tree could not be stopped (pid 4711, 4712)"
+    assert outcome.summary()["left_running"] == [4711, 4712]

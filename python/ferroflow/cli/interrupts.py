@@ -44,12 +44,13 @@ def interrupt_handling(out: Output, on_first: Callable[[], None]) -> Iterator[No
     first = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        if not first.is_set():
-            first.set()
-            on_first()
-            out.warn(
-                "interrupted: no new task starts; waiting for the running ones (press Ctrl+C again to abandon them)"
-            )
+        if first.is_set():
+            # (The watcher thread usually gets there first; this covers the main thread
+            # being in the interpreter's exit, waiting for a task's thread.)
+            _abandon(out)
+        first.set()
+        on_first()
+        out.warn("interrupted: no new task starts; waiting for the running ones (press Ctrl+C again to abandon them)")
         raise KeyboardInterrupt
 
     reader, writer = socket.socketpair()
@@ -64,17 +65,21 @@ def interrupt_handling(out: Output, on_first: Callable[[], None]) -> Iterator[No
     try:
         yield
     finally:
-        done.set()
-        signal.set_wakeup_fd(old_fd)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        try:
-            writer.send(b"\0")  # wake the watcher so that it ends
-        except OSError:
-            pass
-        watcher.join(timeout=5)
-        reader.close()
-        writer.close()
+        # Interrupted, the process is on its way out but may still wait for the threads of
+        # running tasks (the interpreter joins them at exit): a second signal must still end
+        # it at once, so the handlers stay. Otherwise they are put back.
+        if not first.is_set():
+            done.set()
+            signal.set_wakeup_fd(old_fd)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            try:
+                writer.send(b"\0")  # wake the watcher so that it ends
+            except OSError:
+                pass
+            watcher.join(timeout=5)
+            reader.close()
+            writer.close()
 
 
 def _watch(reader: socket.socket, done: threading.Event, out: Output, on_first: Callable[[], None]) -> None:
@@ -93,8 +98,16 @@ def _watch(reader: socket.socket, done: threading.Event, out: Output, on_first: 
             _abandon(out)
 
 
+_ABANDONING = threading.Lock()
+
+
 def _abandon(out: Output) -> None:
-    """The second interrupt: kill what can be killed, record the runs cancelled, exit 130 now."""
+    """The second interrupt: kill what can be killed, record the runs cancelled, exit 130 now.
+
+    Called by the watcher thread or by the signal handler, whichever comes first; the other
+    waits here for the exit.
+    """
+    _ABANDONING.acquire()
     from ..engine.finishing import abandon_runs
     from ..executors.process import kill_workers
     from ..processes import kill_watched_trees

@@ -18,6 +18,8 @@ __all__ = ["abandon_runs", "active_runs", "execute_run", "execute_run_async", "f
 #: The plans running in this process (their executors have not returned yet).
 _ACTIVE: dict[int, RunPlan] = {}
 _ACTIVE_LOCK = threading.Lock()
+#: The runs of this process recorded as interrupted while some of their tasks may still run.
+_INTERRUPTED: list[str] = []
 
 
 def active_runs() -> list[RunPlan]:
@@ -33,18 +35,23 @@ def abandon_runs() -> list[str]:
     Their threads are not stopped (they cannot be): the caller is expected to exit.
 
     Returns:
-        The ids of the runs abandoned.
+        The ids of the runs abandoned, and of those already recorded as interrupted whose
+        executor returned without waiting for their running tasks (e.g. ``async``, whose
+        thread tasks the interpreter still waits for at exit).
     """
     with _ACTIVE_LOCK:
         plans = list(_ACTIVE.values())
         _ACTIVE.clear()
+        earlier = list(_INTERRUPTED)
+        _INTERRUPTED.clear()
     for plan in plans:
         plan.interrupted = True
         plan.cancel_pending("cancelled: abandoned by a second interrupt")
         plan.finished_at = time.time()
         if plan.recorder is not None:
             plan.recorder.finish(_with_report(plan))
-    return [plan.run_id for plan in plans]
+    ids = [plan.run_id for plan in plans]
+    return ids + [run_id for run_id in earlier if run_id not in ids]
 
 
 def _enter(plan: RunPlan) -> bool:
@@ -138,6 +145,8 @@ def _record_interrupted(plan: RunPlan) -> None:
     plan.finished_at = time.time()
     if plan.recorder is not None:
         plan.recorder.finish(_with_report(plan))
+    with _ACTIVE_LOCK:
+        _INTERRUPTED.append(plan.run_id)
 
 
 def _with_report(plan: RunPlan) -> RunResult:
