@@ -349,14 +349,16 @@ class Dispatcher:
         path, entries, index = job
         ident = threading.get_ident()
         lock = self._lock
-        running = self.running
+        table = self.running.table
+        loads = self._load
+        monotonic = time.monotonic
         for i in range(index, len(entries)):
             name, fn, is_async, event = entries[i]
             if is_async:
                 self._run_async(path, entries, i)
                 return
             with lock:
-                load = self._load_of(name)
+                load = loads.get(name) or self._load_of(name)
                 if load.running >= self._per_handler:
                     # The handler's limit is reached: the event waits for one of its calls to end.
                     if self._closing:
@@ -367,7 +369,7 @@ class Dispatcher:
                 load.running += 1
             error: BaseException | None = None
             token = WATCH_EVENT.set(event)
-            running.begin(ident, name, path)
+            table[ident] = (name, path, monotonic())
             try:
                 fn(event)
             except Exception as exc:
@@ -376,31 +378,32 @@ class Dispatcher:
                 self._failed(name, event, exc)
             finally:
                 WATCH_EVENT.reset(token)
-                running.end(ident)
-                self._returned(ident, name, load, error is not None)
+                del table[ident]
+                with lock:
+                    load.running -= 1
+                    load.calls += 1
+                    self._calls += 1
+                    if error is not None:
+                        load.errors += 1
+                        self._errors += 1
+                    if load.parked or self._replaced:
+                        self._returned(ident, name, load)
             if self._on_call is not None:
                 self._report(Call(name, fn, is_async, event), error)
         self._finish(path, 0, 0)
 
-    def _returned(self, ident: int, name: str, load: HandlerLoad, failed: bool) -> None:
-        """A sync call of ``name`` returned: count it, let an event waiting for the handler go on."""
-        with self._lock:
-            load.running -= 1
-            load.calls += 1
-            self._calls += 1
-            if failed:
-                load.errors += 1
-                self._errors += 1
-            if ident in self._replaced:
-                self._replaced.discard(ident)
-                self._retiring.add(ident)
-                logger.info("watch handler %s returned; its stand-in worker thread stays", name)
-            if load.parked:
-                job = load.parked.popleft()
-                if self._closing:
-                    self._drop_locked(job[0])
-                else:
-                    self._ready.put(job)
+    def _returned(self, ident: int, name: str, load: HandlerLoad) -> None:
+        """After a call of ``name`` returned (counted): retire a replaced thread, let a waiting event go on (lock held)."""
+        if ident in self._replaced:
+            self._replaced.discard(ident)
+            self._retiring.add(ident)
+            logger.info("watch handler %s returned; its stand-in worker thread stays", name)
+        if load.parked:
+            job = load.parked.popleft()
+            if self._closing:
+                self._drop_locked(job[0])
+            else:
+                self._ready.put(job)
 
     def _drop_locked(self, path: str) -> None:
         """An accepted event of ``path`` will not run because of a shutdown (lock held)."""
@@ -433,7 +436,7 @@ class Dispatcher:
                     continue  # an async call: the loop thread cannot be stood in for
                 with self._lock:
                     # (Still the same call: once it returned, _returned sees the mark and the thread retires.)
-                    if self._stopped or key in self._replaced or self.running.get(key) is not call:
+                    if self._stopped or key in self._replaced or self.running.get(key) != call:
                         continue
                     self._replaced.add(key)
                     self._add_worker()

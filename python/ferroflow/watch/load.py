@@ -18,7 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 from collections.abc import Hashable
@@ -60,47 +59,35 @@ class RunningCall:
 
 
 class RunningCalls:
-    """The handler calls in progress, by a key of the caller's (a worker thread's ident, an async call's id)."""
+    """The handler calls in progress, by a key of the caller's (a worker thread's ident, an async call's id).
+
+    :attr:`table` holds ``key: (handler, path, started)``; the dispatcher's hot path writes it
+    directly (one dict store and one pop per call, atomic under the GIL).
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._calls: dict[Hashable, RunningCall] = {}
+        self.table: dict[Hashable, tuple[str, str, float]] = {}
 
     def begin(self, key: Hashable, handler: str, path: str, started: float | None = None) -> None:
         """Note that ``handler`` started on ``path``."""
-        call = RunningCall(handler, path, time.monotonic() if started is None else started)
-        with self._lock:
-            self._calls[key] = call
+        self.table[key] = (handler, path, time.monotonic() if started is None else started)
 
     def end(self, key: Hashable) -> RunningCall | None:
         """Note that the call under ``key`` returned; the call, if it was known."""
-        with self._lock:
-            return self._calls.pop(key, None)
+        row = self.table.pop(key, None)
+        return None if row is None else RunningCall(*row)
 
     def get(self, key: Hashable) -> RunningCall | None:
         """The call in progress under ``key``, if any."""
-        with self._lock:
-            return self._calls.get(key)
+        row = self.table.get(key)
+        return None if row is None else RunningCall(*row)
 
     def snapshot(self) -> dict[Hashable, RunningCall]:
         """The calls in progress."""
-        with self._lock:
-            return dict(self._calls)
+        return {key: RunningCall(*row) for key, row in self.table.copy().items()}
 
     def stuck(self, after: float, now: float | None = None) -> list[RunningCall]:
         """The calls running for ``after`` seconds or more, longest first."""
         now = time.monotonic() if now is None else now
         found = [c for c in self.snapshot().values() if now - c.started >= after]
         return sorted(found, key=lambda c: c.started)
-
-    def by_handler(self, after: float, now: float | None = None) -> dict[str, dict[str, Any]]:
-        """Per handler: ``stuck`` (calls running ``after`` seconds or more) and ``longest_running_seconds``."""
-        now = time.monotonic() if now is None else now
-        out: dict[str, dict[str, Any]] = {}
-        for call in self.snapshot().values():
-            seconds = now - call.started
-            entry = out.setdefault(call.handler, {"stuck": 0, "longest_running_seconds": 0.0})
-            entry["longest_running_seconds"] = round(max(entry["longest_running_seconds"], seconds), 3)
-            if seconds >= after:
-                entry["stuck"] += 1
-        return out
