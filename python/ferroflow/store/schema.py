@@ -7,7 +7,7 @@ a crash half-way leaves the old version intact. A file whose version is newer
 than this code knows is refused (:class:`~ferroflow.errors.StoreError`), never
 touched.
 
-Schema (version 5)::
+Schema (version 6)::
 
     runs   run_id TEXT PK, workflow TEXT, status TEXT ('running', 'completed',
            'failed', 'cancelled'), params TEXT (JSON), started_at REAL,
@@ -42,6 +42,11 @@ Schema (version 5)::
            pid_birth TEXT (as in ``runs``)                            [v5]
     cache  key TEXT PK, task_name TEXT, value BLOB (pickle),
            created_at REAL, expires_at REAL (NULL = never)
+    run_processes (run_id, token) PK, task TEXT, pid INTEGER (also the
+           process group), start_time INTEGER (clock ticks since boot),
+           tmp_dir TEXT: the script processes a run started, so that a
+           resume can stop what a killed run left running and remove
+           its TMP_DIR                                                [v6]
 
 Other modules own their own tables in the same file (the scheduler's
 ``schedules``) and create them through ``Store.transaction()``.
@@ -141,6 +146,18 @@ ALTER TABLE runs ADD COLUMN pid_birth TEXT;
 ALTER TABLE watch_sessions ADD COLUMN pid_birth TEXT;
 """
 
+_V6 = """
+CREATE TABLE IF NOT EXISTS run_processes (
+    run_id     TEXT NOT NULL,
+    token      TEXT NOT NULL,
+    task       TEXT NOT NULL,
+    pid        INTEGER NOT NULL,
+    start_time INTEGER,
+    tmp_dir    TEXT,
+    PRIMARY KEY (run_id, token)
+) WITHOUT ROWID;
+"""
+
 
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     def apply(conn: sqlite3.Connection) -> None:
@@ -159,10 +176,11 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(_V3),
     _script(_V4),
     _script(_V5),
+    _script(_V6),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_OWN_TABLES = {"runs", "tasks", "cache", "task_log", "watch_sessions"}
+_OWN_TABLES = {"runs", "tasks", "cache", "task_log", "watch_sessions", "run_processes"}
 
 
 def check(conn: sqlite3.Connection, path: object, target: int = SCHEMA_VERSION) -> int:

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import StoreError
 from ..safetext import json_default
+from .leftovers import RunProcess, forget_processes, reclaim_run, record_process
 from .recorder import RunRecorder, decode_value, encode_value
 from .records import (
     FINAL_STATUSES,
@@ -370,6 +371,21 @@ class Store:
             raise
         return RunRecorder(self._db, run_id, workflow, len(task_names))
 
+    def record_process(self, run_id: str, task: str, process: RunProcess) -> None:
+        """Record a script process a run started (see :mod:`ferroflow.store.leftovers`)."""
+        record_process(self._db, run_id, task, process)
+
+    def forget_processes(self, run_id: str) -> None:
+        """``run_id`` has ended, every tree it started stopped: forget its processes."""
+        forget_processes(self._db, run_id)
+
+    def reclaim_run(self, run_id: str, grace: float = 3.0) -> list[str]:
+        """Stop what a dead run left running and remove its ``TMP_DIR``; what was done, one line each.
+
+        Does nothing while the run's own process still runs, or when it ran on another host.
+        """
+        return reclaim_run(self._db, run_id, grace=grace)
+
     # ------------------------------------------------------------ resume
 
     def _resolve_run(self, run_id: str) -> sqlite3.Row:
@@ -412,6 +428,8 @@ class Store:
         else:
             raise StoreError(f"resume= takes a run id or True, not {resume!r}")
         run_id: str = row["run_id"]
+        for line in self.reclaim_run(run_id):
+            logger.warning("resuming run %s: %s", run_id, line)
         blobs = {
             r["name"]: r["result"]
             for r in self._db.query(
@@ -690,6 +708,7 @@ class Store:
         def delete(conn: sqlite3.Connection) -> int:
             conn.execute("DELETE FROM tasks WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM task_log WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM run_processes WHERE run_id = ?", (run_id,))
             count: int = conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,)).rowcount
             return count
 
@@ -735,7 +754,7 @@ class Store:
             doomed.append(row["run_id"])
 
         def delete(conn: sqlite3.Connection) -> None:
-            for table in ("tasks", "task_log", "runs"):
+            for table in ("tasks", "task_log", "run_processes", "runs"):
                 conn.executemany(f"DELETE FROM {table} WHERE run_id = ?", [(r,) for r in doomed])
 
         if doomed:
