@@ -1,8 +1,8 @@
 """The scheduler loop: what the daemon does on each tick, and one scheduled run.
 
 :class:`Scheduler` re-reads the ``schedules`` table each tick (so changes need
-no restart), asks :func:`~ferroflow.scheduling.schedules.due_fire_times` what is due under
-the catch-up policy, claims each fire time in ``schedule_runs`` (unique per
+no restart), asks each schedule what is due under the catch-up policy
+(:meth:`~ferroflow.scheduling.table.Schedule.due`: its cron expression or its period), claims each fire time in ``schedule_runs`` (unique per
 schedule, so a restart never fires a time twice) and runs it in a child process
 (``python -m ferroflow.scheduling.daemon run-one``) with its output in a log file under
 ``scheduler/logs/``; runs of one schedule never overlap. :func:`run_one` is
@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 from ..errors import FerroflowError, StoreError
 from ..flowfiles.scripts import kill_process_group
 from ..processes import process_alive
+from ..safetext import safe_str
 from ..trigger import started_by
 from .schedules import Catchup
 from .table import Schedule, ensure_tables, get_schedule, list_schedules
@@ -74,6 +75,8 @@ class Scheduler:
         self._alarm = threading.Event()  # set to end the current sleep early: a stop, or a schedule change
         self.in_flight: list[_InFlight] = []
         self.log_dir = Path(store.path).parent / "scheduler" / "logs"
+        #: Called before every tick (the daemon checks its pid file there).
+        self.on_tick: Callable[[], None] | None = None
 
     def run(self) -> None:
         """Tick until :attr:`stop_event` is set, then wind down."""
@@ -84,6 +87,8 @@ class Scheduler:
         )
         while not self.stop_event.is_set():
             try:
+                if self.on_tick is not None:
+                    self.on_tick()
                 wait = self.tick()
             except StoreError as exc:
                 logger.error("store error, retrying next tick: %s", exc)
@@ -278,8 +283,8 @@ def run_one(store: Store, row_id: int) -> int:
         try:
             run_id, status = run_scheduled(schedule, store, cancel=cancelled)
         except FerroflowError as exc:
-            logger.error("schedule %s: %s", schedule.id, exc)
-            _record(store, row_id, "error", None, str(exc))
+            logger.error("schedule %s: %s", schedule.id, safe_str(exc))
+            _record(store, row_id, "error", None, safe_str(exc))
             return 2
     if cancelled.is_set() and status != "completed":
         status = "cancelled"

@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ..errors import ScheduleError
+from ..safetext import json_default
 from .schedules import (
     Catchup,
     due_fire_times,
@@ -289,7 +290,7 @@ def add_schedule(
         zone_name,
         description,
         int(enabled),
-        json.dumps(params or {}, sort_keys=True, default=str),
+        json.dumps(params or {}, sort_keys=True, default=json_default),
         str(Path(workdir).resolve() if workdir is not None else Path.cwd().resolve()),
         flows_dir,
         tasks_dir,
