@@ -467,6 +467,7 @@ def main() -> None:
     p.add_argument("--libs", default=",".join(LIBS), help="comma-separated subset of " + ",".join(LIBS))
     p.add_argument("--modes", default="", help="comma-separated subset of flat,nested,subfolders,overflow,storm,idle")
     p.add_argument("--n", type=int, default=0, help="run every chosen scenario with this N instead")
+    p.add_argument("--cases", default="", help="explicit cases, e.g. flat:100000,nested:10000,idle:10")
     p.add_argument("--debounce", type=float, default=0.2, help="ferroflow's debounce window, seconds (default 0.2)")
     p.add_argument("--idle", type=float, default=5.0, help="seconds without a new event before a run ends")
     p.add_argument("--runs", type=int, default=1, help="runs per case, libraries alternating; medians shown")
@@ -495,6 +496,8 @@ def main() -> None:
         cases = [c for c in cases if c[0] in keep]
     if args.n:
         cases = list(dict.fromkeys((m, k if m == "idle" else args.n) for m, k in cases))
+    if args.cases:
+        cases = [(m, int(k)) for m, k in (c.split(":") for c in args.cases.split(","))]
     libs = [x for x in args.libs.split(",") if x]
     strace = args.strace and shutil.which("strace") is not None
     if args.strace and not strace:
