@@ -80,6 +80,13 @@ fn translate(map: &mut Map, wd: i32, event_mask: EventMask, name: Option<&OsStr>
     if event_mask.contains(EventMask::Q_OVERFLOW) {
         out.push(Raw::Overflow);
     }
+    if event_mask.contains(EventMask::IGNORED) {
+        // The kernel dropped the watch (its folder is gone or unmounted).
+        if let Some(dir) = map.by_wd.remove(&wd) {
+            map.by_path.remove(&dir);
+        }
+        return;
+    }
     let Some(dir) = map.by_wd.get(&wd) else {
         return; // unknown or removed watch (and the overflow notice, wd -1)
     };
@@ -126,23 +133,23 @@ fn translate(map: &mut Map, wd: i32, event_mask: EventMask, name: Option<&OsStr>
 /// One OS watch per folder on the shared inotify instance.
 pub(super) struct InotifyDirs {
     map: Arc<Mutex<Map>>,
-    count: usize,
     cap: Option<usize>,
 }
 
 impl DirWatcher for InotifyDirs {
     fn watch_dir(&mut self, dir: &Path) -> Result<(), WatchFailure> {
-        if self.cap.is_some_and(|cap| self.count >= cap) {
-            return Err(WatchFailure::Limit);
-        }
         // Held across the call: the reader cannot see an event of the new
         // watch before it knows which folder it stands for.
         let mut map = self.map.lock();
+        // Counted from the map, which also loses the watches of folders
+        // deleted or moved away.
+        if self.cap.is_some_and(|cap| map.by_path.len() >= cap) {
+            return Err(WatchFailure::Limit);
+        }
         match map.watches.add(dir, mask()) {
             Ok(wd) => {
                 map.by_wd.insert(wd.get_watch_descriptor_id(), dir.to_path_buf());
                 map.by_path.insert(dir.to_path_buf(), wd);
-                self.count += 1;
                 Ok(())
             }
             Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => Err(WatchFailure::Limit),
@@ -156,7 +163,6 @@ impl DirWatcher for InotifyDirs {
         if let Some(wd) = map.by_path.remove(dir) {
             map.by_wd.remove(&wd.get_watch_descriptor_id());
             let _ = map.watches.remove(wd);
-            self.count = self.count.saturating_sub(1);
         }
     }
 }
@@ -206,7 +212,7 @@ impl Reader {
             wake,
             thread: Some(thread),
         };
-        let dirs = InotifyDirs { map, count: 0, cap };
+        let dirs = InotifyDirs { map, cap };
         Ok((reader, dirs))
     }
 

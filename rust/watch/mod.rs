@@ -30,7 +30,8 @@ pub mod filter;
 mod inbox;
 #[cfg(target_os = "linux")]
 mod inotify_source;
-#[cfg(not(target_os = "linux"))]
+// Compiled and tested on Linux too, where it is not the one in use.
+#[cfg(any(test, not(target_os = "linux")))]
 mod notify_source;
 pub mod rescan;
 mod resync;
@@ -352,12 +353,14 @@ fn run(shared: &Shared, mut reader: Option<Reader>) {
         }
         let mut engine = shared.engine.lock();
         let mut overflow = false;
+        // One batch was read at one moment: its changes share that instant.
+        let arrived = Instant::now();
         for raw in raws.drain(..) {
             if raw == Raw::Overflow {
                 // Several overflow notices in a batch need one rescan, after the batch.
                 overflow = true;
             } else {
-                engine.handle(raw, Instant::now());
+                engine.handle(raw, arrived);
             }
         }
         let now = Instant::now();

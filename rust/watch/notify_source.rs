@@ -116,3 +116,50 @@ impl Reader {
     /// Nothing to do: dropping the watches stops the callback.
     pub(super) fn stop(&mut self) {}
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn feeds_the_inbox_with_every_change_and_the_watch_limit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(tmp.path()).unwrap();
+        let inbox = Arc::new(Inbox::default());
+        let (mut reader, mut dirs) = Reader::start(Arc::clone(&inbox), Arc::new(Pause::default()), Some(1)).unwrap();
+        assert_eq!(dirs.watch_dir(&root.join("nope")), Err(WatchFailure::Gone));
+        dirs.watch_dir(&root).unwrap();
+        assert_eq!(dirs.watch_dir(&root), Err(WatchFailure::Limit));
+        fs::create_dir(root.join("sub")).unwrap();
+        let n = 500;
+        for i in 0..n {
+            fs::write(root.join(format!("f{i}")), "x").unwrap();
+        }
+        fs::rename(root.join("f0"), root.join("g0")).unwrap();
+        fs::remove_file(root.join("f1")).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut got = Vec::new();
+        while !got.contains(&Raw::Removed(root.join("f1"))) {
+            assert!(Instant::now() < deadline, "only {got:?}");
+            let mut more = Vec::new();
+            let taken = inbox.take(Duration::from_millis(50), &mut more);
+            assert!(taken.errors.is_empty(), "{:?}", taken.errors);
+            got.extend(more);
+        }
+        let created = got.iter().filter(|r| matches!(r, Raw::Created(_))).count();
+        assert_eq!(created, n);
+        for want in [
+            Raw::CreatedDir(root.join("sub")),
+            Raw::ClosedWrite(root.join("f2")),
+            Raw::MovedFrom(root.join("f0")),
+            Raw::MovedTo(root.join("g0")),
+        ] {
+            assert!(got.contains(&want), "{want:?} not in {got:?}");
+        }
+        reader.stop();
+        dirs.unwatch_dir(&root);
+        dirs.watch_dir(&root).unwrap();
+    }
+}
