@@ -122,6 +122,7 @@ class RunPlan:
     Attributes:
         graph: The workflow's graph (node ids index ``tasks``).
         tasks: The tasks by node id.
+        names: Their names, by node id.
         fail_fast: Stop starting tasks after the first failure.
         max_workers: The run's ``max_workers`` (None: the executor's default).
     """
@@ -132,6 +133,7 @@ class RunPlan:
         workflow: str,
         graph: Graph,
         tasks: Sequence[Task[..., Any]],
+        names: list[str],
         bindings: Bindings,
         table: FastTable,
         options: RunOptions,
@@ -142,7 +144,7 @@ class RunPlan:
         self.workflow = workflow
         self.graph = graph
         self.tasks = tasks
-        self.names = [t.name for t in tasks]
+        self.names = names
         self.options = options
         self.fail_fast = options.fail_fast
         self.max_workers = options.max_workers

@@ -14,6 +14,7 @@ import inspect
 import json
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -34,20 +35,34 @@ __all__ = ["fast_table", "gc_paused", "new_run_id", "plan_run"]
 logger = logging.getLogger("ferroflow")
 
 
+_gc_lock = threading.Lock()
+_gc_pauses = 0  # gc_paused() blocks open, in any thread
+_gc_was_enabled = False
+
+
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while building many small objects at once.
 
-    Building a plan allocates a few objects per task and frees none, which makes the
-    collector rescan the growing heap over and over; pausing it keeps planning linear.
+    Building a workflow or a plan allocates a few objects per task and frees none, which
+    makes the collector rescan the growing heap over and over; pausing it keeps building
+    linear. Scoped and safe with threads: the first block to open pauses the collector,
+    the last one to close restores it as it found it (so a block closing in one thread
+    never turns the collector back on under another thread's open block).
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
+    global _gc_pauses, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pauses == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 def new_run_id() -> str:
@@ -58,7 +73,7 @@ def new_run_id() -> str:
 def fast_table(
     tasks: Sequence[Task[..., Any]],
     up_ids: Sequence[Sequence[int]],
-    named: Sequence[bool],
+    named: Sequence[bool] | bytes | bytearray,
     forced_slow: Iterable[int] = (),
 ) -> FastTable:
     """Which nodes take the fast path, and with which upstream ids.
@@ -148,6 +163,7 @@ def plan_run(
     workflow: str,
     graph: Graph,
     tasks: Sequence[Task[..., Any]],
+    names: list[str],
     bindings: Bindings,
     table: FastTable,
     options: RunOptions,
@@ -161,6 +177,7 @@ def plan_run(
         workflow=workflow,
         graph=graph,
         tasks=tasks,
+        names=names,
         bindings=bindings,
         table=table,
         options=options,
