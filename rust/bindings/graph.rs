@@ -102,6 +102,59 @@ impl PyGraph {
         Ok(id)
     }
 
+    /// Adds a node after the node ids `upstreams` and before the node ids
+    /// `downstreams` (each checked for a cycle) and returns its id; on any error
+    /// nothing is kept.
+    fn add_node_linked(
+        &mut self,
+        name: &Bound<'_, PyAny>,
+        upstreams: Vec<NodeId>,
+        downstreams: Vec<NodeId>,
+    ) -> PyResult<NodeId> {
+        let obj = extract_name(name)?;
+        let id = to_py(self.inner.add_node_linked(obj.to_str()?, &upstreams, &downstreams))?;
+        self.objs.push(obj.clone().unbind());
+        Ok(id)
+    }
+
+    /// Adds nodes in bulk, node `k` after the nodes named in `upstreams[k]` (a
+    /// list or tuple of names, of this batch or already in the graph), plus
+    /// the `edges` between ids, and validates once; on error nothing is kept.
+    #[pyo3(signature = (nodes, upstreams, edges = Vec::new()))]
+    fn extend_named(
+        &mut self,
+        py: Python<'_>,
+        nodes: &Bound<'_, PyAny>,
+        upstreams: &Bound<'_, PyAny>,
+        edges: Vec<(NodeId, NodeId)>,
+    ) -> PyResult<()> {
+        let (mark, keep) = self.push_names(nodes)?;
+        let ids = match self.named_edge_ids(mark, keep.len(), upstreams, &edges) {
+            Ok(ids) => ids,
+            Err(e) => {
+                self.rollback(mark);
+                return Err(e);
+            }
+        };
+        let inner = &mut self.inner;
+        let validated = py.detach(|| inner.extend_ids(mark, &ids));
+        if validated.is_err() {
+            self.objs.truncate(mark);
+        }
+        to_py(validated)
+    }
+
+    /// The upstream ids of every node, in the order they were added, as tuples.
+    fn predecessor_lists<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let n = self.inner.node_count() as NodeId;
+        PyList::new(
+            py,
+            (0..n)
+                .map(|i| PyTuple::new(py, self.inner.predecessors(i)).map(Bound::unbind))
+                .collect::<PyResult<Vec<_>>>()?,
+        )
+    }
+
     /// Adds the edge `src -> dst` (dst runs after src), checking for a cycle now.
     fn add_edge(&mut self, src: &Bound<'_, PyAny>, dst: &Bound<'_, PyAny>) -> PyResult<()> {
         let (a, b) = (
@@ -304,6 +357,52 @@ impl PyGraph {
 }
 
 impl PyGraph {
+    /// The `(upstream, node)` id pairs of `extend_named`, then `edges`.
+    fn named_edge_ids(
+        &self,
+        mark: usize,
+        count: usize,
+        upstreams: &Bound<'_, PyAny>,
+        edges: &[(NodeId, NodeId)],
+    ) -> PyResult<Vec<(NodeId, NodeId)>> {
+        let mut ids = Vec::with_capacity(count * 3 + edges.len());
+        let mut k = 0usize;
+        for entry in upstreams.try_iter()? {
+            let entry = entry?;
+            if k >= count {
+                k += 1;
+                continue;
+            }
+            let node = (mark + k) as NodeId;
+            let mut add = |item: Bound<'_, PyAny>| -> PyResult<()> {
+                let up = self.id(extract_name(&item)?.to_str()?)?;
+                ids.push((up, node));
+                Ok(())
+            };
+            if let Ok(list) = entry.cast::<PyList>() {
+                for item in list.iter() {
+                    add(item)?;
+                }
+            } else if let Ok(tuple) = entry.cast::<PyTuple>() {
+                for item in tuple.iter() {
+                    add(item)?;
+                }
+            } else {
+                return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                    "extend_named: the upstreams of node {k} must be a list or tuple of names"
+                )));
+            }
+            k += 1;
+        }
+        if k != count {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "extend_named: {count} nodes but {k} upstream lists"
+            )));
+        }
+        ids.extend_from_slice(edges);
+        Ok(ids)
+    }
+
     fn edge_ids(&self, edges: &Bound<'_, PyAny>, by_ptr: &FxHashMap<usize, NodeId>) -> PyResult<Vec<(NodeId, NodeId)>> {
         let resolve = |end: &Bound<'_, PyAny>| -> PyResult<NodeId> {
             match by_ptr.get(&(end.as_ptr() as usize)) {

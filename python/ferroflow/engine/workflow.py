@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypedDict, Unpack, overload
 
 from .._core import Graph
-from ..errors import CycleError
+from ..errors import CycleError, DuplicateTaskError, UnknownDependencyError
 from ..results import RunResult, TaskRecord, TaskStatus
 from ..store.store import DEFAULT_STORE
 from .bridge import run_async_entry, run_blocking
@@ -95,18 +95,6 @@ def _listed_upstreams(
     # Tuples (not lists): the collector stops tracking tuples of ints, so a big workflow
     # does not make every later collection rescan its wiring.
     return up_ids, named
-
-
-def _listed_ids(deps: Sequence[Any], ids_of: Mapping[str, int]) -> list[tuple[int, ...]] | None:
-    """Upstream ids of a batch whose entries are all lists or tuples of known names, with
-    one C-level map each; None if any entry is something else or names an unknown task."""
-    get = ids_of.__getitem__
-    seqs = (list, tuple)
-    try:
-        ids = [tuple(map(get, d)) if d.__class__ in seqs else None for d in deps]
-    except (KeyError, TypeError):
-        return None
-    return None if None in ids else ids  # type: ignore[return-value]
 
 
 class _TaskView(Sequence[Task[..., Any]]):
@@ -187,13 +175,12 @@ class Workflow:
         self._graph = Graph()
         # What the workflow holds per task, by node id (docs/guide/tasks.md, "Big
         # workflows"): its name, its Task (or the shared template of tasks added by name,
-        # until one is asked for), its upstream ids (declared ones in order, then the
-        # name-injected ones) and whether a parameter is named after an upstream. Plain
-        # tuples, strs, ints and bytes: the garbage collector does not keep scanning them.
+        # until one is asked for) and whether a parameter is named after an upstream.
+        # Its upstreams (declared ones in order, then the name-injected ones) live in the
+        # graph only. Strs, ints and bytes: nothing the garbage collector keeps scanning.
         self._names: list[str] = []
         self._index: dict[str, int] = {}
         self._order: list[Task[..., Any]] = []
-        self._up_ids: list[tuple[int, ...]] = []
         self._named = bytearray()
         self._templates: dict[int, Task[..., Any]] = {}  # id -> template (kept alive: ids stay unique)
         self._materialize = threading.Lock()
@@ -246,27 +233,23 @@ class Workflow:
         if by_param is None:
             by_param = self._params_by_name()
         waiting = by_param.get(name)  # earlier tasks with a parameter named after this one
-        graph = self._graph
-        node = graph.add_node_after(name, up_ids)  # edges into a new node cannot close a loop
-        if waiting:
-            try:
-                for down in waiting:
-                    graph.add_edge_ids(node, index[down])
-            except BaseException:
-                self._rebuild_graph()
-                raise
+        if waiting:  # edges out of the new node may close a loop: the core checks them, all or nothing
+            downs = [index[down] for down in waiting]
+            node = self._graph.add_node_linked(name, up_ids, downs)
+            for down_id in downs:
+                self._named[down_id] = 1
+        else:  # edges into a new node cannot close a loop
+            node = self._graph.add_node_after(name, up_ids)
         # Commit (the graph part is in place).
         self._fast_cache = None
         index[name] = node
         self._names.append(name)
         self._order.append(t)
-        self._up_ids.append(up_ids)
         self._named.append(named)
-        _index_params(by_param, name, t.named_params)
-        registry.unregister(t)  # it belongs to this workflow now; the default registry keeps strays only
-        if waiting:
-            for down in waiting:
-                self._inject(node, index[down])
+        if t.named_params:
+            _index_params(by_param, name, t.named_params)
+        if t._registry is registry:  # it belongs to this workflow now; the default registry keeps strays only
+            registry.unregister(t)
         return t
 
     def add_tasks(
@@ -392,17 +375,6 @@ class Workflow:
             f"workflow {self.name!r}: add_task expects a Task or a callable, got {type(task).__name__}: {task!r}"
         )
 
-    def _inject(self, up: int, down: int) -> None:
-        """Record that node ``down`` (added earlier) takes node ``up``'s result through a parameter."""
-        self._up_ids[down] += (up,)
-        self._named[down] = 1
-
-    def _rebuild_graph(self) -> None:
-        """Rebuild the graph from the committed tasks (after a rejected ``add_task``)."""
-        graph = Graph()
-        graph.extend_upstreams(self._names, self._up_ids)
-        self._graph = graph
-
     def _add_many(self, tasks: Sequence[Task[..., Any]], deps: Mapping[str, Sequence[str | Task[..., Any]]]) -> None:
         """Add many tasks at once (one bulk graph build, linear time); all or nothing.
 
@@ -416,90 +388,79 @@ class Workflow:
     def _add_batch(self, names: list[str], tasks: Sequence[Task[..., Any]], deps: Sequence[Any]) -> None:
         """Add task ``tasks[k]`` called ``names[k]`` after ``deps[k]`` for every k; all or nothing.
 
-        The common case (lists or tuples of known names, no parameter named after a task)
-        resolves every upstream with one C-level map per task; anything else goes through
-        :func:`upstreams_of`, and any error through :func:`first_batch_error` and
-        :func:`replay_cycle`, so that it is the error ``add_task`` would raise.
+        The common case (lists or tuples of names, no parameter named after a task) goes
+        to the core as it is: one call resolves and links every upstream. Anything else
+        is resolved here by :func:`upstreams_of`; any error goes through
+        :func:`first_batch_error` and :func:`replay_cycle`, so that it is the error
+        ``add_task`` would raise.
         """
         if not names:
             return
-        index = self._index
+        index, graph = self._index, self._graph
         base = len(self._names)
-        new_index = dict(zip(names, range(base, base + len(names)), strict=True))
-        if len(new_index) < len(names) or (index and not index.keys().isdisjoint(new_index)):
-            ids_all = {**index, **new_index}
-            first_batch_error(self.name, index, names, tasks, deps, ids_all)
-        if index:
-            ids_of = {**index, **new_index} if len(index) < len(new_index) else index
-        else:
-            ids_of = new_index
-        if ids_of is index:
-            index.update(new_index)  # rolled back below on error
+        later = self._later_edges(names, base) if base else []
+        ids_of: dict[str, int] | None = None
+        named: bytes | bytearray = bytes(len(names))
+        signatures = {id(t.named_params): t.named_params for t in tasks}.values()
+        params = {p for named_params in signatures for p in named_params}
         try:
-            up_ids, named, later = self._batch_upstreams(names, tasks, deps, ids_of, base)
-            graph = self._graph
-            edges = graph.edge_count + sum(map(len, up_ids)) + len(later)
+            if params:  # some parameter may name a task (binding rule 1): resolve here
+                raise TypeError
+            graph.extend_named(names, deps, later)
+        except TypeError:  # an entry that is not a list or tuple of names, or names by parameter
+            ids_of = {**index, **dict(zip(names, range(base, base + len(names)), strict=False))}
+            if len(ids_of) - len(index) < len(names) or not index.keys().isdisjoint(names):
+                first_batch_error(self.name, index, names, tasks, deps, ids_of)
+            up_ids, named = self._resolve_batch(names, tasks, deps, ids_of, params)
             try:
                 graph.extend_upstreams(names, up_ids, later)
             except CycleError:
                 self._raise_batch_error(names, tasks, deps, ids_of, up_ids, later)
                 raise
-            if graph.edge_count != edges:  # a task listed an upstream twice: keep it once
-                up_ids = [tuple(dict.fromkeys(u)) if len(set(u)) < len(u) else u for u in up_ids]
-        except BaseException:
-            if ids_of is index:
-                for name in names:
-                    del index[name]
+        except (DuplicateTaskError, UnknownDependencyError, CycleError):
+            ids_of = {**index, **dict(zip(names, range(base, base + len(names)), strict=False))}
+            first_batch_error(self.name, index, names, tasks, deps, ids_of)
+            up_ids, _ = self._resolve_batch(names, tasks, deps, ids_of, params)
+            self._raise_batch_error(names, tasks, deps, ids_of, up_ids, later)
             raise
         # Commit (the graph part is in place).
-        if ids_of is not index:
-            if index:
-                index.update(new_index)
-            else:  # a first bulk add: the batch's index is the whole index
-                self._index = new_index
+        if index:
+            index.update(zip(names, range(base, base + len(names)), strict=False))
+        else:  # a first bulk add: the batch's index is the whole index
+            self._index = dict(zip(names, range(len(names)), strict=False))
         self._names.extend(names)
         self._order.extend(tasks)
-        self._up_ids.extend(up_ids)
         self._named.extend(named)
         self._param_index = None  # cheaper to rebuild on demand than to maintain in a bulk add
-        for node, other in later:
-            self._inject(node, other)
+        for _, other in later:
+            self._named[other] = 1
         self._fast_cache = None
 
-    def _batch_upstreams(
+    def _later_edges(self, names: list[str], base: int) -> list[tuple[int, int]]:
+        """The edges from the batch's nodes (ids from ``base``) into earlier tasks that take
+        their results by name."""
+        by_param = self._params_by_name()
+        index = self._index
+        return [(node, index[other]) for node, new in enumerate(names, start=base) for other in by_param.get(new, ())]
+
+    def _resolve_batch(
         self,
         names: list[str],
         tasks: Sequence[Task[..., Any]],
         deps: Sequence[Any],
         ids_of: Mapping[str, int],
-        base: int,
-    ) -> tuple[list[tuple[int, ...]], bytes | bytearray, list[tuple[int, int]]]:
-        """Upstream ids and ``named`` flags of a batch, and the edges from its nodes into
-        earlier tasks taking their results by name."""
-        # Parameter names that name a task, found once per distinct parameter list (tasks
-        # made from one function share it), so that most parameters cost no lookup.
-        signatures = {id(t.named_params): t.named_params for t in tasks}.values()
-        task_params = {p for params in signatures for p in params if p in ids_of}
-        up_ids: list[tuple[int, ...]] | None = None
-        named: bytes | bytearray = bytes(len(names))
-        if not task_params:
-            up_ids = _listed_ids(deps, ids_of)
-        if up_ids is None:
-            up_ids = []
-            flags = bytearray()
-            wf = self.name
-            for name, t, dep in zip(names, tasks, deps, strict=True):
-                _, ids, by_name = upstreams_of(wf, name, t.named_params, as_deps(dep), ids_of, task_params)
-                up_ids.append(tuple(ids))
-                flags.append(by_name)
-            named = flags
-        later: list[tuple[int, int]] = []  # (new node, earlier task taking its result by name)
-        if base:
-            by_param = self._params_by_name()
-            for node, new in enumerate(names, start=base):
-                for other in by_param.get(new, ()):
-                    later.append((node, ids_of[other]))
-        return up_ids, named, later
+        params: set[str],
+    ) -> tuple[list[list[int]], bytearray]:
+        """Upstream ids and ``named`` flags of a batch, each task checked by :func:`upstreams_of`."""
+        task_params = {p for p in params if p in ids_of}
+        up_ids: list[list[int]] = []
+        flags = bytearray()
+        wf = self.name
+        for name, t, dep in zip(names, tasks, deps, strict=True):
+            _, ids, by_name = upstreams_of(wf, name, t.named_params, as_deps(dep), ids_of, task_params)
+            up_ids.append(ids)
+            flags.append(by_name)
+        return up_ids, flags
 
     def _raise_batch_error(
         self,
@@ -507,13 +468,14 @@ class Workflow:
         tasks: Sequence[Task[..., Any]],
         deps: Sequence[Any],
         ids_of: Mapping[str, int],
-        up_ids: list[tuple[int, ...]],
+        up_ids: list[list[int]],
         later: list[tuple[int, int]],
     ) -> None:
         """Raise the error ``add_task`` would raise first for this batch (the core refused it)."""
         existing = self._names
         first_batch_error(self.name, set(existing), names, tasks, deps, ids_of)
-        error = replay_cycle([*existing, *names], [*self._up_ids, *up_ids], len(existing), later)
+        every = [*self._graph.predecessor_lists(), *up_ids]
+        error = replay_cycle([*existing, *names], every, len(existing), later)
         if error is not None:
             raise error
 
@@ -566,12 +528,13 @@ class Workflow:
 
     def get_dependencies(self, name: str) -> list[str]:
         """The names ``name`` runs after: declared ones in order, then name-injected ones."""
-        names = self._names
-        return [names[u] for u in self._up_ids[self._node(name)]]
+        self._node(name)
+        return self._graph.predecessors(name)
 
     def _dependency_names(self) -> dict[str, list[str]]:
         names = self._names
-        return {name: [names[u] for u in ups] for name, ups in zip(names, self._up_ids, strict=True)}
+        ups = self._graph.predecessor_lists()
+        return {name: [names[u] for u in up] for name, up in zip(names, ups, strict=True)}
 
     def get_dependents(self, name: str) -> list[str]:
         """The names that run directly after ``name``."""
@@ -711,18 +674,18 @@ class Workflow:
         if options.max_workers is None:
             options.max_workers = self.max_workers
         params = options.params or {}
-        index, names, up_ids, order = self._index, self._names, self._up_ids, list(self._order)
+        index, names, graph, order = self._index, self._names, self._graph, list(self._order)
         by_param = self._params_by_name() if params else {}
         affected = {index[name] for key in params for name in by_param.get(key, ())}
         table = self._fast_cache
         if table is None or affected:
             with gc_paused():
-                table = fast_table(order, self._up_ids, self._named, affected)
+                table = fast_table(order, graph.predecessor_lists(), self._named, affected)
             if not affected:
                 self._fast_cache = table
 
         def binding(i: int) -> Binding:
-            return plan_binding(names[i], order[i].params, [(names[u], u) for u in up_ids[i]], params)
+            return plan_binding(names[i], order[i].params, [(names[u], u) for u in graph.predecessor_ids(i)], params)
 
         tasks: Sequence[Task[..., Any]] = _TaskView(self, len(order)) if self._templates else order
         plan = plan_run(self.name, self._graph, tasks, list(names), Bindings(binding), table, options)
