@@ -41,6 +41,16 @@ fn pair<'py>(item: &Bound<'py, PyAny>) -> PyResult<(Bound<'py, PyAny>, Bound<'py
     }
 }
 
+/// The ids of the name objects `keep` (nodes `mark..`), by the objects' addresses.
+fn ptr_ids(mark: usize, keep: &[Bound<'_, PyString>]) -> FxHashMap<usize, NodeId> {
+    let mut by_ptr = FxHashMap::default();
+    by_ptr.reserve(keep.len());
+    for (i, obj) in keep.iter().enumerate() {
+        by_ptr.insert(obj.as_ptr() as usize, (mark + i) as NodeId);
+    }
+    by_ptr
+}
+
 impl PyGraph {
     fn id(&self, name: &str) -> PyResult<NodeId> {
         to_py(self.inner.id(name))
@@ -128,8 +138,11 @@ impl PyGraph {
         upstreams: &Bound<'_, PyAny>,
         edges: Vec<(NodeId, NodeId)>,
     ) -> PyResult<()> {
+        // As in `extend`: upstreams usually name nodes with the very string
+        // objects of `nodes`, resolved by address (`keep` holds them alive).
         let (mark, keep) = self.push_names(nodes)?;
-        let ids = match self.named_edge_ids(mark, keep.len(), upstreams, &edges) {
+        let by_ptr = ptr_ids(mark, &keep);
+        let ids = match self.named_edge_ids(mark, keep.len(), upstreams, &edges, &by_ptr) {
             Ok(ids) => ids,
             Err(e) => {
                 self.rollback(mark);
@@ -180,11 +193,7 @@ impl PyGraph {
         let ids = match edges {
             None => Vec::new(),
             Some(edges) => {
-                let mut by_ptr = FxHashMap::default();
-                by_ptr.reserve(keep.len());
-                for (i, obj) in keep.iter().enumerate() {
-                    by_ptr.insert(obj.as_ptr() as usize, (mark + i) as NodeId);
-                }
+                let by_ptr = ptr_ids(mark, &keep);
                 match self.edge_ids(edges, &by_ptr) {
                     Ok(ids) => ids,
                     Err(e) => {
@@ -364,6 +373,7 @@ impl PyGraph {
         count: usize,
         upstreams: &Bound<'_, PyAny>,
         edges: &[(NodeId, NodeId)],
+        by_ptr: &FxHashMap<usize, NodeId>,
     ) -> PyResult<Vec<(NodeId, NodeId)>> {
         let mut ids = Vec::with_capacity(count * 3 + edges.len());
         let mut k = 0usize;
@@ -375,7 +385,10 @@ impl PyGraph {
             }
             let node = (mark + k) as NodeId;
             let mut add = |item: Bound<'_, PyAny>| -> PyResult<()> {
-                let up = self.id(extract_name(&item)?.to_str()?)?;
+                let up = match by_ptr.get(&(item.as_ptr() as usize)) {
+                    Some(&id) => id,
+                    None => self.id(extract_name(&item)?.to_str()?)?,
+                };
                 ids.push((up, node));
                 Ok(())
             };
