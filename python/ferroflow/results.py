@@ -97,7 +97,7 @@ class RunResult(Mapping[str, Any]):
         self,
         run_id: str,
         workflow: str,
-        results: dict[str, Any],
+        results: Mapping[str, Any],
         *,
         status: str,
         stats: dict[str, Any],
@@ -181,7 +181,7 @@ class RunResult(Mapping[str, Any]):
         return self.status == "completed"
 
     def __repr__(self) -> str:
-        return f"RunResult(run_id={self.run_id!r}, workflow={self.workflow!r}, status={self.status!r}, results={self._results!r})"
+        return f"RunResult(run_id={self.run_id!r}, workflow={self.workflow!r}, status={self.status!r}, results={dict(self._results)!r})"
 
 
 def error_text(record: TaskRecord) -> tuple[str | None, str | None]:

@@ -158,14 +158,23 @@ impl PyGraph {
     }
 
     /// The upstream ids of every node, in the order they were added, as tuples.
+    ///
+    /// The tuples hold only ints, so they are taken off the garbage collector's
+    /// list (as CPython does with such tuples once it has seen them): a million
+    /// of them do not make every later collection visit them.
     fn predecessor_lists<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let n = self.inner.node_count() as NodeId;
-        PyList::new(
-            py,
-            (0..n)
-                .map(|i| PyTuple::new(py, self.inner.predecessors(i)).map(Bound::unbind))
-                .collect::<PyResult<Vec<_>>>()?,
-        )
+        let tuples = (0..n)
+            .map(|i| {
+                let t = PyTuple::new(py, self.inner.predecessors(i))?;
+                // SAFETY: `t` is a live tuple holding only ints, which cannot be
+                // part of a cycle; untracking an untracked object (the shared
+                // empty tuple) does nothing.
+                unsafe { pyo3::ffi::PyObject_GC_UnTrack(t.as_ptr().cast()) };
+                Ok(t.unbind())
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, tuples)
     }
 
     /// Adds the edge `src -> dst` (dst runs after src), checking for a cycle now.

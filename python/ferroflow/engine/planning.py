@@ -16,7 +16,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
@@ -90,21 +90,24 @@ def fast_table(
     fns: list[Callable[..., Any]] = [t.fn for t in tasks]
     ups: list[tuple[int, ...]] = [()] * n
     slow = bytearray(n)
-    rest: dict[int, int] = {}  # id(params) -> required positionals before *args, or -1
+    kinds: dict[int, tuple[int, bool]] = {}  # id(params) -> (k, takes_all), once per signature
+    last: Task[..., Any] | None = None
+    k, takes_all = -1, False
     for i, (t, u, by_name) in enumerate(zip(tasks, up_ids, named, strict=True)):
-        k, takes_all = t.plain_arity, False
-        if k < 0:
-            # ``f(a, b, *rest)``: the first upstreams fill a, b and *rest takes the others,
-            # so every upstream is passed positionally, in order.
-            k = rest.get(id(t.params), -2)
-            if k == -2:
-                k = rest[id(t.params)] = _positionals_before_rest(t.params)
-            takes_all = True
-        if k < 0 or by_name or len(u) < k or t.needs_full_runner:
+        if t is not last:  # tasks added by name share one template: looked at once in a row
+            last = t
+            if t.needs_full_runner:
+                k, takes_all = -1, False
+            else:
+                kind = kinds.get(id(t.params))
+                if kind is None:
+                    kind = kinds[id(t.params)] = _fast_kind(t)
+                k, takes_all = kind
+        if k < 0 or by_name or len(u) < k:
             slow[i] = 1
             continue
         if takes_all or len(u) == k:
-            ups[i] = tuple(u)
+            ups[i] = u if type(u) is tuple else tuple(u)
         elif k:
             ups[i] = tuple(u[:k])
         if t.is_async:
@@ -112,6 +115,18 @@ def fast_table(
     for i in forced_slow:
         slow[i] = 1
     return fns, ups, slow
+
+
+def _fast_kind(t: Task[..., Any]) -> tuple[int, bool]:
+    """``(k, takes_all)`` of a task's signature: its first ``k`` upstreams fill its
+    parameters (all of them with a final ``*args``: ``takes_all``); ``k`` is -1 when no
+    fast call fits it."""
+    k = t.plain_arity
+    if k >= 0:
+        return k, False
+    # ``f(a, b, *rest)``: the first upstreams fill a, b and *rest takes the others, so
+    # every upstream is passed positionally, in order.
+    return _positionals_before_rest(t.params), True
 
 
 def _positionals_before_rest(params: Sequence[Any]) -> int:
@@ -167,8 +182,10 @@ def plan_run(
     bindings: Bindings,
     table: FastTable,
     options: RunOptions,
+    index: Mapping[str, int] | None = None,
 ) -> RunPlan:
-    """Open the store, resolve resume, and build the plan (not started yet)."""
+    """Open the store, resolve resume, and build the plan (not started yet); ``index``
+    (node id by name) lets the result read through it instead of building its own."""
     store = _resolve_store(options)
     resumed_from, resumed = _resolve_resume(store, options, workflow)
     if resumed_from is not None:
@@ -184,4 +201,5 @@ def plan_run(
         store=store,
         run_id=options.run_id or new_run_id(),
         resumed=resumed,
+        index=index,
     )

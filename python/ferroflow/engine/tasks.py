@@ -306,6 +306,8 @@ class Task(Generic[P, R]):
     @property
     def needs_full_runner(self) -> bool:
         """Whether running it needs more than a plain call (retries, timeout, when, callbacks, cache)."""
+        if self._opts is _NO_OPTIONS and self.retry is _DEFAULT_RETRY:  # the usual task: no option set
+            return False
         timeout, when, cache_ttl, _, _, on_status_change, on_retry = self._opts
         return bool(
             self.retry.retries

@@ -688,7 +688,7 @@ class Workflow:
             return plan_binding(names[i], order[i].params, [(names[u], u) for u in graph.predecessor_ids(i)], params)
 
         tasks: Sequence[Task[..., Any]] = _TaskView(self, len(order)) if self._templates else order
-        plan = plan_run(self.name, self._graph, tasks, list(names), Bindings(binding), table, options)
+        plan = plan_run(self.name, self._graph, tasks, list(names), Bindings(binding), table, options, self._index)
         self._last = plan
         return plan
 
