@@ -15,7 +15,7 @@ WHEEL_VENV := .venv-wheel
 export PIP_QUIET := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install build-dev format lint typecheck test test-rust test-python docs wheel test-wheel bench demo clean browser
+.PHONY: help install build-dev format lint typecheck test test-rust test-python docs wheel test-wheel bench demo clean browser terminal
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -69,7 +69,11 @@ browser: ## Debian's chromium for the dashboard's browser tests (Playwright driv
 	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || \
 		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
-test-python: install browser ## pytest
+terminal: ## tmux: the real terminal the live-display tests draw in
+	@command -v tmux >/dev/null 2>&1 || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y tmux; }
+
+test-python: install browser terminal ## pytest
 	$(VENV)/bin/pytest -q
 
 docs: $(STAMP_DEPS) ## Build the documentation into site/ (mkdocs --strict: a broken reference fails)

@@ -19,5 +19,8 @@ def load(transform):  # a parameter named after a task receives its result
 
 
 extract >> transform >> load
-result = DAG("etl").run(executor="thread", max_workers=4)
-print(dict(result), result.status)  # {'extract': [1, 2, 3], 'transform': [10, 20, 30], 'load': 60} completed
+dag = DAG("etl")  # at module level: `ferroflow graph file.py` and `ferroflow run file.py` find it
+
+if __name__ == "__main__":
+    result = dag.run(executor="thread", max_workers=4)
+    print(dict(result), result.status)  # {'extract': [1, 2, 3], 'transform': [10, 20, 30], 'load': 60} completed

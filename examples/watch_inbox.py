@@ -44,4 +44,5 @@ def count_rows(event: FileEvent) -> None:
     print(f"{event.name}: {rows} rows")
 
 
-run()  # blocks until Ctrl+C
+if __name__ == "__main__":
+    run()  # blocks until Ctrl+C; `ferroflow run file.py` runs the handlers too

@@ -25,6 +25,7 @@ from .errors import (
     FerroflowError,
     FilePreviewError,
     FlowFileError,
+    QueryParamError,
     ScheduleError,
     ScriptFailedError,
     StoreError,
@@ -37,11 +38,12 @@ from .errors import (
 )
 from .executors import AsyncExecutor, BaseExecutor, Executor, ProcessExecutor, SequentialExecutor, ThreadedExecutor
 from .log import JsonFormatter, LogLevel, configure_logging, get_task_logger
-from .results import RunResult, TaskRecord, TaskStatus
+from .results import NOT_GATHERED, RunResult, TaskRecord, TaskStatus
 from .store import Store, open_store
 
 if _typing.TYPE_CHECKING:
     from .dashboard import create_dashboard_app, create_dashboard_routes, run_with_dashboard, stop_dashboard
+    from .executors.dask import DaskExecutor
     from .flowfiles.project import FlowWorkflow, Project, load_flow
     from .reports import (
         FileReport,
@@ -65,6 +67,7 @@ if _typing.TYPE_CHECKING:
 # (pydantic among them) until they are needed.
 _LAZY: dict[str, str] = {
     "UncacheableWarning": "store.cache",
+    "DaskExecutor": "executors.dask",
     **dict.fromkeys(["FlowWorkflow", "Project", "load_flow"], "flowfiles.project"),
     **dict.fromkeys(
         [
@@ -111,11 +114,13 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "DAG",
+    "NOT_GATHERED",
     "AlreadyRunningError",
     "AsyncExecutor",
     "BaseExecutor",
     "Change",
     "CycleError",
+    "DaskExecutor",
     "DuplicateTaskError",
     "Executor",
     "FerroflowError",
@@ -130,6 +135,7 @@ __all__ = [
     "PipelineReport",
     "ProcessExecutor",
     "Project",
+    "QueryParamError",
     "ReportStatus",
     "RetryPolicy",
     "RunResult",

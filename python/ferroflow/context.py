@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CURRENT_TASK", "TaskContext", "TaskSlot", "current_task"]
+__all__ = ["CURRENT_TASK", "LOADING_TARGET", "TaskContext", "TaskSlot", "current_task"]
 
 
 @dataclass(slots=True)
@@ -167,3 +167,11 @@ def current_task() -> TaskContext | None:
     if isinstance(cur, TaskSlot):
         return cur.context()
     return cur
+
+
+LOADING_TARGET: ContextVar[str | None] = ContextVar("ferroflow_loading_target", default=None)
+"""The target ``ferroflow`` is importing to find its workflow (``ferroflow graph etl.py``), if any.
+
+While it is set, a run started by the imported code is refused: the file should expose
+its workflow, not run it at import.
+"""

@@ -16,6 +16,7 @@ from the built-in class a caller would expect to catch::
      ├── ScriptFailedError       (also RuntimeError) a script or command task exited non-zero
      ├── AlreadyRunningError                         a scheduler daemon already runs for the store
      ├── FilePreviewError        (also ValueError)   the dashboard refuses to show a file
+     ├── QueryParamError         (also ValueError)   a dashboard query parameter is malformed
      ├── SyntaxProblem           (also ValueError)   flow-file text does not parse (reported to
      │                                               callers as a FlowFileError with its position)
      └── WorkflowError           (also RuntimeError) a run finished with failed tasks
@@ -40,6 +41,7 @@ __all__ = [
     "FerroflowError",
     "FilePreviewError",
     "FlowFileError",
+    "QueryParamError",
     "ScheduleError",
     "ScriptFailedError",
     "StoreError",
@@ -179,6 +181,18 @@ class FilePreviewError(FerroflowError, ValueError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+class QueryParamError(FerroflowError, ValueError):
+    """Raised when a query parameter of a dashboard request is malformed (answered 400).
+
+    Attributes:
+        name: The parameter.
+    """
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
 
 
 class SyntaxProblem(FerroflowError, ValueError):

@@ -35,13 +35,18 @@ from typing import IO, Any
 from .context import current_task
 
 __all__ = [
+    "IsoFormatter",
     "JsonFormatter",
     "LogLevel",
     "TaskLogCapture",
     "configure_logging",
+    "console_log_handler",
     "get_logger",
     "get_task_logger",
+    "iso_timestamp",
+    "log_theme",
     "reset_logging",
+    "rich_log_handler",
 ]
 
 ROOT_LOGGER = "ferroflow"
@@ -116,6 +121,56 @@ def _json_safe(value: Any) -> Any:
     return str(value)
 
 
+def iso_timestamp(created: float) -> str:
+    """An epoch time as ISO 8601 in the local zone, to the millisecond (``2024-06-01T09:30:00.125+02:00``).
+
+    Example:
+        >>> iso_timestamp(0.0).endswith(datetime.fromtimestamp(0.0).astimezone().strftime("%z")[:3] + ":00")
+        True
+    """
+    return datetime.fromtimestamp(created).astimezone().isoformat(timespec="milliseconds")
+
+
+class IsoFormatter(logging.Formatter):
+    """``logging.Formatter`` whose ``%(asctime)s`` is ISO 8601 with the zone (never ambiguous).
+
+    Example:
+        >>> rec = logging.LogRecord("ferroflow", logging.INFO, __file__, 1, "hi", None, None)
+        >>> line = IsoFormatter("%(asctime)s %(message)s").format(rec)
+        >>> line[4], line[10], line.endswith(" hi")
+        ('-', 'T', True)
+    """
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """The record's time as :func:`iso_timestamp` (``datefmt`` is ignored)."""
+        return iso_timestamp(record.created)
+
+
+_PLAIN_FORMAT = "%(asctime)s %(levelname)-8s %(name)s: %(message)s"
+
+
+def log_theme() -> Any:
+    """The Rich theme of log levels (``SUCCESS`` green, ``SYSTEM`` cyan) for a console that shows logs."""
+    from rich.theme import Theme
+
+    return Theme({"logging.level.success": "bold green", "logging.level.system": "cyan"})
+
+
+def rich_log_handler(console: Any) -> logging.Handler:
+    """A Rich log handler printing on ``console`` (share it with a progress bar: no overwriting),
+    with ISO 8601 times."""
+    from rich.logging import RichHandler
+    from rich.text import Text
+
+    return RichHandler(
+        console=console,
+        show_path=False,
+        rich_tracebacks=True,
+        omit_repeated_times=False,
+        log_time_format=lambda moment: Text(moment.astimezone().isoformat(timespec="milliseconds")),
+    )
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ``timestamp``, ``level``, ``logger``, ``message``, extras at the top level.
 
@@ -162,7 +217,7 @@ class TaskLogCapture(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__(logging.NOTSET)
-        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self.setFormatter(IsoFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
         """Capture ``record`` into the running task's context, if any."""
@@ -215,21 +270,29 @@ def _is_tty(stream: IO[str]) -> bool:
         return False
 
 
-def _console_handler(stream: IO[str], use_colors: bool, json_output: bool) -> logging.Handler:
+def _console_handler(stream: IO[str], use_colors: bool, json_output: bool, console: Any) -> logging.Handler:
     if json_output:
         handler: logging.Handler = logging.StreamHandler(stream)
         handler.setFormatter(JsonFormatter())
         return handler
+    if console is not None and _is_tty(stream):
+        # The console a progress bar draws on: lines print above the bar (Rich honours NO_COLOR).
+        return rich_log_handler(console)
     if use_colors and _is_tty(stream) and not os.environ.get("NO_COLOR"):
         from rich.console import Console
-        from rich.logging import RichHandler
-        from rich.theme import Theme
 
-        theme = Theme({"logging.level.success": "bold green", "logging.level.system": "cyan"})
-        return RichHandler(console=Console(file=stream, theme=theme), show_path=False, rich_tracebacks=True)
+        return rich_log_handler(Console(file=stream, theme=log_theme()))
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-8s %(name)s: %(message)s"))
+    handler.setFormatter(IsoFormatter(_PLAIN_FORMAT))
     return handler
+
+
+def console_log_handler() -> logging.Handler | None:
+    """The terminal handler :func:`configure_logging` installed (not the log file's), if any."""
+    for handler in _INSTALLED:
+        if not isinstance(handler, logging.FileHandler):
+            return handler
+    return None
 
 
 def configure_logging(
@@ -239,6 +302,7 @@ def configure_logging(
     *,
     stream: IO[str] | None = None,
     log_file: str | os.PathLike[str] | None = None,
+    console: Any = None,
 ) -> logging.Logger:
     """Send ``ferroflow`` logs to the terminal (and a file), at ``level``.
 
@@ -254,6 +318,9 @@ def configure_logging(
         json_output: Emit JSON lines (see :class:`JsonFormatter`).
         stream: Where to write (default: ``sys.stderr``).
         log_file: Also append to this file (its directory is created).
+        console: On a terminal, print through this Rich ``Console`` (the one a progress
+            bar draws on, so log lines and the bar never write over each other; it is
+            uncoloured when its own settings or ``NO_COLOR`` say so).
 
     Returns:
         The ``ferroflow`` logger.
@@ -270,14 +337,12 @@ def configure_logging(
     lvl = LogLevel.parse(level) if isinstance(level, str) else LogLevel(int(level))
     logger = logging.getLogger(ROOT_LOGGER)
     reset_logging()
-    handlers = [_console_handler(stream if stream is not None else sys.stderr, use_colors, json_output)]
+    handlers = [_console_handler(stream if stream is not None else sys.stderr, use_colors, json_output, console)]
     if log_file is not None:
         path = Path(log_file)
         path.parent.mkdir(parents=True, exist_ok=True)
         file_handler = logging.FileHandler(path, encoding="utf-8")
-        file_handler.setFormatter(
-            JsonFormatter() if json_output else logging.Formatter("%(asctime)s %(levelname)-8s %(name)s: %(message)s")
-        )
+        file_handler.setFormatter(JsonFormatter() if json_output else IsoFormatter(_PLAIN_FORMAT))
         handlers.append(file_handler)
     for handler in handlers:
         handler.setLevel(lvl)

@@ -12,7 +12,34 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["RUN_FIELDS", "RunResult", "TaskRecord", "TaskStatus", "error_text", "run_fields"]
+__all__ = [
+    "NOT_GATHERED",
+    "RUN_FIELDS",
+    "FailedAttempt",
+    "RunResult",
+    "TaskRecord",
+    "TaskStatus",
+    "error_text",
+    "run_fields",
+]
+
+
+class _NotGathered:
+    """The type of :data:`NOT_GATHERED` (one instance)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<result kept on the cluster>"
+
+    def __reduce__(self) -> str:
+        return "NOT_GATHERED"
+
+
+NOT_GATHERED: Any = _NotGathered()
+"""The result of a task that completed on a cluster whose result was not brought back
+(``DaskExecutor(gather="sinks")``): ``TaskRecord.result`` holds it, ``RunResult`` leaves
+the task out, and the store records the task without a result, so resuming runs it again."""
 
 
 class TaskStatus(StrEnum):
@@ -38,6 +65,35 @@ class TaskStatus(StrEnum):
 
 
 @dataclass(slots=True)
+class FailedAttempt:
+    """One attempt of a task that raised.
+
+    Attributes:
+        number: 1 for the first attempt, 2 for the first retry, ...
+        started_at: Epoch seconds.
+        finished_at: Epoch seconds.
+        error: ``Type: message`` of what it raised.
+        traceback: The formatted traceback.
+    """
+
+    number: int
+    started_at: float
+    finished_at: float
+    error: str
+    traceback: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The attempt as the store keeps it."""
+        return {
+            "number": self.number,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "error": self.error,
+            "traceback": self.traceback,
+        }
+
+
+@dataclass(slots=True)
 class TaskRecord:
     """Everything one run knows about one task.
 
@@ -54,6 +110,8 @@ class TaskRecord:
         cached: The result came from the cache.
         resumed: The result came from the run being resumed.
         logs: Log lines captured while it ran.
+        failed_attempts: Every attempt that raised, oldest first: its number, start,
+            end, error and traceback (the last one is ``error`` when the task failed).
     """
 
     name: str
@@ -68,6 +126,7 @@ class TaskRecord:
     cached: bool = False
     resumed: bool = False
     logs: list[str] = field(default_factory=list)
+    failed_attempts: list[FailedAttempt] = field(default_factory=list)
 
     @property
     def duration_seconds(self) -> float | None:

@@ -20,17 +20,23 @@ def _records() -> list[TaskRecord]:
     ]
 
 
-def test_terminal_shows_a_bar_with_done_total_and_failures() -> None:
+def test_terminal_shows_a_bar_with_done_total_failures_and_running_tasks() -> None:
     output = Output()
     buffer = io.StringIO()
-    output.out = Console(file=buffer, force_terminal=True, width=100)
-    assert output.is_tty
+    output.err = Console(file=buffer, force_terminal=True, color_system=None, width=140)
+    assert output.live
     with RunProgress(output, "wf", 3) as progress:
+        progress.task_started("a")
+        progress.task_started("b")
+        assert progress._live is not None
+        progress._live._bar.refresh()
         for record in _records():
             progress(record)
     text = buffer.getvalue()
-    assert "3/3" in text and "2 failed" in text and "c upstream_failed" in text
-    assert (progress.done, progress.failed) == (3, 2)
+    # Failures count FAILED tasks only, as the run's stats and the summary do.
+    assert "3/3" in text and "1 failed" in text and "c upstream_failed: upstream task 'b' failed" in text
+    assert "running: a, b" in text
+    assert (progress.done, progress.failed) == (3, 1)
 
 
 def test_plain_lines_when_not_a_terminal(capsys: object) -> None:
@@ -44,5 +50,5 @@ def test_plain_lines_when_not_a_terminal(capsys: object) -> None:
         "running wf (3 tasks)",
         "[1/3] a completed in 0.50s",
         "[2/3] b failed in 1.00s after 3 attempts",
-        "[3/3] c upstream_failed",
+        "[3/3] c upstream_failed: upstream task 'b' failed",
     ]

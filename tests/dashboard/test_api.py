@@ -135,7 +135,7 @@ def test_schedules_are_listed_and_enabled_or_disabled(served: Served) -> None:
     s = add_schedule(served.store, "hello", kind="flow", interval="hourly")
     with served.client() as c:
         listed = c.get("/api/schedules").json()["schedules"]
-        assert listed[0]["id"] == s.id and len(listed[0]["next_fires"]) == 3
+        assert listed[0]["id"] == s.id and len(listed[0]["next_fires"]) == 5
         r = c.post(f"/api/schedules/{s.id}/disable", headers={"Origin": served.url})
         assert r.status_code == 200
         assert c.get("/api/schedules").json()["schedules"][0]["enabled"] is False

@@ -141,7 +141,7 @@ def test_unknown_dependency_names_position_and_suggestion(tmp_path: Path) -> Non
         "]}",
     )
     assert problems_of(path) == [
-        'flows/daily.json:5:19 tasks[2].depends_on[0]: unknown task "fetc" (did you mean "fetch"?)'
+        'flows/daily.json:5:19 tasks[2].depends_on[0] (task "report"): unknown task "fetc" (did you mean "fetch"?)'
     ]
 
 
@@ -168,7 +168,7 @@ def test_cycle_is_reported_with_its_path(tmp_path: Path) -> None:
 def test_self_dependency_is_a_cycle(tmp_path: Path) -> None:
     path = write(tmp_path / "s.json", '{"tasks": [{"id": "a", "command": "true", "depends_on": ["a"]}]}')
     (problem,) = problems_of(path)
-    assert "tasks[0].depends_on[0]: cycle" in problem and "a -> a" in problem
+    assert 'tasks[0].depends_on[0] (task "a"): cycle' in problem and "a -> a" in problem
 
 
 def test_missing_script_is_reported_with_a_suggestion(tmp_path: Path) -> None:
@@ -176,7 +176,8 @@ def test_missing_script_is_reported_with_a_suggestion(tmp_path: Path) -> None:
     path = write(tmp_path / "flows" / "x.json", '{"tasks": [{"id": "a", "script": "fecth.py"}]}')
     (problem,) = problems_of(path, tmp_path / "tasks")
     assert (
-        problem == 'flows/x.json:1:34 tasks[0].script: script "fecth.py" not found in tasks (did you mean "fetch.py"?)'
+        problem
+        == 'flows/x.json:1:34 tasks[0].script (task "a"): script "fecth.py" not found in tasks (did you mean "fetch.py"?)'
     )
 
 
@@ -202,13 +203,13 @@ def test_missing_fields_and_bad_types_are_all_reported_at_once(tmp_path: Path) -
     problems = problems_of(path)
     text = "\n".join(problems)
     assert 'm.json:2:3 tasks[0]: missing required field "id"' in text
-    assert 'm.json:3:3 tasks[1]: a task needs exactly one of "script" or "command"' in text
-    assert 'm.json:4:3 tasks[2]: a task needs exactly one of "script" or "command"' in text
-    assert "m.json:5:45 tasks[3].retries: input should be greater than or equal to 0" in text
-    assert "tasks[3].timeout: input should be a valid number" in text
-    assert 'tasks[3].depnds_on: unknown field "depnds_on" (did you mean "depends_on"?)' in text
-    assert "tasks[4].args: each argument must be a string, number or boolean, not dict" in text
-    assert "tasks[4].env: env variable 'A' cannot be null" in text
+    assert 'm.json:3:3 tasks[1] (task "b"): a task needs exactly one of "script" or "command"' in text
+    assert 'm.json:4:3 tasks[2] (task "c"): a task needs exactly one of "script" or "command"' in text
+    assert 'm.json:5:45 tasks[3].retries (task "d"): input should be greater than or equal to 0' in text
+    assert 'tasks[3].timeout (task "d"): input should be a valid number' in text
+    assert 'tasks[3].depnds_on (task "d"): unknown field "depnds_on" (did you mean "depends_on"?)' in text
+    assert 'tasks[4].args (task "e"): each argument must be a string, number or boolean, not dict' in text
+    assert "tasks[4].env (task \"e\"): env variable 'A' cannot be null" in text
     assert 'm.json:8:1 colour: unknown field "colour"' in text
     # Sorted by position, one per line.
     lines = [int(p.split(":")[1]) for p in problems]
@@ -239,7 +240,7 @@ def test_a_task_that_is_not_a_mapping_is_named_plainly(tmp_path: Path) -> None:
 def test_toml_sub_tables_of_a_task_point_at_their_own_lines(tmp_path: Path) -> None:
     text = '[[tasks]]\nid = "a"\ncommand = "true"\n\n[[tasks]]\nid = "b"\ncommand = "true"\n[tasks.env]\nX = [1]\n'
     (problem,) = problems_of(write(tmp_path / "t.toml", text))
-    assert problem.startswith("t.toml:8:1 tasks[1].env: env variable 'X'")
+    assert problem.startswith("t.toml:8:1 tasks[1].env (task \"b\"): env variable 'X'")
 
 
 def test_empty_task_list_and_wrong_top_level(tmp_path: Path) -> None:
@@ -429,7 +430,9 @@ def test_missing_placeholder_fails_before_anything_runs(tmp_path: Path) -> None:
     )
     with pytest.raises(FlowFileError) as info:
         load_flow(path).run(store=None)
-    assert 'tasks[1].command[1]: no value for placeholder "{dat}" (did you mean "date"?)' in str(info.value)
+    assert 'tasks[1].command[1] (task "second"): no value for placeholder "{dat}" (did you mean "date"?)' in str(
+        info.value
+    )
     assert not marker.exists()
 
 

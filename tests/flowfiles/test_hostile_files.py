@@ -168,7 +168,7 @@ def test_scripts_outside_the_tasks_folder_are_refused(project: Path, script: str
     flow.write_text(json.dumps({"tasks": [{"id": "t", "script": script}]}))
     with pytest.raises(
         FlowFileError,
-        match=r'esc\.json:1:\d+ tasks\[0\]\.script: .*outside the tasks folder.*"allow_outside_tasks_dir": true',
+        match=r'esc\.json:1:\d+ tasks\[0\]\.script \(task "t"\): .*outside the tasks folder.*"allow_outside_tasks_dir": true',
     ):
         load_flow(flow, tasks_dir=project / "tasks")
     done = ferroflow("run", "esc", cwd=project)

@@ -8,7 +8,8 @@ installed, and the repository as the argument::
 It checks that the wheel's tag is an abi3 manylinux one, that every file of
 ``python/ferroflow/`` (templates, static assets, the ``.pyi`` stub, ``py.typed``, ...) was
 installed, that every module imports (those of the extras included) as well as every
-dependency of every extra, and that ``ferroflow --version`` and ``ferroflow demo`` work.
+dependency of every extra, and that ``ferroflow --version``, ``python -m ferroflow --version``
+and ``ferroflow demo`` work.
 Each failure is listed; the exit code is 1 if there was any.
 """
 
@@ -119,7 +120,7 @@ def _normal(name: str) -> str:
 
 
 def check_cli() -> list[str]:
-    """``ferroflow --version`` and ``ferroflow demo`` work from the installed console script."""
+    """``ferroflow --version`` (also as ``python -m ferroflow``) and ``ferroflow demo`` work from the install."""
     import ferroflow
 
     exe = Path(sys.executable).with_name("ferroflow")
@@ -127,6 +128,11 @@ def check_cli() -> list[str]:
     version = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60, check=False)
     if version.returncode != 0 or ferroflow.__version__ not in version.stdout:
         problems.append(f"ferroflow --version: exit {version.returncode}: {version.stdout}{version.stderr}")
+    as_module = subprocess.run(
+        [sys.executable, "-m", "ferroflow", "--version"], capture_output=True, text=True, timeout=60, check=False
+    )
+    if as_module.returncode != 0 or ferroflow.__version__ not in as_module.stdout:
+        problems.append(f"python -m ferroflow --version: exit {as_module.returncode}: {as_module.stderr}")
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "FERROFLOW_HOME": str(Path(tmp, "home"))}
         demo = subprocess.run(

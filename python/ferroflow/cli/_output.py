@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ..errors import FerroflowError, WorkflowError
 
@@ -36,8 +37,11 @@ class Output:
 
     def __init__(self, json_mode: bool = False) -> None:
         self.json_mode = json_mode
+        from ..log import log_theme
+
         self.out = Console(highlight=False, soft_wrap=False)
-        self.err = Console(stderr=True, highlight=False)
+        # Log lines and the progress bar share this console, so they never write over each other.
+        self.err = Console(stderr=True, highlight=False, theme=log_theme())
         for console in (self.out, self.err):
             if not console.is_terminal:
                 console.width = max(console.width, 160)
@@ -47,6 +51,11 @@ class Output:
     def is_tty(self) -> bool:
         """Whether stdout is a terminal (progress bars, live screens)."""
         return self.out.is_terminal and not self.json_mode
+
+    @property
+    def live(self) -> bool:
+        """Whether stderr is a terminal a progress bar can draw on (with the log lines)."""
+        return bool(self.err.is_terminal) and not self.json_mode
 
     def json(self, event: str, **data: Any) -> None:
         """One JSON object on stdout."""
@@ -74,7 +83,7 @@ class Output:
             sys.stderr.write(json.dumps({"event": "warning", "level": "WARNING", "message": message}) + "\n")
             sys.stderr.flush()
         else:
-            self.err.print(f"[bold yellow]warning:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+            self.err.print(f"[bold yellow]warning:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
 
     def error(self, message: str) -> None:
         """An error message on stderr (JSON in JSON mode)."""
@@ -82,7 +91,8 @@ class Output:
             sys.stderr.write(json.dumps({"event": "error", "level": "ERROR", "message": message}) + "\n")
             sys.stderr.flush()
         else:
-            self.err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+            # The message is text, not markup: "pip install 'ferroflow[dask]'" keeps its brackets.
+            self.err.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
 
 
 @dataclass(slots=True)
@@ -111,6 +121,18 @@ class CliState:
         store = open_store(self.home if self.home is not None else DEFAULT_STORE)
         assert store is not None
         return store
+
+    def store_file(self) -> Path:
+        """The store's database file (not opened, not created)."""
+        from ..store.store import DEFAULT_STORE, store_path
+
+        path = store_path(self.home if self.home is not None else DEFAULT_STORE)
+        assert path is not None
+        return path
+
+    def existing_store(self) -> Any:
+        """The store if its database exists, else None: read-only commands create nothing."""
+        return self.store() if self.store_file().exists() else None
 
 
 def default_state() -> CliState:

@@ -17,11 +17,13 @@ from typer._click.exceptions import ClickException
 
 from .. import __version__
 from . import dashboard, demo, run, runs, schedule, scheduler
+from ._help import FlagGroup
 from ._output import EXIT_INTERRUPTED, CliState, Output, user_errors
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(
+    cls=FlagGroup,
     name="ferroflow",
     help="Zero-infrastructure workflow orchestration: flows, Python DAGs, file watching, schedules.",
     no_args_is_help=True,
@@ -74,7 +76,9 @@ def root(
     if log_dir is not None:
         log_file = log_dir / "ferroflow.log"
     with user_errors(output):
-        configure_logging(level, use_colors=True, json_output=json_logs, stream=sys.stderr, log_file=log_file)
+        configure_logging(
+            level, use_colors=True, json_output=json_logs, stream=sys.stderr, log_file=log_file, console=output.err
+        )
     ctx.obj = CliState(
         flows_dir=flows_dir,
         tasks_dir=tasks_dir,

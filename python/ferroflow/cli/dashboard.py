@@ -32,13 +32,22 @@ def start_dashboard(
     port: int = 8765,
     token: str | None = None,
     open_browser: bool = False,
+    project: Any = None,
 ) -> DashboardServer:
     """Check the bind, then serve in the background; exits 2 on a refused bind or a port in use."""
     from ..dashboard import serve_dashboard
     from ..errors import FerroflowError
 
     try:
-        return serve_dashboard(watch_app, host=host, port=port, token=token, store=store, open_browser=open_browser)
+        return serve_dashboard(
+            watch_app,
+            host=host,
+            port=port,
+            token=token,
+            store=store,
+            open_browser=open_browser,
+            project=project,
+        )
     except FerroflowError as exc:
         fail(out, str(exc))
 
@@ -55,13 +64,21 @@ def dashboard(
     open_browser: Annotated[bool, typer.Option("--open", help="Open the dashboard in a browser.")] = False,
 ) -> None:
     """Serve the dashboard: runs, tasks, logs, reports and schedules of the store, live."""
+    from ..store import DEFAULT_STORE
     from ..watch import WatchApp
 
     st = state(ctx)
     out = st.output
     with user_errors(out):
         server = start_dashboard(
-            out, WatchApp(name="dashboard"), st.store(), host=host, port=port, token=token, open_browser=open_browser
+            out,
+            WatchApp(name="dashboard", store=None),
+            st.home if st.home is not None else DEFAULT_STORE,
+            host=host,
+            port=port,
+            token=token,
+            open_browser=open_browser,
+            project=st.project(),
         )
         out.line(f"dashboard on {server.url}  (Ctrl+C to stop)")
         done = threading.Event()

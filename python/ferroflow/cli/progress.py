@@ -1,36 +1,40 @@
-"""Run progress on the terminal: a Rich bar on a TTY, plain lines otherwise, JSON lines with ``--json-logs``."""
+"""Run progress on the terminal: a Rich bar on a TTY, plain lines otherwise, JSON lines with ``--json-logs``.
+
+On a terminal the bar is :class:`~ferroflow.engine.display.LiveProgress`, drawn on the
+stderr console the log handler prints on (one console: no overwriting). It folds the
+per-task success lines unless ``--log-level debug``; JSON logs and the log file get every
+line. Every view uses the same status words (``TaskStatus`` values).
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 
+from ..engine.display import LiveProgress
+from ..log import console_log_handler
 from ..results import RunResult, TaskRecord, TaskStatus, run_fields
 from ._output import Output
 
 __all__ = ["RunProgress", "print_run_summary"]
 
-_BAD = {TaskStatus.FAILED, TaskStatus.UPSTREAM_FAILED, TaskStatus.CANCELLED}
-_STYLE = {
-    TaskStatus.COMPLETED: "green",
-    TaskStatus.FAILED: "bold red",
-    TaskStatus.SKIPPED: "yellow",
-    TaskStatus.UPSTREAM_FAILED: "red",
-    TaskStatus.CANCELLED: "magenta",
-}
-
 
 class RunProgress:
-    """The ``progress=`` callback of a run, drawing as tasks finish.
+    """The ``progress=`` callback of a run, drawing as tasks start and finish.
 
     Args:
         output: Where to draw.
         workflow: The workflow's name.
         total: Number of tasks.
+
+    Attributes:
+        done: Tasks finished so far.
+        failed: Tasks that failed (``TaskStatus.FAILED``: the summary's "failed" count).
     """
 
     def __init__(self, output: Output, workflow: str, total: int) -> None:
@@ -41,22 +45,15 @@ class RunProgress:
         self.failed = 0
         self.started = time.monotonic()
         self._lock = threading.Lock()
-        self._bar: Progress | None = None
-        self._task_id: Any = None
+        self._live: LiveProgress | None = None
 
     def __enter__(self) -> Self:
-        if self.output.is_tty:
-            self._bar = Progress(
-                SpinnerColumn(),
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("[red]{task.fields[failed]} failed"),
-                TimeElapsedColumn(),
-                console=self.output.out,
-            )
-            self._bar.start()
-            self._task_id = self._bar.add_task(self.workflow, total=self.total, failed=0)
+        if self.output.live:
+            handler = console_log_handler()
+            fold = not logging.getLogger("ferroflow").isEnabledFor(logging.DEBUG)
+            self._live = LiveProgress(
+                self.output.err, self.workflow, self.total, log_handler=handler, fold_success=fold
+            ).__enter__()
         elif self.output.json_mode:
             self.output.json("run_started", workflow=self.workflow, tasks=self.total)
         else:
@@ -66,28 +63,30 @@ class RunProgress:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._bar is not None:
-            self._bar.stop()
+        if self._live is not None:
+            self._live.__exit__(exc_type, exc, tb)
+
+    def task_started(self, name: str) -> None:
+        """A task started (shown as running on the bar)."""
+        if self._live is not None:
+            self._live.task_started(name)
 
     def __call__(self, record: TaskRecord) -> None:
         with self._lock:
             self.done += 1
-            if record.status in _BAD:
+            if record.status is TaskStatus.FAILED:
                 self.failed += 1
             done, failed = self.done, self.failed
+        if self._live is not None:
+            self._live(record)
+            return
         duration = record.duration_seconds
         took = f" in {duration:.2f}s" if duration is not None else ""
         note = " (cached)" if record.cached else " (resumed)" if record.resumed else ""
         if record.attempts > 1:
             note += f" after {record.attempts} attempts"
         status = record.status.value
-        if self._bar is not None:
-            self._bar.update(self._task_id, advance=1, failed=failed)
-            if record.status in _BAD or record.status is TaskStatus.SKIPPED:
-                style = _STYLE.get(record.status, "")
-                reason = f": {record.reason}" if record.reason else ""
-                self._bar.console.print(f"  [{style}]{record.name} {status}[/]{reason}", highlight=False)
-        elif self.output.json_mode:
+        if self.output.json_mode:
             self.output.json(
                 "task",
                 workflow=self.workflow,
@@ -102,7 +101,8 @@ class RunProgress:
                 error=str(record.error) if record.error is not None else None,
             )
         else:
-            self.output.line(f"[{done}/{self.total}] {record.name} {status}{took}{note}")
+            reason = f": {record.reason}" if record.reason and record.status is not TaskStatus.COMPLETED else ""
+            self.output.line(f"[{done}/{self.total}] {record.name} {status}{took}{note}{reason}")
 
 
 def print_run_summary(output: Output, result: RunResult, log_dir: str | None = None) -> None:
@@ -123,21 +123,23 @@ def print_run_summary(output: Output, result: RunResult, log_dir: str | None = N
         for key in ("completed", "failed", "skipped")
         if stats.get(key) or key == "completed"
     )
-    blocked = sum(1 for r in result.records.values() if r.status is TaskStatus.UPSTREAM_FAILED)
-    if blocked:
-        counts += f", {blocked} not run (upstream failed)"
+    # The same status words as the bar, the tables and the JSON lines.
+    for status in (TaskStatus.UPSTREAM_FAILED, TaskStatus.CANCELLED):
+        n = sum(1 for r in result.records.values() if r.status is status)
+        if n:
+            counts += f", {n} {status.value}"
     for flag in ("resumed", "cached"):
         n = sum(1 for r in result.records.values() if getattr(r, flag))
         if n:
             counts += f", {n} {flag}"
     output.print(
-        f"[{style}]{result.workflow}: run {result.run_id} {result.status}[/] ({counts}) in {float(elapsed):.2f}s",
+        f"[{style}]{escape(result.workflow)}: run {result.run_id} {result.status}[/] ({counts}) in {float(elapsed):.2f}s",
         highlight=False,
     )
     for name, err in result.errors.items():
         text = str(err).strip()
         first, _, rest = text.partition("\n")
-        output.print(f"  [red]✗ {name}[/]: {first}", highlight=False, markup=True)
+        output.print(f"  [red]✗ {escape(name)}[/]: {escape(first)}", highlight=False, markup=True)
         for line in rest.splitlines()[-15:]:
             output.line(f"      {line}")
     if log_dir:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from pathlib import Path
@@ -10,6 +11,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import FerroflowError, FlowFileError
@@ -17,6 +19,7 @@ from ..flowfiles.model import display_path, suggest
 from ..flowfiles.params import parse_params
 from ..flowfiles.project import DryRun, FlowWorkflow, Project
 from ..flowfiles.targets import Target, as_workflow, load_python_target, resolve_target
+from ..trigger import started_by
 from ._output import EXIT_FAILED, EXIT_INTERRUPTED, CliState, Output, fail, state, user_errors
 from .progress import RunProgress, print_run_summary
 
@@ -60,6 +63,14 @@ def run(
     ] = False,
     dashboard: Annotated[bool, typer.Option("--dashboard", help="Also serve the web dashboard.")] = False,
     dashboard_port: Annotated[int, typer.Option("--dashboard-port", min=1, max=65535, help="Dashboard port.")] = 8765,
+    dask_address: Annotated[
+        str | None,
+        typer.Option(
+            "--dask-address",
+            help="With --executor dask: the scheduler (tcp://host:8786); default $FERROFLOW_DASK_ADDRESS, "
+            "else a local cluster.",
+        ),
+    ] = None,
 ) -> None:
     """Run a flow, a Python workflow, or watch the handlers a Python file registers."""
     st = state(ctx)
@@ -69,10 +80,13 @@ def run(
             fail(out, "--resume and --resume-last cannot be used together")
         if executor not in EXECUTORS:
             fail(out, f'unknown --executor "{executor}": use {", ".join(EXECUTORS)}')
+        if dask_address is not None and executor != "dask":
+            fail(out, "--dask-address needs --executor dask")
         values = parse_params(params)
         resolved = resolve_target(target, st.project())
+        stack.enter_context(started_by(_trigger_kind(), target=target, **_where(st)))
         run_kwargs: dict[str, Any] = {
-            "executor": executor,
+            "executor": _executor(executor, dask_address),
             "max_workers": max_workers,
             "params": values,
             "fail_fast": fail_fast,
@@ -87,7 +101,7 @@ def run(
             from .dashboard import start_dashboard
 
             watch_app = loaded.watch_app if loaded is not None and loaded.watch_app is not None else WatchApp()
-            server = start_dashboard(out, watch_app, run_kwargs["store"], port=dashboard_port)
+            server = start_dashboard(out, watch_app, run_kwargs["store"], port=dashboard_port, project=st.project())
             stack.callback(server.stop)
             out.line(f"dashboard on {server.url}")
         if loaded is None:
@@ -105,6 +119,31 @@ def run(
             out.line("dry run: Python workflows have no script form; nothing ran")
             return
         _run_workflow(out, workflow, run_kwargs)
+
+
+def _trigger_kind() -> str:
+    """``cli``, or ``dashboard`` for a run the dashboard started (it says so in the environment)."""
+    said = os.environ.pop("FERROFLOW_TRIGGER", "")
+    return said if said == "dashboard" else "cli"
+
+
+def _where(st: CliState) -> dict[str, str]:
+    """Where a run of the CLI started: what running it again needs."""
+    return {
+        "cwd": os.getcwd(),
+        "flows_dir": str(st.flows_dir.resolve()),
+        "tasks_dir": str(st.tasks_dir.resolve()),
+        "output_dir": str(st.output_dir.resolve()),
+    }
+
+
+def _executor(name: str, dask_address: str | None) -> Any:
+    """The executor for ``--executor`` (an object for dask, so a missing extra fails here)."""
+    if name != "dask":
+        return name
+    from ..executors.dask import DaskExecutor
+
+    return DaskExecutor(address=dask_address)
 
 
 def _run_flow(st: CliState, target: Target, run_kwargs: dict[str, Any], dry_run: bool) -> None:
@@ -177,7 +216,7 @@ def _print_dry_run(out: Output, dry: DryRun) -> None:
         plan = [[{"task": t, "depends_on": deps, "command": cmd} for t, deps, cmd in layer] for layer in dry.plan]
         out.json("dry_run", flow=dry.flow, params=dry.params, plan=plan, script=str(dry.script_path))
         return
-    out.print(f"[bold]plan of {dry.flow}[/] (params: {dry.params or '{}'})", highlight=False)
+    out.print(f"[bold]plan of {escape(dry.flow)}[/] (params: {escape(str(dry.params or {}))})", highlight=False)
     for n, layer in enumerate(dry.plan, start=1):
         out.line(f"  stage {n}:")
         for task_id, deps, cmd in layer:
@@ -192,7 +231,7 @@ def _print_plan(out: Output, workflow: Any) -> None:
     if out.json_mode:
         out.json("plan", workflow=workflow.name, layers=layers)
         return
-    out.print(f"[bold]plan of {workflow.name}[/]", highlight=False)
+    out.print(f"[bold]plan of {escape(workflow.name)}[/]", highlight=False)
     for n, layer in enumerate(layers, start=1):
         out.line(f"  stage {n}: {', '.join(layer)}")
 
@@ -273,9 +312,11 @@ def list_flow_rows(project: Project) -> list[dict[str, Any]]:
     from ..flowfiles.model import parse_flow_file
 
     rows = []
+    declared = project.declared_names()
     for name, path in project.flow_files().items():
         row: dict[str, Any] = {
             "name": name,
+            "declared_name": declared.get(path),
             "file": display_path(path),
             "tasks": None,
             "description": None,
@@ -283,6 +324,8 @@ def list_flow_rows(project: Project) -> list[dict[str, Any]]:
         }
         try:
             project.check_unique(name)
+            if path in declared:
+                project.check_unique(declared[path])
             spec = parse_flow_file(path, project.tasks_dir)
         except FlowFileError as exc:
             row["problem"] = exc.problems[0] if exc.problems else str(exc)
@@ -312,7 +355,8 @@ def list_flows(ctx: typer.Context) -> None:
         for row in rows:
             tasks = str(row["tasks"]) if row["problem"] is None else "[red]invalid[/]"
             description = row["description"] or "" if row["problem"] is None else row["problem"]
-            table.add_row(row["name"], tasks, description, row["file"])
+            name = row["name"] if row["declared_name"] is None else f"{row['name']} (name: {row['declared_name']})"
+            table.add_row(escape(name), tasks, escape(description), escape(row["file"]))
         out.print(table)
 
 

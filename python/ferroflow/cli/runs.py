@@ -6,12 +6,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from ..errors import StoreError
+from ..errors import FlowFileError, StoreError
 from ..results import RUN_FIELDS, run_fields
+from ._help import FlagGroup
 from ._output import Output, state, user_errors, when
 
 if TYPE_CHECKING:
@@ -34,7 +36,7 @@ _STATUS_STYLE = {
     "interrupted": "magenta",
 }
 
-report_app = typer.Typer(help="Run reports.", no_args_is_help=True)
+report_app = typer.Typer(cls=FlagGroup, help="Run reports.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -49,18 +51,29 @@ def _styled(status: str) -> Text:
 
 def runs(
     ctx: typer.Context,
-    run_id: Annotated[str | None, typer.Argument(help="Show one run's tasks (an id or a unique prefix).")] = None,
+    run_id: Annotated[
+        str | None,
+        typer.Argument(help="Show one run's tasks (an id or a unique prefix), or list the runs of a workflow name."),
+    ] = None,
     workflow: Annotated[str | None, typer.Option("--workflow", "-W", help="Only runs of this workflow.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs to list.")] = 20,
 ) -> None:
-    """List recorded runs, or show one run's tasks."""
+    """List recorded runs (of one workflow: `ferroflow runs NAME`), or show one run's tasks."""
     st = state(ctx)
     out = st.output
     with user_errors(out):
-        store = st.store()
-        if run_id is not None:
-            _show_run(out, store, run_id)
+        store = st.existing_store()
+        if store is None:
+            if run_id is not None and not _is_workflow_name(st, run_id):
+                raise StoreError(f"no run {run_id!r}: no runs recorded yet (no store at {st.store_file()})")
+            if not out.json_mode:
+                out.line(f"no runs recorded yet (no store at {st.store_file()})")
             return
+        if run_id is not None:
+            shown = _show_run_or_workflow(out, store, run_id)
+            if shown is not None:
+                return
+            workflow = run_id
         rows = store.list_runs(workflow=workflow, limit=limit)
         if out.json_mode:
             for r in rows:
@@ -76,9 +89,11 @@ def runs(
                 )
             return
         if not rows:
-            out.line(f"no runs recorded yet in {store.path}")
+            of = f" of workflow {workflow!r}" if workflow is not None else ""
+            out.line(f"no runs{of} recorded yet in {store.path}")
             return
-        table = Table(title=f"runs in {store.path}")
+        of = f" of {workflow}" if workflow is not None else ""
+        table = Table(title=f"runs{of} in {store.path}")
         for column in ("run id", "workflow", "status", "started", "duration", "tasks", "failed"):
             table.add_column(column)
         for r in rows:
@@ -88,6 +103,32 @@ def runs(
                 r.run_id, r.workflow, _styled(r.status), when(r.started_at), duration, str(r.task_count), failed
             )
         out.print(table)
+
+
+def _is_workflow_name(st: Any, name: str) -> bool:
+    """Whether ``name`` reads as a workflow name rather than a run id (it names a flow file)."""
+    try:
+        return st.project().find_flow(name) is not None
+    except FlowFileError:  # a name two flow files answer to still is a name
+        return True
+
+
+def _show_run_or_workflow(out: Output, store: Store, name: str) -> bool | None:
+    """Show run ``name`` (exact id first); None when ``name`` is a workflow with runs instead.
+
+    Raises:
+        StoreError: ``name`` is neither a run id (or unique prefix) nor a workflow with runs.
+    """
+    try:
+        detail = store.get_run(name)
+    except StoreError:
+        if store.list_runs(workflow=name, limit=1):
+            return None
+        raise
+    if detail.run.run_id != name and store.list_runs(workflow=name, limit=1):
+        return None  # a workflow name wins over a run-id prefix
+    _show_run(out, store, detail.run.run_id)
+    return True
 
 
 def _show_run(out: Output, store: Store, run_id: str) -> None:
@@ -114,7 +155,7 @@ def _show_run(out: Output, store: Store, run_id: str) -> None:
         return
     resumed = f", resumed from {run.resumed_from}" if run.resumed_from else ""
     out.print(
-        f"[bold]{run.workflow}[/] run {run.run_id}: ",
+        f"[bold]{escape(run.workflow)}[/] run {escape(run.run_id)}: ",
         _styled(run.status),
         f" (started {when(run.started_at)}{resumed})",
         sep="",
@@ -136,8 +177,8 @@ def _show_run(out: Output, store: Store, run_id: str) -> None:
 # ---------------------------------------------------------------- report show
 
 
-def load_any_report(store: Store, file_or_run: str) -> Any:
-    """A report from a JSON file, else from the store by run id.
+def load_any_report(store: Store | None, file_or_run: str) -> Any:
+    """A report from a JSON file, else from the store by run id (``store`` None: no store exists).
 
     Raises:
         StoreError: Neither a readable report file nor a known run.
@@ -147,6 +188,8 @@ def load_any_report(store: Store, file_or_run: str) -> Any:
     path = Path(file_or_run)
     if path.suffix == ".json" or path.exists():
         return load_report(path)
+    if store is None:
+        raise StoreError(f'"{file_or_run}" is neither a report file nor a run id (no runs are recorded yet)')
     report = store.get_report(file_or_run)
     if report is None:
         raise StoreError(f'"{file_or_run}" is neither a report file nor a run id in {store.path}; see `ferroflow runs`')
@@ -206,7 +249,7 @@ def report_show(
     st = state(ctx)
     out = st.output
     with user_errors(out):
-        report = load_any_report(st.store(), file_or_run)
+        report = load_any_report(st.existing_store(), file_or_run)
         if out.json_mode:
             out.json("report", report=report.model_dump(mode="json"))
             return

@@ -19,6 +19,7 @@ from ..scheduling.table import (
     remove_schedules,
     set_enabled,
 )
+from ._help import FlagGroup
 from ._output import Output, iso_time, state, user_errors, when
 
 if TYPE_CHECKING:
@@ -26,7 +27,9 @@ if TYPE_CHECKING:
 
 __all__ = ["register", "schedule_rows"]
 
-schedule_app = typer.Typer(help="Cron and interval schedules, run by `ferroflow scheduler`.", no_args_is_help=True)
+schedule_app = typer.Typer(
+    cls=FlagGroup, help="Cron and interval schedules, run by `ferroflow scheduler`.", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:

@@ -13,11 +13,12 @@ from rich.text import Text
 
 from ..scheduling.daemon import AlreadyRunningError, SchedulerStatus, scheduler_status, serve, start_daemon, stop_daemon
 from ..scheduling.schedules import timedelta_text
+from ._help import FlagGroup
 from ._output import EXIT_FAILED, Output, fail, iso_time, state, user_errors, when
 
 __all__ = ["register", "status_renderable"]
 
-scheduler_app = typer.Typer(help="The scheduler daemon that runs due schedules.", no_args_is_help=True)
+scheduler_app = typer.Typer(cls=FlagGroup, help="The scheduler daemon that runs due schedules.", no_args_is_help=True)
 
 _CATCHUP = ("none", "latest", "all")
 

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import socket
 import threading
 import webbrowser
 from collections.abc import AsyncIterator
@@ -16,29 +18,34 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..errors import FerroflowError
+from ..flowfiles.project import Project
+from ..store import DEFAULT_STORE
 from ..watch import WatchApp
 from ..watch.app import default_app
 from .api import Dashboard, Endpoint
 from .feed import StoreFollower
 from .security import Guard, check_bind
+from .source import StoreSource
 
 __all__ = ["DashboardServer", "create_dashboard_app", "create_dashboard_routes", "run_with_dashboard", "stop_dashboard"]
 
 
-def _store(store: Any) -> Any:
-    from ..store import DEFAULT_STORE, open_store
-
-    return open_store(DEFAULT_STORE if store is None else store)
-
-
-def _dashboard(app: WatchApp | None, store: Any, token: str | None, allowed_hosts: list[str] | None) -> Dashboard:
+def _dashboard(
+    app: WatchApp | None, store: Any, token: str | None, allowed_hosts: list[str] | None, project: Project | None
+) -> Dashboard:
     guard = Guard(token=token)
     for host in allowed_hosts or []:
         guard.allow_host(host)
     watch = app if app is not None else default_app()
-    dash = Dashboard(watch, _store(store), guard)
+    source = StoreSource(DEFAULT_STORE if store is None else store)
+    dash = Dashboard(watch, source, guard, project=project if project is not None else Project())
     watch.add_listener(dash.feed.on_file_event)
     return dash
+
+
+def _follower(dash: Dashboard) -> StoreFollower | None:
+    path = dash.source.path
+    return StoreFollower(path, dash.feed) if path is not None else None
 
 
 def create_dashboard_app(
@@ -47,20 +54,24 @@ def create_dashboard_app(
     store: Any = None,
     token: str | None = None,
     allowed_hosts: list[str] | None = None,
+    project: Project | None = None,
 ) -> Starlette:
     """The dashboard as a Starlette app.
 
     Args:
         app: The watch app to show (the default app when ``None``).
         store: The run store (a path, a :class:`~ferroflow.store.Store`; default: the default store).
+            A store that does not exist yet is not created: the pages say so until a run creates it.
         token: Require this token (``?token=`` once, then a cookie; or ``Authorization: Bearer``).
         allowed_hosts: Host names accepted besides localhost (DNS rebinding protection).
+        project: The flows the dashboard can start (default: ``flows/`` and ``tasks/`` of the
+            working directory).
 
     Returns:
         A Starlette app; ``app.state.dashboard`` is its :class:`Dashboard`.
     """
-    dash = _dashboard(app, store, token, allowed_hosts)
-    follower = StoreFollower(dash.store.path, dash.feed) if dash.store is not None else None
+    dash = _dashboard(app, store, token, allowed_hosts, project)
+    follower = _follower(dash)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -85,6 +96,7 @@ def create_dashboard_routes(
     store: Any = None,
     token: str | None = None,
     allowed_hosts: list[str] | None = None,
+    project: Project | None = None,
 ) -> Any:
     """The dashboard as a FastAPI ``APIRouter`` (extra ``ferroflow[fastapi]``).
 
@@ -95,8 +107,8 @@ def create_dashboard_routes(
     """
     from fastapi import APIRouter
 
-    dash = _dashboard(app, store, token, allowed_hosts)
-    follower = StoreFollower(dash.store.path, dash.feed) if dash.store is not None else None
+    dash = _dashboard(app, store, token, allowed_hosts, project)
+    follower = _follower(dash)
     started = threading.Lock()
 
     router = APIRouter()
@@ -138,6 +150,7 @@ class DashboardServer:
         Raises:
             FerroflowError: The server did not start (e.g. the port is in use).
         """
+        _check_port(self.host, self.port)
         self.thread.start()
         deadline = threading.Event()
         for _ in range(int(timeout * 50)):
@@ -156,6 +169,18 @@ class DashboardServer:
             self.thread.join(timeout=5)
 
 
+def _check_port(host: str, port: int) -> None:
+    """Refuse a port something already listens on, naming it (uvicorn would only log it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
+            raise FerroflowError(f"the dashboard cannot listen on {host}:{port}: port {port} {reason}") from None
+
+
 _current: DashboardServer | None = None
 
 
@@ -167,11 +192,16 @@ def serve_dashboard(
     token: str | None = None,
     store: Any = None,
     open_browser: bool = False,
+    project: Project | None = None,
 ) -> DashboardServer:
-    """Start the dashboard in the background and return its server."""
+    """Start the dashboard in the background and return its server.
+
+    Raises:
+        FerroflowError: A non-loopback ``host`` without a token, or the port is in use.
+    """
     global _current
     check_bind(host, token)
-    web = create_dashboard_app(app, store=store, token=token, allowed_hosts=[host])
+    web = create_dashboard_app(app, store=store, token=token, allowed_hosts=[host], project=project)
     server = DashboardServer(web, host, port)
     server.start()
     _current = server

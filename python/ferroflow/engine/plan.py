@@ -27,11 +27,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..context import CURRENT_TASK, TaskContext, TaskSlot
-from ..results import RunResult, TaskRecord, TaskStatus
+from ..results import NOT_GATHERED, FailedAttempt, RunResult, TaskRecord, TaskStatus
 from ..store.store import DEFAULT_STORE
+from ..trigger import Trigger, current_trigger
 from .attempts import SyncAttempt, async_attempt, call_when, inline_attempt
 from .inputs import Binding
 from .retries import RetryPolicy
+from .tasklog import OnFinal, OnStart, task_log_hooks
 
 if TYPE_CHECKING:
     from .._core import Graph
@@ -165,6 +167,10 @@ class RunPlan:
         self.tracebacks: dict[int, str] = {}
         self.reasons: dict[int, str] = {}
         self.logs: dict[int, list[str]] = {}
+        # The full runner's attempt history: when the current attempt started, and every
+        # attempt that raised (the fast path makes one attempt: its error is the task's).
+        self.attempt_started: dict[int, float] = {}
+        self.failed_attempts: dict[int, list[FailedAttempt]] = {}
         self.cached: set[int] = set()
         self.bindings = bindings
         self.fast_table = table
@@ -177,10 +183,14 @@ class RunPlan:
         self.started_at = time.time()
         self.finished_at: float | None = None
         self.interrupted = False
+        # An executor that leaves some results on a cluster sets this (they are NOT_GATHERED).
+        self.results_elsewhere = False
         # Set when the run winds down (an interrupt, or a failure under fail_fast): a task
         # waiting to retry stops waiting and fails with the error it has.
         self.stopping = threading.Event()
         self._final_hook: Callable[[int], None] | None = None
+        self._on_start: OnStart | None = None
+        self._log_final: OnFinal | None = None
         self._block_roots: dict[int, str] = {}
         self.execute: Callable[[int], bool] = self._execute_unstarted
         self._make_ctx = self._fast_context  # one bound method: slots are matched by identity
@@ -196,25 +206,46 @@ class RunPlan:
                 params=self.params,
                 task_names=list(self.names),
                 resumed_from=self.options.extra.get("resumed_from"),
+                **self._start_record(),
             )
+        # The log levels are read once per run: filtered out, per-task logging costs nothing.
+        log_start, self._log_final = task_log_hooks(self.run_id, self.workflow)
+        self._on_start = _chain(
+            self.recorder.task_started if self.recorder is not None else None,
+            log_start,
+            _progress_start(self.options.progress),
+        )
         self._final_hook = self._make_final_hook()
         if self._final_hook is not None:
             for i in sorted(self.resumed_ids):
                 self._final_hook(i)
         self.execute = self._make_execute()
 
+    def _start_record(self) -> dict[str, Any]:
+        """What the store keeps about how the run started and its graph."""
+        extra = self.options.extra
+        trigger: Trigger = extra.get("trigger") or current_trigger()
+        ups = extra.get("upstreams")
+        return {
+            "target": trigger.target,
+            "trigger": trigger.to_json(),
+            "upstreams": None if ups is None else list(ups),
+        }
+
     def _execute_unstarted(self, node: int) -> bool:
         raise RuntimeError("RunPlan.begin() must be called before execute()")
 
     def _make_final_hook(self) -> Callable[[int], None] | None:
-        recorder, progress, record = self.recorder, self.options.progress, self.record
-        if recorder is None and progress is None:
+        recorder, progress, record, log = self.recorder, self.options.progress, self.record, self._log_final
+        if recorder is None and progress is None and log is None:
             return None
 
         def final(i: int) -> None:
             rec = record(i)
             if recorder is not None:
                 recorder.task_finished(rec)
+            if log is not None:
+                log(rec)
             if progress is not None:
                 try:
                     progress(rec)
@@ -239,6 +270,7 @@ class RunPlan:
             i in self.cached,
             i in self.resumed_ids,
             self.logs.get(i, []),
+            self.failed_attempts.get(i, []),
         )
 
     # ------------------------------------------------------------ what executors call
@@ -260,7 +292,7 @@ class RunPlan:
             self.finished,
             self.attempts,
         )
-        names, recorder, final = self.names, self.recorder, self._final_hook
+        names, on_start, final = self.names, self._on_start, self._final_hook
         fail, slow_path, keep_logs = self._fail_attempt, self._execute_slow, self._keep_logs
         completed = self._plain_success_sink()
         now, cur_get, cur_set, slot_type, make_ctx = (
@@ -282,8 +314,8 @@ class RunPlan:
             status[i] = _RUNNING
             started[i] = t0 = now()
             attempts[i] = 1
-            if recorder is not None:
-                recorder.task_started(names[i], t0)
+            if on_start is not None:
+                on_start(names[i], t0)
             slot.node = i
             up = ups[i]
             try:
@@ -367,10 +399,10 @@ class RunPlan:
         """Where the fast path reports a plain success (first attempt, no logs), if anywhere.
 
         The store takes the bare facts (``RunRecorder.task_completed``), so no
-        :class:`TaskRecord` is built; with a progress callback the record is needed anyway
+        :class:`TaskRecord` is built; with a progress callback or success logging the record is needed anyway
         and the final hook handles it.
         """
-        if self.recorder is None or self.options.progress is not None:
+        if self.recorder is None or self.options.progress is not None or self._log_final is not None:
             return None
         sink: Callable[[str, float, float, Any], None] = self.recorder.task_completed
         return sink
@@ -461,11 +493,11 @@ class RunPlan:
             except Exception:  # noqa: BLE001 - a callback never fails or re-runs the task
                 _log_callback_error("on_status_change", t.name)
 
-    def _set_final(self, i: int, status: TaskStatus, *, reason: str | None = None) -> None:
+    def _set_final(self, i: int, status: TaskStatus, *, reason: str | None = None, at: float | None = None) -> None:
         self.status[i] = status
         if reason is not None:
             self.reasons[i] = reason
-        self.finished[i] = time.time()
+        self.finished[i] = time.time() if at is None else at
         self._notify(self.tasks[i], status)
         if self._final_hook is not None:
             self._final_hook(i)
@@ -483,15 +515,15 @@ class RunPlan:
     def _start(self, i: int, t: Task[..., Any]) -> None:
         self.status[i] = _RUNNING
         self.started[i] = now = time.time()
-        if self.recorder is not None:
-            self.recorder.task_started(t.name, now)
+        if self._on_start is not None:
+            self._on_start(t.name, now)
         self._notify(t, _RUNNING)
 
-    def _complete(self, i: int, value: Any, *, cached: bool = False) -> bool:
+    def _complete(self, i: int, value: Any, *, cached: bool = False, at: float | None = None) -> bool:
         self.results[i] = value
         if cached:
             self.cached.add(i)
-        self._set_final(i, _COMPLETED)
+        self._set_final(i, _COMPLETED, at=at)
         return True
 
     def _add_logs(self, i: int, ctx: TaskContext) -> None:
@@ -532,14 +564,14 @@ class RunPlan:
                     return self._complete(i, value, cached=True)
         return args, kwargs, key
 
-    def _after_success(self, i: int, value: Any, key: str | None) -> bool:
+    def _after_success(self, i: int, value: Any, key: str | None, at: float | None = None) -> bool:
         t = self.tasks[i]
         if key is not None and self.store is not None and t.cache_ttl is not None:
             try:
                 self.store.cache_put(key, t.name, value, t.cache_ttl)
             except Exception:
                 logger.exception("task %r: could not cache its result; the run goes on", t.name)
-        return self._complete(i, value)
+        return self._complete(i, value, at=at)
 
     def _retry_or_raise(self, t: Task[..., Any], error: Exception, attempt: int) -> float:
         """The delay before the next attempt, or re-raise ``error`` if there is none."""
@@ -594,6 +626,7 @@ class RunPlan:
     def _attempt_context(self, i: int, t: Task[..., Any], attempt: int) -> TaskContext:
         """Count attempt number ``attempt`` of node ``i`` and build its context."""
         self.attempts[i] = attempt
+        self.attempt_started[i] = time.time()
         return self._context(t, attempt)
 
     def _next_attempt(
@@ -605,11 +638,28 @@ class RunPlan:
         they call an attempt and wait out the delay).
         """
         self._add_logs(i, ctx)
+        self._keep_failed_attempt(i, error, attempt)
         try:
             return self._retry_or_raise(t, error, attempt)
         except Exception:  # noqa: BLE001 - the attempt's own error, re-raised by the policy
             self._fail(i, error)
             return None
+
+    def _keep_failed_attempt(self, i: int, error: Exception, attempt: int) -> None:
+        now = time.time()
+        try:
+            message = str(error)
+        except Exception:  # noqa: BLE001 - a user's __str__ may raise
+            message = "<the error's message could not be formatted>"
+        self.failed_attempts.setdefault(i, []).append(
+            FailedAttempt(
+                attempt,
+                self.attempt_started.get(i, self.started[i] or now),
+                now,
+                f"{type(error).__name__}: {message}" if message else type(error).__name__,
+                "".join(traceback.format_exception(error)),
+            )
+        )
 
     def _not_retried(self, i: int, error: Exception) -> bool:
         """Fail node ``i`` with the error of its last attempt: the run stopped before its retry."""
@@ -648,8 +698,8 @@ class RunPlan:
         self.status[i] = _RUNNING
         self.started[i] = now = time.time()
         self.attempts[i] = 1
-        if self.recorder is not None:
-            self.recorder.task_started(t.name, now)
+        if self._on_start is not None:
+            self._on_start(t.name, now)
         ctx = TaskContext(self.run_id, self.workflow, t.name, 1, self.params)
         token = CURRENT_TASK.set(ctx)
         try:
@@ -703,11 +753,13 @@ class RunPlan:
         values = self.results
         stats = self.stats()
         results: Mapping[str, Any]
-        if stats["completed"] == len(status):  # all completed (the usual case): nothing to filter
+        if stats["completed"] == len(status) and not self.results_elsewhere:  # the usual case: nothing to filter
             index = self.index
             results = dict(zip(names, values, strict=True)) if index is None else _AllResults(names, index, values)
         else:
-            results = {names[i]: values[i] for i, s in enumerate(status) if s is _COMPLETED}
+            results = {
+                names[i]: values[i] for i, s in enumerate(status) if s is _COMPLETED and values[i] is not NOT_GATHERED
+            }
         errors = {names[i]: e for i, e in sorted(self.errors.items())}
         if self.interrupted:
             status_text = "cancelled"
@@ -787,6 +839,34 @@ class Bindings:
         if b is None:
             b = self._done[node] = self._make(node)
         return b
+
+
+def _chain(*hooks: OnStart | None) -> OnStart | None:
+    """One start hook calling each of ``hooks`` that is not None, in order (None if none is)."""
+    live = [h for h in hooks if h is not None]
+    if len(live) <= 1:
+        return live[0] if live else None
+
+    def chained(name: str, at: float) -> None:
+        for hook in live:
+            hook(name, at)
+
+    return chained
+
+
+def _progress_start(progress: object) -> OnStart | None:
+    """The start hook of a ``progress=`` object with a ``task_started(name)`` method, if it has one."""
+    started = getattr(progress, "task_started", None)
+    if not callable(started):
+        return None
+
+    def on_start(name: str, _at: float) -> None:
+        try:
+            started(name)
+        except Exception:
+            logger.exception("progress.task_started raised for task %r; ignored", name)
+
+    return on_start
 
 
 def _true() -> bool:

@@ -65,9 +65,25 @@ def gc_paused() -> Iterator[None]:
                 gc.enable()
 
 
+_issued: tuple[str, set[str]] = ("", set())
+_issued_lock = threading.Lock()
+
+
 def new_run_id() -> str:
-    """A readable, time-sortable, unique run id (``20260101-120000-3fa9c1``)."""
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    """A readable, time-sortable, unique run id (``20260101-120000-3fa9c1``).
+
+    Ids this process issued within the same second are never drawn twice (hundreds of runs a
+    second would otherwise meet the birthday bound of the 24 random bits).
+    """
+    global _issued
+    with _issued_lock:
+        second = time.strftime("%Y%m%d-%H%M%S")
+        if _issued[0] != second:
+            _issued = (second, set())
+        while (suffix := secrets.token_hex(3)) in _issued[1]:
+            pass
+        _issued[1].add(suffix)
+        return f"{second}-{suffix}"
 
 
 def fast_table(

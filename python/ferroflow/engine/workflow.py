@@ -21,14 +21,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, TypedDict, Unpack, overload
 
 from .._core import Graph
 from ..errors import CycleError, DuplicateTaskError, UnknownDependencyError
 from ..results import RunResult, TaskRecord, TaskStatus
 from ..store.store import DEFAULT_STORE
+from ..trigger import current_trigger
+from .atimport import refuse_run_at_import
 from .bridge import run_async_entry, run_blocking
 from .bulk import as_deps, duplicate_error, first_batch_error, replay_cycle, upstreams_of
+from .display import terminal_progress, wants_terminal_progress
 from .executor import AsyncPlanExecutor, PlanExecutor, resolve_executor
 from .finishing import execute_run, execute_run_async
 from .inputs import Binding, plan_binding
@@ -133,7 +137,7 @@ class RunKeywords(TypedDict, total=False):
     store: Any
     report_path: Any
     refresh: bool
-    progress: Callable[[TaskRecord], object] | None
+    progress: Callable[[TaskRecord], object] | bool | None
 
 
 def run_options(keywords: Mapping[str, Any]) -> RunOptions:
@@ -640,7 +644,7 @@ class Workflow:
         store: Any = DEFAULT_STORE,
         report_path: Any = None,
         refresh: bool = False,
-        progress: Callable[[TaskRecord], object] | None = None,
+        progress: Callable[[TaskRecord], object] | bool | None = None,
     ) -> RunResult:
         """Run the workflow and return its :class:`RunResult` (a mapping name → result).
 
@@ -657,7 +661,12 @@ class Workflow:
             report_path: Also write the run report (JSON) there.
             refresh: Recompute cached tasks (and refresh their cache entries).
             progress: Called with each task's :class:`TaskRecord` when it reaches its
-                final status (from any thread; its exceptions are logged).
+                final status (from any thread; its exceptions are logged); an object that
+                also has ``task_started(name)`` is told when each task starts. ``None``
+                (default): on a terminal, when no logging is configured (neither the root
+                nor the ``ferroflow`` logger has a handler), show a progress bar and the
+                run's log lines from ``INFO`` (warnings, failures, skips) on stderr; off
+                otherwise. ``False``: never. ``True``: the bar even without a terminal check.
 
         Returns:
             The :class:`RunResult`.
@@ -666,7 +675,24 @@ class Workflow:
             WorkflowError: a task failed (``.result`` is the partial result).
             StoreError: the store cannot be used, or ``resume`` names no usable run.
         """
-        return self._run(run_options(locals()))
+        options = run_options(locals())
+        display = self._display(options)
+        if display is None:
+            return self._run(options)
+        with display as live:
+            options.progress = live
+            return self._run(options)
+
+    def _display(self, options: RunOptions) -> AbstractContextManager[Any] | None:
+        """The terminal display of a run given its ``progress`` (see :meth:`run`), or None."""
+        progress: object = options.progress
+        if progress is False or progress is True:
+            options.progress = None
+        if progress is False or (progress is None and not wants_terminal_progress()):
+            return None
+        if progress is None or progress is True:
+            return terminal_progress(self.name, len(self._order))
+        return None
 
     def _plan(self, options: RunOptions) -> RunPlan:
         """Plan a run: the fast table (reused across runs while the workflow is unchanged and
@@ -678,15 +704,20 @@ class Workflow:
         by_param = self._params_by_name() if params else {}
         affected = {index[name] for key in params for name in by_param.get(key, ())}
         table = self._fast_cache
+        ups: list[tuple[int, ...]] | None = None
         if table is None or affected:
             with gc_paused():
-                table = fast_table(order, graph.predecessor_lists(), self._named, affected)
+                ups = graph.predecessor_lists()
+                table = fast_table(order, ups, self._named, affected)
             if not affected:
                 self._fast_cache = table
 
         def binding(i: int) -> Binding:
             return plan_binding(names[i], order[i].params, [(names[u], u) for u in graph.predecessor_ids(i)], params)
 
+        if options.store is not None:  # the store keeps the graph of each run
+            options.extra.setdefault("upstreams", graph.predecessor_lists() if ups is None else ups)
+        options.extra.setdefault("trigger", current_trigger())
         tasks: Sequence[Task[..., Any]] = _TaskView(self, len(order)) if self._templates else order
         plan = plan_run(self.name, self._graph, tasks, list(names), Bindings(binding), table, options, self._index)
         self._last = plan
@@ -694,6 +725,7 @@ class Workflow:
 
     def _run(self, options: RunOptions) -> RunResult:
         """Run with ``options`` (the body of :meth:`run`; subclasses wrap this or ``run``)."""
+        refuse_run_at_import("its workflow")
         executor = resolve_executor(options.executor, options.max_workers or self.max_workers)
         plan = self._plan(options)
         if isinstance(executor, PlanExecutor):
@@ -712,7 +744,7 @@ class Workflow:
         store: Any = DEFAULT_STORE,
         report_path: Any = None,
         refresh: bool = False,
-        progress: Callable[[TaskRecord], object] | None = None,
+        progress: Callable[[TaskRecord], object] | bool | None = None,
     ) -> RunResult:
         """Run on the running event loop (``await wf.execute_async()``); same keywords as :meth:`run`.
 
@@ -729,9 +761,16 @@ class Workflow:
             >>> asyncio.run(wf.execute_async(store=None))["hello"]
             'hello'
         """
-        return await self._run_async(run_options(locals()))
+        options = run_options(locals())
+        display = self._display(options)
+        if display is None:
+            return await self._run_async(options)
+        with display as live:
+            options.progress = live
+            return await self._run_async(options)
 
     async def _run_async(self, options: RunOptions) -> RunResult:
+        refuse_run_at_import("its workflow")
         executor = resolve_executor(options.executor, options.max_workers or self.max_workers)
         plan = self._plan(options)
         if isinstance(executor, AsyncPlanExecutor):

@@ -5,7 +5,9 @@
 - ``"sequential"`` / :class:`SequentialExecutor`: one thread, topological order (the reference);
 - ``"thread"`` / :class:`ThreadedExecutor` (default): the Rust work-stealing scheduler;
 - ``"process"`` / :class:`ProcessExecutor`: worker processes (cloudpickle);
-- ``"async"`` / :class:`AsyncExecutor`: asyncio, coroutines concurrently.
+- ``"async"`` / :class:`AsyncExecutor`: asyncio, coroutines concurrently;
+- ``"dask"`` / ``DaskExecutor`` (``ferroflow.executors.dask``, extra ``ferroflow[dask]``): a
+  Dask ``distributed`` cluster.
 """
 
 from __future__ import annotations

@@ -47,6 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .._core import Graph
 from ..errors import CycleError, FlowFileError
 from .positions import KEY, Path_, Positions, SyntaxProblem, parse_with_positions
+from .shellops import shell_operator
 
 __all__ = [
     "FLOW_SUFFIXES",
@@ -203,9 +204,10 @@ def display_path(path: Path) -> str:
 class _Problems:
     """Collects problems with their positions."""
 
-    def __init__(self, path: Path, positions: Positions) -> None:
+    def __init__(self, path: Path, positions: Positions, task_ids: Mapping[int, str] | None = None) -> None:
         self.shown = display_path(path)
         self.positions = positions
+        self.task_ids: Mapping[int, str] = task_ids or {}
         self.items: list[tuple[tuple[int, int], str]] = []
 
     def where(self, loc: Path_) -> tuple[int, int]:
@@ -216,7 +218,14 @@ class _Problems:
 
     def add(self, loc: Path_, message: str, *, at_key: bool = False) -> None:
         line, col = self.positions.get((*loc, KEY), self.where(loc)) if at_key else self.where(loc)
-        self.items.append(((line, col), f"{self.shown}:{line}:{col} {format_path(loc)}: {message}"))
+        self.items.append(((line, col), f"{self.shown}:{line}:{col} {format_path(loc)}{self._task(loc)}: {message}"))
+
+    def _task(self, loc: Path_) -> str:
+        """`` (task "fetch")`` for a place inside a task entry that has an id (its own id aside)."""
+        if len(loc) < 2 or loc[0] != "tasks" or not isinstance(loc[1], int) or loc[2:3] == ("id",):
+            return ""
+        task_id = self.task_ids.get(loc[1])
+        return f' (task "{task_id}")' if task_id is not None else ""
 
     def raise_if_any(self) -> None:
         if self.items:
@@ -285,13 +294,13 @@ def parse_flow_file(path: str | os.PathLike[str], tasks_dir: str | os.PathLike[s
         raise FlowFileError(f"invalid flow file {shown}:\n  {line}", [line]) from None
     except ModuleNotFoundError:
         raise FlowFileError(f"{shown}: YAML flow files need PyYAML: pip install 'ferroflow[yaml]'") from None
-    problems = _Problems(file, positions)
+    raw = _raw_tasks(data) if isinstance(data, dict) else []
+    problems = _Problems(file, positions, {task.index: task.id for task in raw if task.id is not None})
     if not isinstance(data, dict):
         problems.add((), 'a flow file holds a mapping with a "tasks" list')
         problems.raise_if_any()
     data = dict(data)
     data.setdefault("name", file.stem)
-    raw = _raw_tasks(data)
     spec: FlowSpec | None = None
     try:
         spec = FlowSpec.model_validate(data)
@@ -299,6 +308,7 @@ def parse_flow_file(path: str | os.PathLike[str], tasks_dir: str | os.PathLike[s
         _pydantic_problems(exc, problems)
     _check_graph(raw, problems)
     _check_scripts(raw, file, tasks_dir, problems)
+    _check_commands(raw, problems)
     problems.raise_if_any()
     assert spec is not None
     return spec
@@ -317,6 +327,9 @@ class _RawTask:
         script = entry.get("script")
         self.script = script if isinstance(script, str) and script else None
         self.allow_outside = entry.get("allow_outside_tasks_dir") is True
+        command = entry.get("command")
+        self.command = command if isinstance(command, str) else None
+        self.shell = entry.get("shell") is True
 
 
 def _raw_tasks(data: dict[str, Any]) -> list[_RawTask]:
@@ -364,6 +377,21 @@ def _check_graph(raw: list[_RawTask], problems: _Problems) -> None:
         # Point at the dependency that closes the loop: the last hop of the path.
         hop = deps_at.get((cycle[-2], cycle[-1])) if len(cycle) >= 2 else None
         problems.add(("tasks", *hop[:1], "depends_on", *hop[1:]) if hop else ("tasks",), f"cycle: {' -> '.join(cycle)}")
+
+
+def _check_commands(raw: list[_RawTask], problems: _Problems) -> None:
+    """A ``command`` string using shell syntax must say ``"shell": true`` (it runs without a shell)."""
+    for task in raw:
+        if task.command is None or task.shell:
+            continue
+        operator = shell_operator(task.command)
+        if operator is not None:
+            problems.add(
+                ("tasks", task.index, "command"),
+                f'the command uses the shell syntax "{operator}" but runs without a shell, so it would '
+                'reach the program as a plain argument: set "shell": true on the task to run it '
+                "through /bin/sh, or quote it if it is meant literally",
+            )
 
 
 def resolve_tasks_dir(flow_file: Path, tasks_dir: str | os.PathLike[str] | None) -> Path:
@@ -433,7 +461,7 @@ def check_placeholders(spec: FlowSpec, file: Path, available: Mapping[str, objec
     from .scripts import placeholder_names
 
     _, positions = parse_with_positions(file.read_text(encoding="utf-8"), FLOW_SUFFIXES[file.suffix.lower()])
-    problems = _Problems(file, positions)
+    problems = _Problems(file, positions, {n: task.id for n, task in enumerate(spec.tasks)})
     names = sorted(available)
     for n, task in enumerate(spec.tasks):
         for loc, text in _templated_fields(task):

@@ -41,6 +41,7 @@ from ..results import RunResult, TaskRecord
 from ..store.store import DEFAULT_STORE
 from .execute import FlowDefinition, ScriptTaskRunner, default_output_dir
 from .model import FLOW_SUFFIXES, display_path, suggest
+from .positions import SyntaxProblem, parse_with_positions
 
 __all__ = ["DryRun", "FlowWorkflow", "Project", "Target", "load_flow"]
 
@@ -261,16 +262,51 @@ class Project:
             out.setdefault(path.stem, []).append(path)
         return out
 
+    def declared_names(self) -> dict[Path, str]:
+        """The ``name`` each flow file declares, where it differs from its file name.
+
+        A file that cannot be read or parsed declares nothing here (its problem is
+        reported when it is loaded).
+        """
+        out: dict[Path, str] = {}
+        for paths in self._files_by_name().values():
+            for path in paths:
+                name = _declared_name(path)
+                if name is not None and name != path.stem:
+                    out[path] = name
+        return out
+
+    def candidates(self, name: str) -> list[Path]:
+        """Every flow file that ``name`` may mean: by file name, or by the ``name`` it declares."""
+        found = list(self._files_by_name().get(name, []))
+        found += [path for path, declared in self.declared_names().items() if declared == name and path not in found]
+        return found
+
+    def find_flow(self, name: str) -> Path | None:
+        """The flow file ``name`` means (its file name or its declared ``name``), if any.
+
+        Raises:
+            FlowFileError: More than one file answers to ``name``.
+        """
+        self.check_unique(name)
+        found = self.candidates(name)
+        return found[0] if found else None
+
     def check_unique(self, name: str) -> None:
-        """Refuse a flow name two files define.
+        """Refuse a flow name two files answer to (by file name or declared ``name``).
 
         Raises:
             FlowFileError: Naming both files.
         """
-        paths = self.ambiguous(name)
-        if paths:
-            shown = " and ".join(display_path(p) for p in paths)
-            raise FlowFileError(f'flow "{name}" is defined twice ({shown}); rename or remove one, or run the file')
+        paths = self.candidates(name)
+        if len(paths) > 1:
+            declared = self.declared_names()
+            shown = " and ".join(
+                display_path(p) + (f' (which declares "name": "{declared[p]}")' if p in declared else "") for p in paths
+            )
+            raise FlowFileError(
+                f'flow "{name}" is defined twice ({shown}); rename or remove one, or run the file by its path'
+            )
 
     def list_flows(self) -> list[str]:
         """The names of the flows in the flows folder, sorted."""
@@ -282,11 +318,10 @@ class Project:
         Raises:
             FlowFileError: No such flow; the message lists the ones that exist.
         """
-        files = self.flow_files()
-        if name in files:
-            self.check_unique(name)
-            return files[name]
-        names = sorted(files)
+        found = self.find_flow(name)
+        if found is not None:
+            return found
+        names = sorted({*self.flow_files(), *self.declared_names().values()})
         known = ", ".join(names) if names else "none"
         raise FlowFileError(
             f'no flow named "{name}" in {display_path(self.flows_dir)}{suggest(name, names)}; available: {known}'
@@ -336,3 +371,13 @@ class Project:
             raise_on_failure=raise_on_failure,
             progress=progress,
         )
+
+
+def _declared_name(path: Path) -> str | None:
+    """The ``name`` a flow file declares, read without validating the rest; None if none or unreadable."""
+    try:
+        data, _ = parse_with_positions(path.read_text(encoding="utf-8"), FLOW_SUFFIXES[path.suffix.lower()])
+    except (OSError, UnicodeDecodeError, SyntaxProblem, ModuleNotFoundError, RecursionError):
+        return None
+    name = data.get("name") if isinstance(data, dict) else None
+    return name if isinstance(name, str) and name else None

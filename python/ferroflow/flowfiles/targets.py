@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..context import LOADING_TARGET
 from ..errors import FerroflowError, FlowFileError
 from .model import FLOW_SUFFIXES, display_path, suggest
 from .project import Project, Target
@@ -66,14 +67,13 @@ def resolve_target(spec: str, project: Project) -> Target:
         if not path.is_file():
             raise FlowFileError(f"{path_part}: no such Python file")
         return Target("python", spec, path=path, attr=attr or None)
-    flows = project.flow_files()
-    if spec in flows:
-        project.check_unique(spec)
-        return Target("flow", spec, path=flows[spec])
+    found = project.find_flow(spec)
+    if found is not None:
+        return Target("flow", spec, path=found)
     if _MODULE_RE.match(spec) and _module_exists(spec.split(":")[0]):
         module, _, attr = spec.partition(":")
         return Target("python", spec, module=module, attr=attr or None)
-    names = sorted(flows)
+    names = sorted({*project.flow_files(), *project.declared_names().values()})
     known = ", ".join(names) if names else f"none: {display_path(project.flows_dir)} holds no flow files"
     raise FlowFileError(
         f'unknown flow or target "{spec}"{suggest(spec, names)}; flows in {display_path(project.flows_dir)}: {known}. '
@@ -175,7 +175,11 @@ def load_python_target(target: Target) -> PythonTarget:
     watch = _watch_module()
     if watch is not None:
         watch.reset_default_app()
-    module = _import_user_code(target)
+    token = LOADING_TARGET.set(target.spec)
+    try:
+        module = _import_user_code(target)
+    finally:
+        LOADING_TARGET.reset(token)
     kinds = _runnable_types()
     if target.attr:
         obj: Any = module

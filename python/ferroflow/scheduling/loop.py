@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 from ..errors import FerroflowError, StoreError
 from ..flowfiles.scripts import kill_process_group
 from ..processes import process_alive
+from ..trigger import started_by
 from .schedules import Catchup, due_fire_times
 from .table import Schedule, ensure_tables, get_schedule, list_schedules
 
@@ -258,7 +259,11 @@ def run_one(store: Store, row_id: int) -> int:
         schedule.target,
         datetime.fromtimestamp(row[1]).isoformat(),
     )
-    with _cancel_on_sigterm() as cancelled:
+    fired = datetime.fromtimestamp(row[1]).isoformat()
+    with (
+        _cancel_on_sigterm() as cancelled,
+        started_by("schedule", target=schedule.target, schedule=schedule.id, fire_time=fired, cwd=os.getcwd()),
+    ):
         try:
             run_id, status = run_scheduled(schedule, store, cancel=cancelled)
         except FerroflowError as exc:

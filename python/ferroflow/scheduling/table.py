@@ -242,8 +242,31 @@ def add_schedule(
         stamp,
     )
     with store.transaction() as conn:
+        _refuse_duplicate(conn, row)
         conn.execute(f"INSERT INTO schedules ({_COLUMNS}) VALUES ({', '.join('?' * len(row))})", row)
     return _row(row)
+
+
+def _refuse_duplicate(conn: sqlite3.Connection, row: tuple[Any, ...]) -> None:
+    """Refuse a schedule that would fire the same target at the same times with the same params.
+
+    Two such schedules would start every run twice.
+
+    Raises:
+        ScheduleError: Naming the schedule that already does it.
+    """
+    _, target, _, expr, spec, zone, *_rest = row
+    params, workdir = row[8], row[9]
+    same = conn.execute(
+        "SELECT id, enabled FROM schedules WHERE target = ? AND cron = ? AND tz = ? AND params = ? AND workdir = ?",
+        (target, expr, zone, params, workdir),
+    ).fetchone()
+    if same is not None:
+        off = " (disabled: `ferroflow schedule enable " + same[0] + "` turns it on)" if not same[1] else ""
+        raise ScheduleError(
+            f"schedule {same[0]} already runs {target} {spec} ({zone}) with these params{off}; "
+            f"nothing was added (remove it first with `ferroflow schedule remove {same[0]}` to replace it)"
+        )
 
 
 def list_schedules(store: Store) -> list[Schedule]:

@@ -37,7 +37,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
-from ..results import RunResult, TaskRecord, TaskStatus, error_text
+from ..results import NOT_GATHERED, RunResult, TaskRecord, TaskStatus, error_text
 from .records import ACTIVE_RUNS
 
 if TYPE_CHECKING:
@@ -58,7 +58,8 @@ _SCALARS = (bool, int, float, str)
 
 _TASK_UPSERT = (
     "INSERT OR REPLACE INTO tasks (run_id, name, status, attempts, started_at, finished_at, error, traceback,"
-    " reason, has_result, result, result_json, cached, resumed, logs) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " reason, has_result, result, result_json, cached, resumed, logs, attempt_log)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _LOG_INSERT = "INSERT INTO task_log (run_id, seq, entries) VALUES (?, ?, ?)"
 _LOG_PROTOCOL = 4  # a plain list of tuples of str / float
@@ -114,6 +115,8 @@ def task_row(run_id: str, record: TaskRecord) -> tuple[Any, ...]:
         if result is None:  # the common case of small tasks: no pickling, no JSON
             blob: bytes | None = _NONE_PICKLE
             json_text: str | None = "null"
+        elif result is NOT_GATHERED:  # left on a cluster (DaskExecutor(gather="sinks")): no result
+            blob = json_text = None
         else:
             blob = encode_value(result)
             json_text = json_view(result)
@@ -143,6 +146,7 @@ def task_row(run_id: str, record: TaskRecord) -> tuple[Any, ...]:
         record.cached,
         record.resumed,
         json.dumps(record.logs) if record.logs else None,
+        json.dumps([a.to_json() for a in record.failed_attempts]) if record.failed_attempts else None,
     )
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "TaskSummary",
     "effective_status",
     "logged_summary",
+    "pending_summary",
     "run_summary",
     "task_summary",
 ]
@@ -45,6 +46,11 @@ class RunSummary:
         resumed_from: The run this one resumed, if any.
         task_count: Number of tasks in the workflow.
         stats: The final ``RunResult.stats`` (empty until finished).
+        target: What was run, as it can be run again (a flow, a file, ``module:attr``), if known.
+        trigger: How it was started: ``{"kind": "python" | "cli" | "schedule" | "watch" |
+            "dashboard", "target": ..., "detail": {...}}``.
+        pid: The process that ran it.
+        host: The host that ran it.
     """
 
     run_id: str
@@ -56,6 +62,10 @@ class RunSummary:
     resumed_from: str | None
     task_count: int
     stats: dict[str, Any] = field(default_factory=dict)
+    target: str | None = None
+    trigger: dict[str, Any] = field(default_factory=dict)
+    pid: int | None = None
+    host: str | None = None
 
     @property
     def duration_seconds(self) -> float | None:
@@ -80,6 +90,7 @@ class TaskSummary:
     cached: bool
     resumed: bool
     logs: list[str]
+    failed_attempts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def duration_seconds(self) -> float | None:
@@ -91,10 +102,11 @@ class TaskSummary:
 
 @dataclass(frozen=True, slots=True)
 class RunDetail:
-    """A run and its tasks (in the order they were recorded)."""
+    """A run and its tasks (in workflow order), and its graph when the store has it."""
 
     run: RunSummary
     tasks: list[TaskSummary]
+    upstreams: dict[str, list[str]] = field(default_factory=dict)
 
     def task(self, name: str) -> TaskSummary:
         """The task called ``name``; ``KeyError`` if the run has none."""
@@ -138,7 +150,15 @@ def run_summary(row: sqlite3.Row) -> RunSummary:
         resumed_from=row["resumed_from"],
         task_count=row["task_count"],
         stats=_json_or_empty(row["stats"]),
+        target=_column(row, "target"),
+        trigger=_json_or_empty(_column(row, "trigger")) or {"kind": "python", "target": None, "detail": {}},
+        pid=row["pid"],
+        host=row["host"],
     )
+
+
+def _column(row: sqlite3.Row, name: str) -> Any:
+    return row[name] if name in row.keys() else None  # noqa: SIM118 - `in row` looks at the values
 
 
 def task_summary(row: sqlite3.Row) -> TaskSummary:
@@ -158,6 +178,31 @@ def task_summary(row: sqlite3.Row) -> TaskSummary:
         cached=bool(row["cached"]),
         resumed=bool(row["resumed"]),
         logs=logs if isinstance(logs, list) else [],
+        failed_attempts=_json_list(_column(row, "attempt_log")),
+    )
+
+
+def _json_list(text: str | None) -> list[Any]:
+    value = _json_or_empty(text)
+    return value if isinstance(value, list) else []
+
+
+def pending_summary(name: str) -> TaskSummary:
+    """A task of a run that has not started yet."""
+    return TaskSummary(
+        name=name,
+        status="pending",
+        attempts=0,
+        started_at=None,
+        finished_at=None,
+        error=None,
+        traceback=None,
+        reason=None,
+        has_result=False,
+        result_json=None,
+        cached=False,
+        resumed=False,
+        logs=[],
     )
 
 

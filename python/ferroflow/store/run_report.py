@@ -7,6 +7,12 @@ status is ``SUCCESS`` (completed, also from cache or resume), ``FAILED``, or
 when there are any, the captured ``logs`` and the error's ``traceback``.
 The batch is assembled with ``model_construct`` around steps that are already
 validated, so a run of 100k tasks is not validated twice.
+
+The batch's status rolls up from the steps (``ReportStatus`` keeps its five values): a
+cancelled run (interrupted, or stopped by ``fail_fast``) is ``FAILED`` with the reason
+``cancelled: ...`` in its ``errors``, and a run that did not complete has as ``percent``
+the share of its tasks that finished (completed, failed or skipped), never 100% for
+tasks that never ran.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ _STEP_STATUS = {
     TaskStatus.UPSTREAM_FAILED: ReportStatus.SKIPPED,
     TaskStatus.CANCELLED: ReportStatus.SKIPPED,
 }
+_FINISHED = (TaskStatus.COMPLETED.value, TaskStatus.FAILED.value, TaskStatus.SKIPPED.value)
 _DEFAULT_REASON = {
     TaskStatus.SKIPPED: "skipped: its condition was false",
     TaskStatus.UPSTREAM_FAILED: "not run: an upstream task failed",
@@ -98,10 +105,19 @@ def _header(
     stats: dict[str, Any],
     counts: dict[str, int],
     total: int,
+    cancel_reason: str | None = None,
 ) -> PipelineReport:
     parts = [f"{n} {name}" for name, n in counts.items() if n]
-    done = sum(n for name, n in counts.items() if TaskStatus(name).is_final)
-    ended = status in ("completed", "failed", "cancelled")
+    if status == "completed":
+        progress = 100.0
+    elif status in ("failed", "cancelled"):
+        # The share of tasks that finished: tasks that never ran (cancelled, upstream failed) did not.
+        finished = sum(counts.get(name, 0) for name in _FINISHED)
+        progress = round(100.0 * finished / total, 2) if total else 0.0
+    else:
+        done = sum(n for name, n in counts.items() if TaskStatus(name).is_final)
+        progress = round(100.0 * done / total, 2) if total else 0.0
+    errors = [cancel_reason or "cancelled: the run was cancelled"] if status == "cancelled" else []
     now = datetime.now(UTC)
     # model_construct: the steps are valid already, and validating 100k of them would take seconds.
     return PipelineReport.model_construct(
@@ -110,11 +126,11 @@ def _header(
         kind="workflow_run",
         steps=steps,
         files=[],
-        errors=[],
+        errors=errors,
         output_path=None,
         stage=status,
         message=f"{total} tasks: " + (", ".join(parts) if parts else "none ran"),
-        progress=100.0 if ended else (round(100.0 * done / total, 2) if total else 0.0),
+        progress=progress,
         created_at=_dt(started_at) or now,
         updated_at=_dt(finished_at) or now,
         metadata={
@@ -141,6 +157,7 @@ def build_run_report(result: RunResult) -> PipelineReport:
     """
     steps: list[StepReport] = []
     counts: dict[str, int] = {}
+    cancel_reason: str | None = None
     for name, rec in result.records.items():
         error = trace = None
         if rec.error is not None or rec.traceback is not None:
@@ -161,13 +178,16 @@ def build_run_report(result: RunResult) -> PipelineReport:
             )
         )
         counts[rec.status.value] = counts.get(rec.status.value, 0) + 1
-    return _header(steps, **run_fields(result), counts=counts, total=len(result.records))
+        if rec.status is TaskStatus.CANCELLED and cancel_reason is None:
+            cancel_reason = rec.reason
+    return _header(steps, **run_fields(result), counts=counts, total=len(result.records), cancel_reason=cancel_reason)
 
 
 def report_from_rows(detail: RunDetail) -> PipelineReport:
     """The run report rebuilt from the store's rows (equal to the one the run built)."""
     steps: list[StepReport] = []
     counts: dict[str, int] = {}
+    cancel_reason: str | None = None
     for t in detail.tasks:
         status = TaskStatus(t.status)
         steps.append(
@@ -186,5 +206,9 @@ def report_from_rows(detail: RunDetail) -> PipelineReport:
             )
         )
         counts[status.value] = counts.get(status.value, 0) + 1
+        if status is TaskStatus.CANCELLED and cancel_reason is None:
+            cancel_reason = t.reason
     run = detail.run
-    return _header(steps, **run_fields(run), counts=counts, total=max(run.task_count, len(steps)))
+    return _header(
+        steps, **run_fields(run), counts=counts, total=max(run.task_count, len(steps)), cancel_reason=cancel_reason
+    )

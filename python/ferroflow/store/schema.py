@@ -7,7 +7,7 @@ a crash half-way leaves the old version intact. A file whose version is newer
 than this code knows is refused (:class:`~ferroflow.errors.StoreError`), never
 touched.
 
-Schema (version 3)::
+Schema (version 4)::
 
     runs   run_id TEXT PK, workflow TEXT, status TEXT ('running', 'completed',
            'failed', 'cancelled'), params TEXT (JSON), started_at REAL,
@@ -18,16 +18,25 @@ Schema (version 3)::
            it is rebuilt from the task records)                       [v2]
            task_names BLOB (pickled list: the workflow's tasks, in
            order)                                                     [v3]
+           target TEXT (what was run, as it can be run again), trigger
+           TEXT (JSON: kind, target, detail), upstreams BLOB (pickled list:
+           per task, the indexes of its upstream tasks)               [v4]
     tasks  (run_id, name) PK, status TEXT, attempts INTEGER, started_at REAL,
            finished_at REAL, error TEXT, traceback TEXT, reason TEXT,
            has_result INTEGER, result BLOB (pickle), result_json TEXT,
            cached INTEGER, resumed INTEGER, logs TEXT (JSON list)     [v2]
+           attempt_log TEXT (JSON list: every failed attempt's number,
+           start, end, error and traceback)                           [v4]
     task_log (run_id, seq) PK, entries BLOB: one pickled list per batch of
            compact entries: ``(name, started_at)`` = started, and
            ``(name, started_at, finished_at)`` = completed on the first
            attempt with a None result, no error, no logs. A task's final
            ``tasks`` row, if any, else its last entry here, is its
            record                                                     [v3]
+    watch_sessions  session_id TEXT PK, app TEXT, status TEXT ('running',
+           'stopped'), started_at REAL, finished_at REAL, pid INTEGER,
+           host TEXT, roots TEXT, handlers TEXT, stats TEXT, errors TEXT,
+           last_events TEXT (JSON): one per WatchApp run             [v4]
     cache  key TEXT PK, task_name TEXT, value BLOB (pickle),
            created_at REAL, expires_at REAL (NULL = never)
 
@@ -102,6 +111,28 @@ CREATE TABLE IF NOT EXISTS task_log (
 ) WITHOUT ROWID;
 """
 
+_V4 = """
+ALTER TABLE runs ADD COLUMN target TEXT;
+ALTER TABLE runs ADD COLUMN trigger TEXT;
+ALTER TABLE runs ADD COLUMN upstreams BLOB;
+ALTER TABLE tasks ADD COLUMN attempt_log TEXT;
+CREATE TABLE IF NOT EXISTS watch_sessions (
+    session_id  TEXT PRIMARY KEY,
+    app         TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    started_at  REAL NOT NULL,
+    finished_at REAL,
+    pid         INTEGER,
+    host        TEXT,
+    roots       TEXT NOT NULL DEFAULT '[]',
+    handlers    TEXT NOT NULL DEFAULT '[]',
+    stats       TEXT NOT NULL DEFAULT '{}',
+    errors      TEXT NOT NULL DEFAULT '[]',
+    last_events TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS watch_sessions_by_start ON watch_sessions (started_at);
+"""
+
 
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     def apply(conn: sqlite3.Connection) -> None:
@@ -114,10 +145,10 @@ def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
 
 
 #: ``MIGRATIONS[i]`` upgrades a store from version ``i`` to ``i + 1``.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_script(_V1), _script(_V2), _script(_V3)]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_script(_V1), _script(_V2), _script(_V3), _script(_V4)]
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_OWN_TABLES = {"runs", "tasks", "cache", "task_log"}
+_OWN_TABLES = {"runs", "tasks", "cache", "task_log", "watch_sessions"}
 
 
 def check(conn: sqlite3.Connection, path: object, target: int = SCHEMA_VERSION) -> int:

@@ -41,7 +41,7 @@ import pickle
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -56,6 +56,7 @@ from .records import (
     TaskSummary,
     effective_status,
     logged_summary,
+    pending_summary,
     run_summary,
     task_summary,
 )
@@ -120,6 +121,26 @@ def _store_file(spec: str | os.PathLike[str]) -> Path:
     return path / "ferroflow.db"
 
 
+def store_path(spec: object = DEFAULT_STORE) -> Path | None:
+    """The database file ``spec`` names (see :func:`open_store`), without opening or creating it.
+
+    Example:
+        >>> store_path("/srv/runs").as_posix()
+        '/srv/runs/ferroflow.db'
+        >>> store_path(None) is None
+        True
+    """
+    if spec is None:
+        return None
+    if isinstance(spec, Store):
+        return spec.path
+    if spec is DEFAULT_STORE:
+        return default_store_path().resolve()
+    if isinstance(spec, str | os.PathLike):
+        return _store_file(spec).resolve()
+    raise TypeError(f"store= takes a path, a Store, DEFAULT_STORE or None, not {type(spec).__name__}")
+
+
 def open_store(spec: object = DEFAULT_STORE) -> Store | None:
     """Open (or reuse) the store named by ``spec``.
 
@@ -165,7 +186,10 @@ def open_store(spec: object = DEFAULT_STORE) -> Store | None:
         return store
 
 
-_RUN_COLUMNS = "run_id, workflow, status, params, started_at, finished_at, resumed_from, pid, host, task_count, stats"
+_RUN_COLUMNS = (
+    "run_id, workflow, status, params, started_at, finished_at, resumed_from, pid, host, task_count, stats,"
+    " target, trigger"
+)
 
 
 class Store:
@@ -252,19 +276,28 @@ class Store:
         params: dict[str, Any],
         task_names: list[str],
         resumed_from: str | None = None,
+        target: str | None = None,
+        trigger: dict[str, Any] | None = None,
+        upstreams: Sequence[Sequence[int]] | None = None,
     ) -> RunRecorder:
         """Record the start of a run and return its recorder.
+
+        ``upstreams[i]`` lists the indexes (in ``task_names``) of task ``i``'s upstream
+        tasks: the run's graph, which the dashboard draws. ``trigger`` says how the run
+        was started (:class:`ferroflow.trigger.Trigger`), ``target`` what can run it again.
 
         Raises:
             StoreError: The run id exists already, or the store cannot be written.
         """
         params_json = json.dumps(params, default=str)
         names_blob = pickle.dumps(list(task_names), protocol=4)
+        graph_blob = None if upstreams is None else pickle.dumps(upstreams, protocol=4)
+        trigger_json = None if trigger is None else json.dumps(trigger, default=str)
 
         def insert(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "INSERT INTO runs (run_id, workflow, status, params, started_at, resumed_from, pid, host, task_count,"
-                " task_names) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
+                " task_names, target, trigger, upstreams) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     workflow,
@@ -275,6 +308,9 @@ class Store:
                     HOST,
                     len(task_names),
                     names_blob,
+                    target,
+                    trigger_json,
+                    graph_blob,
                 ),
             )
 
@@ -358,7 +394,7 @@ class Store:
                 merged[entry[0]] = logged_summary(entry)
         for row in self._db.query(
             "SELECT name, status, attempts, started_at, finished_at, error, traceback, reason, has_result,"
-            " result_json, cached, resumed, logs FROM tasks WHERE run_id = ?",
+            " result_json, cached, resumed, logs, attempt_log FROM tasks WHERE run_id = ?",
             (run_id,),
         ):
             logged = merged.get(row["name"])
@@ -482,9 +518,17 @@ class Store:
         return [run_summary(r) for r in rows]
 
     def page_runs(
-        self, workflow: str | None = None, status: str | None = None, limit: int = 50, offset: int = 0
+        self,
+        workflow: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        *,
+        since: float | None = None,
+        until: float | None = None,
     ) -> tuple[int, list[RunSummary]]:
-        """``(total, runs)``: one page of the history, newest first, filtered by workflow and status.
+        """``(total, runs)``: one page of the history, newest first, filtered by workflow,
+        status and start time (``since <= started_at < until``, epoch seconds).
 
         ``running`` and ``interrupted`` are told apart by whether the run's
         process is alive, so under those two filters a page may hold fewer rows.
@@ -497,6 +541,12 @@ class Store:
         if status is not None:
             where.append("status = ?")
             args.append("running" if status == "interrupted" else status)
+        if since is not None:
+            where.append("started_at >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("started_at < ?")
+            args.append(until)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         total = int(self._db.query(f"SELECT count(*) FROM runs {clause}", tuple(args))[0][0])
         rows = self._db.query(
@@ -508,14 +558,27 @@ class Store:
             runs = [r for r in runs if r.status == status]
         return total, runs
 
-    def get_run(self, run_id: str) -> RunDetail:
+    def get_run(self, run_id: str, *, every_task: bool = False) -> RunDetail:
         """A run and its task rows.
+
+        With ``every_task``, tasks that have not started yet are listed too (status
+        ``pending``) and ``upstreams`` holds the run's graph (task -> its upstream tasks).
 
         Raises:
             StoreError: No run has this id (or unique id prefix).
         """
         row = self._resolve_run(run_id)
-        return RunDetail(run=run_summary(row), tasks=self._task_summaries(row["run_id"]))
+        tasks = self._task_summaries(row["run_id"])
+        if not every_task:
+            return RunDetail(run=run_summary(row), tasks=tasks)
+        stored = self._db.query("SELECT task_names, upstreams FROM runs WHERE run_id = ?", (row["run_id"],))
+        names: list[str] = pickle.loads(stored[0][0]) if stored and stored[0][0] else []
+        ups: list[Sequence[int]] = pickle.loads(stored[0][1]) if stored and stored[0][1] else []
+        known = {t.name: t for t in tasks}
+        every = [known.pop(name) if name in known else pending_summary(name) for name in names]
+        every.extend(known.values())
+        graph = {name: [names[j] for j in ups[i]] for i, name in enumerate(names) if i < len(ups) and ups[i]}
+        return RunDetail(run=run_summary(row), tasks=every, upstreams=graph)
 
     def get_run_summary(self, run_id: str) -> RunSummary:
         """A run without its task rows (cheap for big runs).

@@ -19,9 +19,12 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from .._core import Watcher, check_glob
+from ..engine.atimport import refuse_run_at_import
 from ..errors import WatchError, WatchHandlerError
+from ..store.store import DEFAULT_STORE
 from .dispatch import Dispatcher, Entry
 from .events import Change, FileEvent
+from .recording import SessionLog
 
 if TYPE_CHECKING:
     from ..engine.dag import WorkflowFront
@@ -96,6 +99,7 @@ class _Session:
     closed: bool = False
     thread: threading.Thread | None = None
     close_lock: threading.Lock = field(default_factory=threading.Lock)
+    record: SessionLog | None = None
 
 
 def _describe(fn: object) -> str:
@@ -179,6 +183,9 @@ class WatchApp:
             (with a warning), ``"error"`` to fail at start instead.
         max_pending: Events accepted and not yet handled before intake waits.
         default_ignores: Skip VCS folders, caches and editor temp files.
+        store: Where each run (start .. stop) is recorded as a watch session, for
+            ``ferroflow runs`` and the dashboard: a store path, a ``Store``, the default
+            store, or ``None`` for no record.
 
     Example:
         >>> import pathlib, tempfile
@@ -208,8 +215,11 @@ class WatchApp:
         watch_limit: str = "poll",
         max_pending: int = 256,
         default_ignores: bool = True,
+        store: Any = DEFAULT_STORE,
     ) -> None:
         self.name = name
+        self.store = store
+        """Where each run of the app is recorded as a watch session (``None``: nowhere)."""
         self.debounce = debounce
         self.max_workers = max_workers
         self.recursive = recursive
@@ -481,10 +491,15 @@ class WatchApp:
             max_buffered=max(1000, self.max_pending * 4),
             max_os_watches=self._max_os_watches,
         )
-        dispatcher = Dispatcher(max_workers=self.max_workers, max_pending=self.max_pending)
+        record = SessionLog.open(self, self.store)
+        dispatcher = Dispatcher(
+            max_workers=self.max_workers,
+            max_pending=self.max_pending,
+            on_error=record.on_error if record is not None else None,
+        )
         # higher priority first, then registration order
         rank = {id(h): (-h.priority, i) for i, h in enumerate(handlers)}
-        session = _Session(watcher=watcher, dispatcher=dispatcher, routes=routes, rank=rank)
+        session = _Session(watcher=watcher, dispatcher=dispatcher, routes=routes, rank=rank, record=record)
         self._log_warnings(session)
         self.error = None
         self._session = session
@@ -627,7 +642,9 @@ class WatchApp:
 
         Raises:
             WatchError: as for :meth:`start`, or if the watcher fails while running.
+            FlowFileError: Called while ``ferroflow`` imports the file to find its handlers.
         """
+        refuse_run_at_import("its watch handlers")
         session = self._open()
         previous: Any = None
         on_main = threading.current_thread() is threading.main_thread()
@@ -694,6 +711,8 @@ class WatchApp:
                 self._draining.append(session.dispatcher)
                 self._draining = [d for d in self._draining if not self._fold(d)]
             session.alive = False
+        if session.record is not None:
+            session.record.close()
 
 
 _default_app: WatchApp | None = None

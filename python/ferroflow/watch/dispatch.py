@@ -29,6 +29,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from ..trigger import WATCH_EVENT
 from .events import FileEvent
 
 __all__ = ["Call", "Dispatcher", "Entry"]
@@ -110,6 +111,7 @@ class Dispatcher:
         max_workers: int = 4,
         max_pending: int = 256,
         on_call: Callable[[Call, BaseException | None], None] | None = None,
+        on_error: Callable[[str, FileEvent, BaseException], None] | None = None,
     ) -> None:
         # Long-lived workers on a C queue: cheaper per event than an executor's futures.
         self._ready: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -135,6 +137,7 @@ class Dispatcher:
         self._calls = 0
         self._errors = 0
         self._on_call = on_call
+        self._on_error = on_error
         self._worker_idents: set[int] = set()
         for worker in self._workers:
             worker.start()
@@ -269,12 +272,16 @@ class Dispatcher:
                 self._run_async(path, entries, i)
                 return
             error: BaseException | None = None
+            token = WATCH_EVENT.set(event)
             try:
                 fn(event)
             except Exception as exc:
                 error = exc
                 errors += 1
                 logger.exception("watch handler %s failed on %s %s", name, event.change.name, event.path)
+                self._failed(name, event, exc)
+            finally:
+                WATCH_EVENT.reset(token)
             calls += 1
             if self._on_call is not None:
                 self._report(Call(name, fn, is_async, event), error)
@@ -298,6 +305,7 @@ class Dispatcher:
     async def _await(self, entry: Entry) -> None:
         name, fn, is_async, event = entry
         error: BaseException | None = None
+        token = WATCH_EVENT.set(event)
         try:
             result = fn(event)
             if inspect.isawaitable(result):
@@ -305,9 +313,19 @@ class Dispatcher:
         except Exception as exc:
             error = exc
             logger.exception("watch handler %s failed on %s %s", name, event.change.name, event.path)
+            self._failed(name, event, exc)
+        finally:
+            WATCH_EVENT.reset(token)
         self._count(1, 0 if error is None else 1)
         if self._on_call is not None:
             self._report(Call(name, fn, is_async, event), error)
+
+    def _failed(self, name: str, event: FileEvent, error: BaseException) -> None:
+        if self._on_error is not None:
+            try:
+                self._on_error(name, event, error)
+            except Exception:
+                logger.exception("watch error callback failed")
 
     def _count(self, calls: int, errors: int) -> None:
         with self._lock:

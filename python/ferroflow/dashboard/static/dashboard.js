@@ -1,9 +1,11 @@
 // The ferroflow dashboard: fills the server-rendered pages from the JSON API and the SSE stream.
-// Every piece of user data goes through textContent, never through HTML.
+// Every piece of user data goes through textContent (or an SVG text node), never through HTML;
+// the one exception is a file preview, which is Pygments' output (every character escaped).
 "use strict";
 (function () {
   const body = document.body;
   const base = body.dataset.base || "";
+  const SVG = "http://www.w3.org/2000/svg";
   const $ = (sel) => document.querySelector(sel);
   const el = (tag, text, cls) => {
     const e = document.createElement(tag);
@@ -11,28 +13,65 @@
     if (cls) e.className = cls;
     return e;
   };
-  const api = (path) => fetch(base + path, { credentials: "same-origin" }).then((r) => {
-    if (!r.ok) throw new Error(path + " → " + r.status);
-    return r.json();
-  });
-  const post = (path) => fetch(base + path, { method: "POST", credentials: "same-origin" }).then((r) => r.json());
+  const svg = (tag, attrs) => {
+    const e = document.createElementNS(SVG, tag);
+    for (const k in attrs || {}) e.setAttribute(k, String(attrs[k]));
+    return e;
+  };
+  const link = (text, href, cls) => { const a = el("a", text, cls); a.href = href; return a; };
+  const td = (child, cls) => { const c = el("td", null, cls); c.append(child); return c; };
+  const api = (path) => fetch(base + path, { credentials: "same-origin" }).then((r) => r.json().then((d) => {
+    if (!r.ok) throw new Error(d.error || path + " → " + r.status);
+    return d;
+  }));
+  const post = (path, data) => fetch(base + path, {
+    method: "POST", credentials: "same-origin",
+    headers: { "Content-Type": "application/json" }, body: JSON.stringify(data || {}),
+  }).then((r) => r.json().then((d) => ({ ok: r.ok, status: r.status, data: d })));
   const clock = (t) => (t ? new Date(t * 1000).toLocaleTimeString() : "");
   const stamp = (t) => (t ? new Date(t * 1000).toLocaleString() : "");
-  const dur = (a, b) => (a && b ? (b - a < 1 ? Math.round((b - a) * 1000) + " ms" : (b - a).toFixed(1) + " s") : "");
+  const seconds = (s) => (s === null || s === undefined ? "" : s < 1 ? Math.round(s * 1000) + " ms" : s < 120 ? s.toFixed(1) + " s" : (s / 60).toFixed(1) + " min");
+  const dur = (a, b) => (a && b ? seconds(b - a) : "");
   const debounce = (fn, ms) => { let h = null; return () => { if (!h) h = setTimeout(() => { h = null; fn(); }, ms); }; };
+  const runLink = (r) => link(r.run_id.slice(0, 12), base + "/runs/" + encodeURIComponent(r.run_id), "mono");
+  const how = (r) => {
+    const t = r.trigger || {};
+    const d = t.detail || {};
+    if (t.kind === "schedule") return "schedule " + (d.schedule || "");
+    if (t.kind === "watch") return "watch: " + (d.change || "") + " " + (d.path || "");
+    return t.kind || "python";
+  };
+  const banner = (message) => {
+    const b = $("#store-banner");
+    if (!b) return;
+    b.hidden = !message; b.textContent = message ? "Store: " + message : "";
+  };
+  document.querySelectorAll("[data-nav]").forEach((a) => { if (a.dataset.nav === body.dataset.page) a.classList.add("here"); });
 
   function stream(onItem) {
     const live = $("#live");
     const source = new EventSource(base + "/api/events/stream");
     source.onopen = () => { live.textContent = "live"; live.className = "pill ok"; };
     source.onerror = () => { live.textContent = "reconnecting…"; live.className = "pill warn"; };
-    source.onmessage = (m) => { try { onItem(JSON.parse(m.data)); } catch (e) { /* ignore a malformed item */ } };
+    source.onmessage = (m) => { let item = null; try { item = JSON.parse(m.data); } catch (e) { return; } onItem(item); };
+  }
+
+  function runRow(r, columns) {
+    const tr = el("tr");
+    const cells = {
+      run: () => td(runLink(r)), workflow: () => el("td", r.workflow), status: () => el("td", r.status, "status " + r.status),
+      started: () => el("td", stamp(r.started_at), "muted"), duration: () => el("td", seconds(r.duration_seconds)),
+      tasks: () => el("td", r.task_count), failed: () => el("td", (r.stats && r.stats.failed) || "", "err"), how: () => el("td", how(r), "muted small"),
+    };
+    columns.forEach((c) => tr.append(cells[c]()));
+    return tr;
   }
 
   // ------------------------------------------------------------ overview
   function overview() {
     const events = $("#events tbody");
     const addEvent = (ev) => {
+      $("#events-empty").hidden = true;
       const tr = el("tr", null, "clickable");
       tr.append(el("td", clock(ev.time), "muted"), el("td", ev.change, "chg " + ev.change), el("td", ev.path, "path"));
       tr.addEventListener("click", () => showPreview(ev.path, tr));
@@ -47,7 +86,7 @@
       api("/api/file?path=" + encodeURIComponent(path)).then((p) => {
         box.className = "preview";
         box.innerHTML = p.html; // Pygments' output: every character of the file is escaped
-        if (p.truncated) box.prepend(el("div", "truncated: first part of " + p.size + " bytes", "warn"));
+        if (p.truncated) box.prepend(el("div", "truncated: the first part of " + p.size + " bytes", "warn"));
       }).catch((e) => { box.className = "preview muted"; box.textContent = "not previewed: " + e.message; });
     };
     const state = () => api("/api/state").then((s) => {
@@ -56,130 +95,329 @@
       $("#n-modified").textContent = s.stats.by_change.modified;
       $("#n-deleted").textContent = s.stats.by_change.deleted;
       $("#n-calls").textContent = s.stats.handler_calls;
+      $("#n-errors").textContent = s.stats.handler_errors ? s.stats.handler_errors + " failed" : "";
+      banner(s.store_error);
       const tb = $("#handlers tbody"); tb.replaceChildren();
       s.handlers.forEach((h) => {
         const tr = el("tr"); tr.append(el("td", h.name), el("td", h.root, "path"), el("td", h.events.join(", ")),
           el("td", Array.isArray(h.pattern) ? h.pattern.join(" ") : (h.pattern || "*"))); tb.append(tr);
       });
+      if (!s.handlers.length) { const tr = el("tr"); tr.append(el("td", "this process watches nothing (the store's runs are shown)", "muted")); tb.append(tr); }
     });
-    const health = () => api("/health").then((h) => { const e = $("#health"); e.textContent = h.status; e.className = "num small " + (h.status === "healthy" ? "ok" : "muted"); });
-    let offset = 0; const limit = 25; let total = 0;
-    const runs = () => {
-      const f = new FormData($("#run-filter"));
+    const health = () => api("/health").then((h) => {
+      const e = $("#health"); e.textContent = h.status; e.className = "num small " + (h.status === "healthy" ? "ok" : "muted");
+      $("#uptime").textContent = "up " + seconds(h.uptime_seconds);
+    });
+    const runs = () => api("/api/runs?limit=10").then((d) => {
+      banner(d.store_error);
+      const tb = $("#recent-runs tbody"); tb.replaceChildren();
+      d.runs.forEach((r) => tb.append(runRow(r, ["run", "workflow", "status", "started", "duration", "how"])));
+      if (!d.runs.length) { const tr = el("tr"); tr.append(el("td", d.store_error ? "" : "no runs yet", "muted")); tb.append(tr); }
+    });
+    const fires = () => api("/api/schedules").then((d) => {
+      const rows = [];
+      d.schedules.forEach((s) => s.next_fires.slice(0, 3).forEach((f) => rows.push([f, s])));
+      rows.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+      const tb = $("#next-fires tbody"); tb.replaceChildren();
+      rows.slice(0, 8).forEach(([f, s]) => { const tr = el("tr"); tr.append(el("td", new Date(f).toLocaleString()), el("td", s.id, "mono"), el("td", s.target)); tb.append(tr); });
+      if (!rows.length) { const tr = el("tr"); tr.append(el("td", "no schedule fires", "muted")); tb.append(tr); }
+    });
+    const sessions = () => api("/api/sessions?limit=8").then((d) => {
+      const tb = $("#sessions tbody"); tb.replaceChildren();
+      d.sessions.forEach((s) => {
+        const tr = el("tr", null, "clickable"); const st = s.stats || {};
+        tr.append(el("td", s.app), el("td", s.status, "status " + s.status), el("td", stamp(s.started_at), "muted"),
+          el("td", st.events_total || 0), el("td", st.handler_calls || 0), el("td", st.handler_errors || "", "err"));
+        tr.addEventListener("click", () => showSession(s)); tb.append(tr);
+      });
+      if (!d.sessions.length) { const tr = el("tr"); tr.append(el("td", "no watch session recorded", "muted")); tb.append(tr); }
+    });
+    const showSession = (s) => {
+      const box = $("#session-detail"); box.hidden = false; box.replaceChildren();
+      box.append(el("h3", s.app + " · " + (s.roots || []).join(", ")));
+      if (!s.errors.length) box.append(el("div", "no handler failure", "muted"));
+      s.errors.forEach((e) => { box.append(el("div", clock(e.time) + " " + e.handler + " on " + e.change + " " + e.path + ": " + e.error, "err")); box.append(el("pre", e.traceback, "tb")); });
+    };
+    api("/api/events?limit=100").then((d) => d.events.forEach(addEvent));
+    state(); health(); runs(); fires(); sessions();
+    const refreshState = debounce(state, 300); const refreshStore = debounce(() => { runs(); sessions(); }, 500);
+    stream((item) => {
+      if (item.type === "file") { addEvent(item); refreshState(); }
+      else if (item.type === "store") { refreshStore(); }
+      else if (item.type === "skipped") { const tr = el("tr"); tr.append(el("td", "… " + item.count + " events skipped (this page fell behind)", "muted")); events.prepend(tr); state(); }
+    });
+    setInterval(health, 5000); setInterval(fires, 60000);
+  }
+
+  // ------------------------------------------------------------ the run history
+  function runsPage() {
+    let offset = 0; const limit = 50; let total = 0;
+    const form = $("#run-filter");
+    const params = new URLSearchParams(location.search);
+    ["workflow", "status"].forEach((k) => { if (params.get(k)) form.elements[k].value = params.get(k); });
+    const load = () => {
+      const f = new FormData(form);
       const q = new URLSearchParams({ limit: String(limit), offset: String(offset) });
       if (f.get("workflow")) q.set("workflow", f.get("workflow"));
       if (f.get("status")) q.set("status", f.get("status"));
+      if (f.get("since")) q.set("since", f.get("since"));
+      if (f.get("until")) { const u = new Date(f.get("until")); u.setDate(u.getDate() + 1); q.set("until", u.toISOString().slice(0, 10)); }
       return api("/api/runs?" + q).then((d) => {
-        total = d.total;
+        banner(d.store_error); total = d.total;
         const tb = $("#run-table tbody"); tb.replaceChildren();
-        d.runs.forEach((r) => {
-          const tr = el("tr", null, "clickable");
-          const a = el("a", r.run_id.slice(0, 12)); a.href = base + "/runs/" + encodeURIComponent(r.run_id);
-          const td = el("td"); td.append(a);
-          tr.append(td, el("td", r.workflow), el("td", r.status, "status " + r.status), el("td", stamp(r.started_at), "muted"),
-            el("td", dur(r.started_at, r.finished_at)), el("td", r.task_count));
-          tr.addEventListener("click", (e) => { if (e.target.tagName !== "A") location.href = a.href; });
-          tb.append(tr);
-        });
-        $("#page-info").textContent = total ? (offset + 1) + "–" + Math.min(offset + limit, total) + " of " + total : "no runs yet";
-      }).catch(() => { $("#page-info").textContent = "the store cannot be read right now"; });
+        const frag = document.createDocumentFragment();
+        d.runs.forEach((r) => frag.append(runRow(r, ["run", "workflow", "status", "started", "duration", "tasks", "failed", "how"])));
+        tb.append(frag);
+        $("#page-info").textContent = total ? (offset + 1) + "–" + Math.min(offset + limit, total) + " of " + total : (d.store_error ? "" : "no runs");
+      }).catch((e) => { $("#page-info").textContent = e.message; });
     };
-    $("#run-filter").addEventListener("submit", (e) => { e.preventDefault(); offset = 0; runs(); });
-    $("#prev").addEventListener("click", () => { offset = Math.max(0, offset - limit); runs(); });
-    $("#next").addEventListener("click", () => { if (offset + limit < total) { offset += limit; runs(); } });
+    form.addEventListener("submit", (e) => { e.preventDefault(); offset = 0; load(); });
+    $("#prev").addEventListener("click", () => { offset = Math.max(0, offset - limit); load(); });
+    $("#next").addEventListener("click", () => { if (offset + limit < total) { offset += limit; load(); } });
+    load();
+    const again = debounce(load, 700);
+    stream((item) => { if (item.type === "store") again(); });
+  }
+
+  // ------------------------------------------------------------ a run
+  const NODE_W = 150, NODE_H = 28, COL_GAP = 60, ROW_GAP = 8, PAD = 10;
+  function drawGraph(g, onPick) {
+    const box = $("#dag"); box.replaceChildren();
+    if (!g.total) { box.append(el("div", "no tasks", "muted")); return; }
+    const collapsedBy = {}; g.collapsed.forEach((c) => { collapsedBy[c.layer] = c; });
+    const pos = {};
+    let height = 0;
+    g.layers.forEach((layer, li) => {
+      layer.forEach((n, k) => { pos[n.name] = [PAD + li * (NODE_W + COL_GAP), PAD + k * (NODE_H + ROW_GAP)]; });
+      const rows = layer.length + (collapsedBy[li] ? 1 : 0);
+      height = Math.max(height, PAD * 2 + rows * (NODE_H + ROW_GAP));
+    });
+    const width = PAD * 2 + g.layers.length * (NODE_W + COL_GAP) - COL_GAP;
+    const root = svg("svg", { width: width, height: height, role: "img", "aria-label": "task graph" });
+    const edges = svg("g", { class: "edges" });
+    g.edges.forEach(([a, b]) => {
+      const p = pos[a], q = pos[b]; if (!p || !q) return;
+      const x1 = p[0] + NODE_W, y1 = p[1] + NODE_H / 2, x2 = q[0], y2 = q[1] + NODE_H / 2, mx = (x1 + x2) / 2;
+      edges.append(svg("path", { d: "M" + x1 + "," + y1 + " C" + mx + "," + y1 + " " + mx + "," + y2 + " " + x2 + "," + y2 }));
+    });
+    root.append(edges);
+    const nodes = svg("g", { class: "nodes" });
+    g.layers.forEach((layer) => layer.forEach((n) => {
+      const [x, y] = pos[n.name];
+      const node = svg("g", { class: "node " + n.status, transform: "translate(" + x + "," + y + ")", "data-task": n.name });
+      node.append(svg("rect", { width: NODE_W, height: NODE_H, rx: 6 }));
+      const label = svg("text", { x: 10, y: 18 }); label.textContent = n.name.length > 19 ? n.name.slice(0, 18) + "…" : n.name;
+      const title = svg("title"); title.textContent = n.name + ": " + n.status;
+      node.append(label, title);
+      node.addEventListener("click", () => onPick(n.name));
+      nodes.append(node);
+    }));
+    g.collapsed.forEach((c) => {
+      const layer = g.layers[c.layer];
+      const x = PAD + c.layer * (NODE_W + COL_GAP), y = PAD + layer.length * (NODE_H + ROW_GAP);
+      const node = svg("g", { class: "node collapsed", transform: "translate(" + x + "," + y + ")" });
+      node.append(svg("rect", { width: NODE_W, height: NODE_H, rx: 6 }));
+      const label = svg("text", { x: 10, y: 18 }); label.textContent = "+" + c.count + " more";
+      const parts = Object.keys(c.by_status).map((s) => c.by_status[s] + " " + s);
+      const title = svg("title"); title.textContent = c.count + " more tasks in this layer: " + parts.join(", ");
+      node.append(label, title); nodes.append(node);
+    });
+    root.append(nodes);
+    box.append(root);
+    const drawn = g.layers.reduce((n, l) => n + l.length, 0);
+    $("#dag-info").textContent = g.total + " tasks in " + g.layers.length + " layers" + (drawn < g.total ? " · " + drawn + " drawn, " + (g.total - drawn) + " collapsed" : "");
+  }
+
+  const MAX_BARS = 2000;
+  function drawTimeline(tasks, onPick) {
+    const box = $("#timeline"); box.replaceChildren();
+    const timed = tasks.filter((t) => t.started_at).sort((a, b) => a.started_at - b.started_at);
+    if (!timed.length) { box.append(el("div", "no task has started yet", "muted")); $("#timeline-info").textContent = ""; return; }
+    const now = Date.now() / 1000;
+    const t0 = timed[0].started_at;
+    let t1 = t0;
+    timed.forEach((t) => { t1 = Math.max(t1, t.finished_at || now); });
+    const span = Math.max(t1 - t0, 0.001);
+    const shown = timed.slice(0, MAX_BARS);
+    const labelW = 170, W = Math.max(400, (box.clientWidth || 900) - 20), barW = W - labelW, rowH = 16;
+    const root = svg("svg", { width: W, height: shown.length * rowH + 24, role: "img", "aria-label": "timeline" });
+    const x = (t) => labelW + ((t - t0) / span) * barW;
+    [0, 0.25, 0.5, 0.75, 1].forEach((f) => {
+      root.append(svg("line", { x1: labelW + f * barW, x2: labelW + f * barW, y1: 0, y2: shown.length * rowH, class: "tick" }));
+      const tx = svg("text", { x: Math.min(labelW + f * barW, W - 40), y: shown.length * rowH + 16, class: "tick-label" }); tx.textContent = "+" + seconds(f * span); root.append(tx);
+    });
+    shown.forEach((t, i) => {
+      const row = svg("g", { class: "row", transform: "translate(0," + i * rowH + ")", "data-task": t.name });
+      const label = svg("text", { x: 0, y: 12 }); label.textContent = t.name.length > 24 ? t.name.slice(0, 23) + "…" : t.name;
+      row.append(label);
+      (t.failed_attempts || []).forEach((a) => {
+        if (!a.started_at) return;
+        const bar = svg("rect", { x: x(a.started_at), y: 3, width: Math.max(1, x(a.finished_at || now) - x(a.started_at)), height: 10, class: "bar failed attempt" });
+        const title = svg("title"); title.textContent = t.name + " attempt " + a.number + " failed · " + dur(a.started_at, a.finished_at); bar.append(title); row.append(bar);
+      });
+      // The attempt that decided the status: after the last failed one (a failed task's last
+      // attempt is that failed one, already drawn).
+      const failed = (t.failed_attempts || []).filter((a) => a.finished_at);
+      const last = failed[failed.length - 1];
+      const start = last ? last.finished_at : t.started_at;
+      const end = t.finished_at || now;
+      if (!(t.status === "failed" && last && last.number >= t.attempts)) {
+        const bar = svg("rect", { x: x(start), y: 3, width: Math.max(1, x(end) - x(start)), height: 10, class: "bar " + t.status });
+        const title = svg("title"); title.textContent = t.name + " · " + t.status + " · " + dur(t.started_at, end) + (t.attempts > 1 ? " · " + t.attempts + " attempts" : ""); bar.append(title); row.append(bar);
+      }
+      row.addEventListener("click", () => onPick(t.name));
+      root.append(row);
+    });
+    box.append(root);
+    $("#timeline-info").textContent = seconds(span) + (timed.length > MAX_BARS ? " · first " + MAX_BARS + " of " + timed.length + " tasks by start" : "");
+  }
+
+  function showTask(runId, name) {
+    const body = $("#detail-body");
+    $("#detail-name").textContent = name;
+    body.className = ""; body.replaceChildren(el("div", "loading…", "muted"));
+    api("/api/runs/" + encodeURIComponent(runId) + "/tasks/" + encodeURIComponent(name)).then((t) => {
+      body.replaceChildren();
+      const head = el("div", t.status + (t.attempts > 1 ? " after " + t.attempts + " attempts" : "") + (t.duration_seconds !== null ? " · " + seconds(t.duration_seconds) : "") + (t.cached ? " · from the cache" : "") + (t.resumed ? " · kept from the resumed run" : ""), "status " + t.status);
+      body.append(head);
+      if (t.reason) body.append(el("div", t.reason, "muted"));
+      if (t.failed_attempts.length) {
+        body.append(el("h3", "Failed attempts"));
+        t.failed_attempts.forEach((a) => {
+          const d = el("details", null, "attempt"); d.open = a === t.failed_attempts[t.failed_attempts.length - 1];
+          d.append(el("summary", "attempt " + a.number + " · " + a.error + (a.started_at ? " · " + dur(a.started_at, a.finished_at) : "")));
+          d.append(el("pre", a.traceback || a.error, "tb"));
+          body.append(d);
+        });
+      }
+      body.append(el("h3", "Logs"));
+      body.append(el("pre", (t.logs || []).join("\n") || "no log lines", "logs"));
+    }).catch((e) => { body.replaceChildren(el("div", e.message, "err")); });
+  }
+
+  function drawReport(report) {
+    const box = $("#report"); box.replaceChildren(); box.className = "";
+    if (!report) { box.className = "muted"; box.textContent = "no report yet"; return; }
+    box.append(el("div", (report.status || "") + " · " + Math.round(report.percent || 0) + "% · " + (report.message || ""), "status " + String(report.status || "").toLowerCase()));
+    const table = el("table", null, "list"); const head = el("tr");
+    ["step", "status", "percent", "message"].forEach((h) => head.append(el("th", h)));
+    const thead = el("thead"); thead.append(head); table.append(thead);
+    const tb = el("tbody");
+    (report.steps || []).slice(0, 500).forEach((s) => { const tr = el("tr"); tr.append(el("td", s.id), el("td", s.status, "status " + String(s.status).toLowerCase()), el("td", Math.round(s.percent || 0) + "%"), el("td", s.message || (s.errors || []).join("; "), "muted")); tb.append(tr); });
+    table.append(tb); box.append(table);
+    const raw = el("details"); raw.append(el("summary", "JSON")); raw.append(el("pre", JSON.stringify(report, null, 2), "logs")); box.append(raw);
+  }
+
+  function runPage() {
+    const runId = body.dataset.run;
+    let filter = "";
+    let tasks = [];
+    const pick = (name) => showTask(runId, name);
+    const drawTable = () => {
+      const tb = $("#task-table tbody"); tb.replaceChildren();
+      const frag = document.createDocumentFragment();
+      const shown = tasks.filter((t) => !filter || t.name.toLowerCase().includes(filter) || t.status.includes(filter));
+      shown.slice(0, 5000).forEach((t) => {
+        const tr = el("tr", null, "clickable"); tr.dataset.task = t.name;
+        tr.append(el("td", t.name), el("td", t.status, "status " + t.status), el("td", t.attempts), el("td", seconds(t.duration_seconds)), el("td", t.error || t.reason || "", t.error ? "err" : "muted"));
+        tr.addEventListener("click", () => pick(t.name)); frag.append(tr);
+      });
+      tb.append(frag);
+      $("#task-more").textContent = shown.length > 5000 ? "first 5000 of " + shown.length + " tasks shown: filter to find the others" : "";
+    };
+    const meta = (r) => {
+      const dl = $("#run-meta"); dl.replaceChildren();
+      const add = (k, v) => { if (v === null || v === undefined || v === "") return; dl.append(el("dt", k), el("dd", v)); };
+      add("workflow", r.workflow); add("started", stamp(r.started_at)); add("duration", r.finished_at ? seconds(r.duration_seconds) : "running");
+      add("started by", how(r)); add("target", r.target); add("params", Object.keys(r.params || {}).length ? JSON.stringify(r.params) : "none");
+      add("resumed from", r.resumed_from); add("process", r.pid ? r.pid + " on " + r.host : "");
+    };
+    const counts = (list) => {
+      const by = {}; list.forEach((t) => { by[t.status] = (by[t.status] || 0) + 1; });
+      const box = $("#task-counts"); box.replaceChildren();
+      ["completed", "running", "failed", "upstream_failed", "skipped", "cancelled", "pending"].forEach((s) => {
+        if (!by[s]) return; const c = el("div", null, "card " + s); c.append(el("div", s.replace("_", " "), "label"), el("div", by[s], "num status " + s)); box.append(c);
+      });
+    };
+    let finished = false;
+    const load = () => Promise.all([
+      api("/api/runs/" + encodeURIComponent(runId) + "?light=1"),
+      api("/api/runs/" + encodeURIComponent(runId) + "/graph"),
+    ]).then(([d, g]) => {
+      const r = d.run;
+      const st = $("#run-status"); st.textContent = r.status; st.className = "status " + r.status;
+      meta(r);
+      $("#cancel").hidden = r.status !== "running";
+      $("#resume").hidden = !["failed", "cancelled", "interrupted"].includes(r.status);
+      tasks = d.tasks; counts(tasks); drawGraph(g, pick); drawTimeline(tasks, pick); drawTable(); drawReport(d.report);
+      finished = r.status !== "running";
+    }).catch((e) => { $("#run-meta").replaceChildren(el("div", "cannot load this run: " + e.message, "err")); });
+    const act = (what) => post("/api/runs/" + encodeURIComponent(runId) + "/" + what).then((res) => {
+      $("#action-result").textContent = res.ok ? (what === "resume" ? "resuming: a new run starts (see Runs)" : "cancelling…") : res.data.error;
+      $("#action-result").className = res.ok ? "ok" : "err";
+      load();
+    });
+    $("#cancel").addEventListener("click", () => act("cancel"));
+    $("#resume").addEventListener("click", () => act("resume"));
+    $("#task-filter").addEventListener("input", (e) => { filter = e.target.value.trim().toLowerCase(); drawTable(); });
+    load();
+    const again = debounce(load, 400);
+    stream((item) => { if (item.type === "store" || item.type === "skipped") again(); });
+    setInterval(() => { if (!finished) again(); }, 2000);
+  }
+
+  // ------------------------------------------------------------ schedules and flows
+  function schedulesPage() {
     const schedules = () => api("/api/schedules").then((d) => {
+      banner(d.store_error);
       const tb = $("#schedule-table tbody"); tb.replaceChildren();
       d.schedules.forEach((s) => {
         const tr = el("tr"); const btn = el("button", s.enabled ? "disable" : "enable");
         btn.addEventListener("click", () => post("/api/schedules/" + encodeURIComponent(s.id) + "/" + (s.enabled ? "disable" : "enable")).then(schedules));
-        const td = el("td"); td.append(btn);
-        tr.append(el("td", s.id), el("td", s.target), el("td", s.spec + " (" + s.tz + ")"), el("td", s.next_fires[0] || "disabled", "muted"), td);
+        const fires = el("td", null, "small"); s.next_fires.forEach((f) => fires.append(el("div", new Date(f).toLocaleString())));
+        if (!s.enabled) fires.append(el("div", "disabled", "muted"));
+        const last = el("td", null, "small");
+        s.last_runs.forEach((r) => {
+          const line = el("div", null, "status " + r.status);
+          if (r.run_id) line.append(link(r.status, base + "/runs/" + encodeURIComponent(r.run_id))); else line.textContent = r.status;
+          line.append(el("span", " " + stamp(r.fire_time), "muted")); last.append(line);
+        });
+        if (!s.last_runs.length) last.append(el("div", "not run yet", "muted"));
+        tr.append(el("td", s.id, "mono"), el("td", s.target), el("td", s.spec + " (" + s.tz + ")" + (s.description ? " — " + s.description : "")), fires, last, td(btn));
         tb.append(tr);
       });
-      if (!d.schedules.length) { const tr = el("tr"); tr.append(el("td", "no schedules", "muted")); tb.append(tr); }
+      if (!d.schedules.length) { const tr = el("tr"); tr.append(el("td", "no schedules: add one with `ferroflow schedule add`", "muted")); tb.append(tr); }
     });
-    api("/api/events?limit=100").then((d) => d.events.forEach(addEvent));
-    state(); health(); runs(); schedules();
-    const refreshState = debounce(state, 300); const refreshRuns = debounce(runs, 500);
-    stream((item) => {
-      if (item.type === "file") { addEvent(item); refreshState(); }
-      else if (item.type === "store") { refreshRuns(); }
-      else if (item.type === "skipped") { events.prepend(el("tr", "… " + item.count + " events skipped", "muted")); state(); }
-    });
-    setInterval(health, 5000);
-  }
-
-  // ------------------------------------------------------------ a run
-  const MAX_NODES = 1000;
-  function drawGraph(tasks) {
-    const box = $("#dag"); box.replaceChildren();
-    const ns = "http://www.w3.org/2000/svg";
-    const shown = tasks.slice(0, MAX_NODES);
-    const cols = Math.max(1, Math.min(10, Math.ceil(Math.sqrt(shown.length))));
-    const w = 150, h = 34, gap = 12;
-    const svg = document.createElementNS(ns, "svg");
-    const rows = Math.ceil(shown.length / cols);
-    svg.setAttribute("width", String(cols * (w + gap))); svg.setAttribute("height", String(Math.max(1, rows) * (h + gap)));
-    shown.forEach((t, i) => {
-      const g = document.createElementNS(ns, "g");
-      g.setAttribute("class", "node " + t.status);
-      g.setAttribute("transform", "translate(" + (i % cols) * (w + gap) + "," + Math.floor(i / cols) * (h + gap) + ")");
-      const r = document.createElementNS(ns, "rect"); r.setAttribute("width", String(w)); r.setAttribute("height", String(h)); r.setAttribute("rx", "6");
-      const tx = document.createElementNS(ns, "text"); tx.setAttribute("x", "8"); tx.setAttribute("y", "21");
-      tx.textContent = t.name.length > 20 ? t.name.slice(0, 19) + "…" : t.name;
-      const title = document.createElementNS(ns, "title"); title.textContent = t.name + ": " + t.status;
-      g.append(r, tx, title); g.addEventListener("click", () => showTask(t));
-      svg.append(g);
-    });
-    box.append(svg);
-    if (tasks.length > MAX_NODES) box.append(el("div", "+ " + (tasks.length - MAX_NODES) + " more tasks (see the table)", "muted"));
-  }
-  function drawTimeline(tasks) {
-    const box = $("#timeline"); box.replaceChildren();
-    const timed = tasks.filter((t) => t.started_at);
-    if (!timed.length) { box.append(el("div", "no task has started yet", "muted")); return; }
-    const t0 = Math.min(...timed.map((t) => t.started_at));
-    const now = Date.now() / 1000;
-    const t1 = Math.max(...timed.map((t) => t.finished_at || now));
-    const span = Math.max(t1 - t0, 0.001);
-    timed.slice(0, 300).forEach((t) => {
-      const row = el("div", null, "bar-row"); const label = el("span", t.name, "bar-label");
-      const track = el("div", null, "bar-track"); const bar = el("div", null, "bar " + t.status);
-      bar.style.marginLeft = ((t.started_at - t0) / span * 100).toFixed(2) + "%";
-      bar.style.width = Math.max(0.5, ((t.finished_at || now) - t.started_at) / span * 100).toFixed(2) + "%";
-      bar.title = t.name + " " + dur(t.started_at, t.finished_at || now);
-      track.append(bar); row.append(label, track); box.append(row);
-    });
-  }
-  function showTask(t) {
-    const d = $("#task-detail"); d.hidden = false;
-    $("#detail-name").textContent = t.name + " — " + t.status + (t.attempts > 1 ? " after " + t.attempts + " attempts" : "");
-    $("#detail-tb").textContent = t.traceback || t.error || t.reason || "no error";
-    $("#detail-logs").textContent = (t.logs || []).join("\n") || "no log lines";
-  }
-  function runPage() {
-    const runId = body.dataset.run;
-    const load = () => api("/api/runs/" + encodeURIComponent(runId)).then((d) => {
-      const r = d.run;
-      const st = $("#run-status"); st.textContent = r.status; st.className = "status " + r.status;
-      $("#run-meta").textContent = r.workflow + " · started " + stamp(r.started_at) + (r.finished_at ? " · " + dur(r.started_at, r.finished_at) : " · running") +
-        " · params " + JSON.stringify(r.params) + (r.resumed_from ? " · resumed from " + r.resumed_from : "");
-      $("#cancel").hidden = r.status !== "running";
-      drawGraph(d.tasks); drawTimeline(d.tasks);
-      const tb = $("#task-table tbody"); tb.replaceChildren();
-      d.tasks.forEach((t) => {
-        const tr = el("tr", null, "clickable");
-        tr.append(el("td", t.name), el("td", t.status, "status " + t.status), el("td", t.attempts), el("td", dur(t.started_at, t.finished_at)), el("td", t.error || t.reason || "", "err"));
-        tr.addEventListener("click", () => showTask(t)); tb.append(tr);
+    const flows = () => api("/api/flows").then((d) => {
+      const box = $("#flows"); box.replaceChildren();
+      if (!d.flows.length) box.append(el("div", "no flow files in the flows folder", "muted"));
+      d.flows.forEach((f) => {
+        const form = el("form", null, "flow"); form.dataset.flow = f.name;
+        form.append(el("h3", f.name)); form.append(el("div", f.file, "muted small"));
+        if (f.error) form.append(el("div", f.error, "err"));
+        Object.keys(f.params).forEach((p) => {
+          const label = el("label", p + " "); const input = el("input"); input.name = p;
+          input.value = f.params[p] === null ? "" : String(f.params[p]); input.placeholder = f.params[p] === null ? "required" : "";
+          label.append(input); form.append(label);
+        });
+        const go = el("button", "Start"); go.type = "submit"; form.append(go);
+        const result = el("div", null, "result"); form.append(result);
+        form.addEventListener("submit", (e) => {
+          e.preventDefault();
+          const params = {}; Object.keys(f.params).forEach((p) => { const v = form.elements[p].value; if (v !== "" || f.params[p] !== null) params[p] = v; });
+          post("/api/flows/" + encodeURIComponent(f.name) + "/start", { params: params }).then((res) => {
+            result.textContent = res.ok ? "started (pid " + res.data.pid + "): it appears under Runs" : res.data.error;
+            result.className = "result " + (res.ok ? "ok" : "err");
+          });
+        });
+        box.append(form);
       });
-      if (d.report) $("#report").textContent = JSON.stringify(d.report, null, 2);
-    }).catch((e) => { $("#run-meta").textContent = "cannot load this run: " + e.message; });
-    $("#cancel").addEventListener("click", () => post("/api/runs/" + encodeURIComponent(runId) + "/cancel").then(load));
-    load();
-    const again = debounce(load, 300);
-    stream((item) => { if (item.type === "store" || item.type === "skipped") again(); });
+    });
+    schedules(); flows();
+    const again = debounce(schedules, 700);
+    stream((item) => { if (item.type === "store") again(); });
   }
 
-  if (body.dataset.page === "overview") overview();
-  else if (body.dataset.page === "run") runPage();
+  const pages = { overview: overview, runs: runsPage, run: runPage, schedules: schedulesPage };
+  if (pages[body.dataset.page]) pages[body.dataset.page]();
 })();
