@@ -47,6 +47,32 @@ class Graph:
             FerroflowError: an id is not a node.
             TypeError: ``name`` is not a ``str``.
         """
+    def add_node_linked(self, name: str, upstreams: Sequence[int], downstreams: Sequence[int]) -> int:
+        """Add node ``name`` after the nodes ``upstreams`` and before the nodes
+        ``downstreams`` (ids; each of those edges checked for a cycle) and return its id.
+        On any error nothing is kept.
+
+        Raises:
+            DuplicateTaskError: the name is taken.
+            CycleError: an edge to a downstream closes a loop (``.cycle`` gives the path).
+            FerroflowError: an id is not a node.
+            TypeError: ``name`` is not a ``str``.
+        """
+    def extend_named(
+        self,
+        nodes: Iterable[str],
+        upstreams: Iterable[Sequence[str]],
+        edges: Sequence[tuple[int, int]] = ...,
+    ) -> None:
+        """Add nodes in bulk, node ``k`` after the nodes named in ``upstreams[k]`` (a list
+        or tuple of names, of the batch or already in the graph), plus ``edges`` between
+        ids, validating once; on any error nothing of the batch is kept.
+
+        Raises:
+            DuplicateTaskError, UnknownDependencyError, CycleError: as ``extend``.
+            TypeError: an entry of ``upstreams`` is not a list or tuple of names.
+            ValueError: ``upstreams`` has another length than ``nodes``.
+        """
     def extend(self, nodes: Iterable[str], edges: Iterable[tuple[str, str] | Sequence[str]] | None = None) -> None:
         """Add nodes and edges in bulk, validating once in linear time.
 
@@ -96,6 +122,8 @@ class Graph:
         """Direct downstreams of ``name``, in the order they were added."""
     def predecessor_ids(self, node: int) -> list[int]:
         """Direct upstream ids of a node id."""
+    def predecessor_lists(self) -> list[tuple[int, ...]]:
+        """The direct upstream ids of every node, by id, in the order they were added."""
 
 @final
 class ReadyTracker:

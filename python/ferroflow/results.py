@@ -158,7 +158,7 @@ class RunResult(Mapping[str, Any]):
         self,
         run_id: str,
         workflow: str,
-        results: dict[str, Any],
+        results: Mapping[str, Any],
         *,
         status: str,
         stats: dict[str, Any],

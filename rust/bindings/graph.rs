@@ -41,6 +41,16 @@ fn pair<'py>(item: &Bound<'py, PyAny>) -> PyResult<(Bound<'py, PyAny>, Bound<'py
     }
 }
 
+/// The ids of the name objects `keep` (nodes `mark..`), by the objects' addresses.
+fn ptr_ids(mark: usize, keep: &[Bound<'_, PyString>]) -> FxHashMap<usize, NodeId> {
+    let mut by_ptr = FxHashMap::default();
+    by_ptr.reserve(keep.len());
+    for (i, obj) in keep.iter().enumerate() {
+        by_ptr.insert(obj.as_ptr() as usize, (mark + i) as NodeId);
+    }
+    by_ptr
+}
+
 impl PyGraph {
     fn id(&self, name: &str) -> PyResult<NodeId> {
         to_py(self.inner.id(name))
@@ -102,6 +112,71 @@ impl PyGraph {
         Ok(id)
     }
 
+    /// Adds a node after the node ids `upstreams` and before the node ids
+    /// `downstreams` (each checked for a cycle) and returns its id; on any error
+    /// nothing is kept.
+    fn add_node_linked(
+        &mut self,
+        name: &Bound<'_, PyAny>,
+        upstreams: Vec<NodeId>,
+        downstreams: Vec<NodeId>,
+    ) -> PyResult<NodeId> {
+        let obj = extract_name(name)?;
+        let id = to_py(self.inner.add_node_linked(obj.to_str()?, &upstreams, &downstreams))?;
+        self.objs.push(obj.clone().unbind());
+        Ok(id)
+    }
+
+    /// Adds nodes in bulk, node `k` after the nodes named in `upstreams[k]` (a
+    /// list or tuple of names, of this batch or already in the graph), plus
+    /// the `edges` between ids, and validates once; on error nothing is kept.
+    #[pyo3(signature = (nodes, upstreams, edges = Vec::new()))]
+    fn extend_named(
+        &mut self,
+        py: Python<'_>,
+        nodes: &Bound<'_, PyAny>,
+        upstreams: &Bound<'_, PyAny>,
+        edges: Vec<(NodeId, NodeId)>,
+    ) -> PyResult<()> {
+        // As in `extend`: upstreams usually name nodes with the very string
+        // objects of `nodes`, resolved by address (`keep` holds them alive).
+        let (mark, keep) = self.push_names(nodes)?;
+        let by_ptr = ptr_ids(mark, &keep);
+        let ids = match self.named_edge_ids(mark, keep.len(), upstreams, &edges, &by_ptr) {
+            Ok(ids) => ids,
+            Err(e) => {
+                self.rollback(mark);
+                return Err(e);
+            }
+        };
+        let inner = &mut self.inner;
+        let validated = py.detach(|| inner.extend_ids(mark, &ids));
+        if validated.is_err() {
+            self.objs.truncate(mark);
+        }
+        to_py(validated)
+    }
+
+    /// The upstream ids of every node, in the order they were added, as tuples.
+    ///
+    /// The tuples hold only ints, so they are taken off the garbage collector's
+    /// list (as CPython does with such tuples once it has seen them): a million
+    /// of them do not make every later collection visit them.
+    fn predecessor_lists<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let n = self.inner.node_count() as NodeId;
+        let tuples = (0..n)
+            .map(|i| {
+                let t = PyTuple::new(py, self.inner.predecessors(i))?;
+                // SAFETY: `t` is a live tuple holding only ints, which cannot be
+                // part of a cycle; untracking an untracked object (the shared
+                // empty tuple) does nothing.
+                unsafe { pyo3::ffi::PyObject_GC_UnTrack(t.as_ptr().cast()) };
+                Ok(t.unbind())
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, tuples)
+    }
+
     /// Adds the edge `src -> dst` (dst runs after src), checking for a cycle now.
     fn add_edge(&mut self, src: &Bound<'_, PyAny>, dst: &Bound<'_, PyAny>) -> PyResult<()> {
         let (a, b) = (
@@ -127,11 +202,7 @@ impl PyGraph {
         let ids = match edges {
             None => Vec::new(),
             Some(edges) => {
-                let mut by_ptr = FxHashMap::default();
-                by_ptr.reserve(keep.len());
-                for (i, obj) in keep.iter().enumerate() {
-                    by_ptr.insert(obj.as_ptr() as usize, (mark + i) as NodeId);
-                }
+                let by_ptr = ptr_ids(mark, &keep);
                 match self.edge_ids(edges, &by_ptr) {
                     Ok(ids) => ids,
                     Err(e) => {
@@ -304,6 +375,56 @@ impl PyGraph {
 }
 
 impl PyGraph {
+    /// The `(upstream, node)` id pairs of `extend_named`, then `edges`.
+    fn named_edge_ids(
+        &self,
+        mark: usize,
+        count: usize,
+        upstreams: &Bound<'_, PyAny>,
+        edges: &[(NodeId, NodeId)],
+        by_ptr: &FxHashMap<usize, NodeId>,
+    ) -> PyResult<Vec<(NodeId, NodeId)>> {
+        let mut ids = Vec::with_capacity(count * 3 + edges.len());
+        let mut k = 0usize;
+        for entry in upstreams.try_iter()? {
+            let entry = entry?;
+            if k >= count {
+                k += 1;
+                continue;
+            }
+            let node = (mark + k) as NodeId;
+            let mut add = |item: Bound<'_, PyAny>| -> PyResult<()> {
+                let up = match by_ptr.get(&(item.as_ptr() as usize)) {
+                    Some(&id) => id,
+                    None => self.id(extract_name(&item)?.to_str()?)?,
+                };
+                ids.push((up, node));
+                Ok(())
+            };
+            if let Ok(list) = entry.cast::<PyList>() {
+                for item in list.iter() {
+                    add(item)?;
+                }
+            } else if let Ok(tuple) = entry.cast::<PyTuple>() {
+                for item in tuple.iter() {
+                    add(item)?;
+                }
+            } else {
+                return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                    "extend_named: the upstreams of node {k} must be a list or tuple of names"
+                )));
+            }
+            k += 1;
+        }
+        if k != count {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "extend_named: {count} nodes but {k} upstream lists"
+            )));
+        }
+        ids.extend_from_slice(edges);
+        Ok(ids)
+    }
+
     fn edge_ids(&self, edges: &Bound<'_, PyAny>, by_ptr: &FxHashMap<usize, NodeId>) -> PyResult<Vec<(NodeId, NodeId)>> {
         let resolve = |end: &Bound<'_, PyAny>| -> PyResult<NodeId> {
             match by_ptr.get(&(end.as_ptr() as usize)) {

@@ -213,6 +213,57 @@ impl Graph {
         Ok(())
     }
 
+    /// Adds node `name` after the nodes `upstreams`, then before the nodes
+    /// `downstreams` (each of those edges checked for a cycle), and returns its
+    /// id: one task with its declared upstreams and the earlier tasks that take
+    /// its result. All or nothing: on any error the graph is left as it was
+    /// (only the maintained order may differ, and it stays a valid one).
+    pub fn add_node_linked(&mut self, name: &str, upstreams: &[NodeId], downstreams: &[NodeId]) -> CoreResult<NodeId> {
+        for &id in upstreams.iter().chain(downstreams) {
+            self.check_id(id)?;
+        }
+        let id = self.add_node(name)?;
+        let edges = self.edges;
+        for &up in upstreams {
+            if !self.has_edge(up, id) {
+                self.succ[up as usize].push(id);
+                self.pred[id as usize].push(up);
+                self.edges += 1;
+            }
+        }
+        for (k, &down) in downstreams.iter().enumerate() {
+            if let Err(e) = self.add_edge(id, down) {
+                for &done in downstreams[..k].iter().rev() {
+                    if self.succ[id as usize].last() == Some(&done) {
+                        self.succ[id as usize].pop();
+                        self.pred[done as usize].pop();
+                    }
+                }
+                for &up in self.pred[id as usize].clone().iter().rev() {
+                    self.succ[up as usize].pop();
+                }
+                self.pred[id as usize].clear();
+                self.edges = edges;
+                self.remove_last_node();
+                return Err(e);
+            }
+        }
+        Ok(id)
+    }
+
+    /// Removes the last node, which must have no edges left, keeping `ord` a
+    /// permutation of `0..n`.
+    fn remove_last_node(&mut self) {
+        let last = self.names.len() - 1;
+        let pos = self.ord[last];
+        for p in self.ord.iter_mut() {
+            if *p > pos {
+                *p -= 1;
+            }
+        }
+        self.truncate(last);
+    }
+
     /// [`Graph::add_edge`] by names.
     pub fn add_edge_by_name(&mut self, from: &str, to: &str) -> CoreResult<()> {
         let (f, t) = (self.id(from)?, self.id(to)?);
@@ -508,6 +559,41 @@ mod tests {
         let g = chain(200_000);
         assert_eq!(g.topological_order().len(), 200_000);
         assert_eq!(g.descendants(0).len(), 199_999);
+    }
+
+    #[test]
+    fn linked_node_takes_upstreams_and_downstreams() {
+        let mut g = chain(2);
+        let c = g.add_node("c").unwrap();
+        let d = g.add_node_linked("d", &[1, 1], &[c]).unwrap();
+        assert_eq!(g.predecessors(d), &[1]);
+        assert_eq!(g.predecessors(c), &[d]);
+        assert_eq!(g.edge_count(), 3);
+        assert_eq!(g.topological_names(), vec!["n0", "n1", "d", "c"]);
+    }
+
+    #[test]
+    fn linked_node_closing_a_loop_leaves_the_graph_as_it_was() {
+        let mut g = chain(3);
+        let x = g.add_node("x").unwrap();
+        let before = (g.node_count(), g.edge_count());
+        // y runs after n2 and before x (fine) and n0 (a loop: n0 -> n1 -> n2 -> y).
+        let err = g.add_node_linked("y", &[2], &[x, 0]).unwrap_err();
+        assert_eq!(
+            err,
+            CoreError::Cycle {
+                path: vec!["n0".into(), "n1".into(), "n2".into(), "y".into(), "n0".into()]
+            }
+        );
+        assert_eq!((g.node_count(), g.edge_count()), before);
+        assert!(!g.contains("y"));
+        assert!(g.successors(x).is_empty() && g.predecessors(x).is_empty());
+        assert_eq!(g.successors(2), &[] as &[NodeId]);
+        assert!(g.is_dag());
+        let mut order = g.topological_order();
+        order.sort_unstable();
+        assert_eq!(order, vec![0, 1, 2, 3]);
+        g.add_edge(2, x).unwrap();
     }
 
     #[test]

@@ -126,6 +126,8 @@ class RunPlan:
     Attributes:
         graph: The workflow's graph (node ids index ``tasks``).
         tasks: The tasks by node id.
+        names: Their names, by node id.
+        index: Node id by name, if the caller has one (ids past ``names`` are ignored).
         fail_fast: Stop starting tasks after the first failure.
         max_workers: The run's ``max_workers`` (None: the executor's default).
     """
@@ -136,17 +138,20 @@ class RunPlan:
         workflow: str,
         graph: Graph,
         tasks: Sequence[Task[..., Any]],
+        names: list[str],
         bindings: Bindings,
         table: FastTable,
         options: RunOptions,
         store: Store | None,
         run_id: str,
         resumed: Mapping[str, Any],
+        index: Mapping[str, int] | None = None,
     ) -> None:
         self.workflow = workflow
         self.graph = graph
         self.tasks = tasks
-        self.names = [t.name for t in tasks]
+        self.names = names
+        self.index = index
         self.options = options
         self.fail_fast = options.fail_fast
         self.max_workers = options.max_workers
@@ -754,8 +759,10 @@ class RunPlan:
         status, names = self.status, self.names
         values = self.results
         stats = self.stats()
+        results: Mapping[str, Any]
         if stats["completed"] == len(status) and not self.results_elsewhere:  # the usual case: nothing to filter
-            results = dict(zip(names, values, strict=True))
+            index = self.index
+            results = dict(zip(names, values, strict=True)) if index is None else _AllResults(names, index, values)
         else:
             results = {
                 names[i]: values[i] for i, s in enumerate(status) if s is _COMPLETED and values[i] is not NOT_GATHERED
@@ -783,6 +790,34 @@ class RunPlan:
         record = self.record
         result.set_records_builder(lambda: {names[i]: record(i) for i in range(len(names))})
         return result
+
+
+class _AllResults(Mapping[str, Any]):
+    """Every task's result, by name, read through the workflow's own name -> id map instead
+    of a new dict per run (a million-task run would spend a second building one)."""
+
+    __slots__ = ("_index", "_names", "_values")
+
+    def __init__(self, names: list[str], index: Mapping[str, int], values: list[Any]) -> None:
+        self._names = names
+        self._index = index
+        self._values = values
+
+    def __getitem__(self, name: str) -> Any:
+        i = self._index.get(name)
+        if i is None or i >= len(self._values):  # a task added to the workflow after the run
+            raise KeyError(name)
+        return self._values[i]
+
+    def __contains__(self, name: object) -> bool:
+        i = self._index.get(name) if isinstance(name, str) else None
+        return i is not None and i < len(self._values)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 FastTable = tuple[list[Callable[..., Any]], list[tuple[int, ...]], bytearray]

@@ -16,7 +16,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
@@ -36,20 +36,34 @@ __all__ = ["fast_table", "gc_paused", "new_run_id", "plan_run"]
 logger = logging.getLogger("ferroflow")
 
 
+_gc_lock = threading.Lock()
+_gc_pauses = 0  # gc_paused() blocks open, in any thread
+_gc_was_enabled = False
+
+
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while building many small objects at once.
 
-    Building a plan allocates a few objects per task and frees none, which makes the
-    collector rescan the growing heap over and over; pausing it keeps planning linear.
+    Building a workflow or a plan allocates a few objects per task and frees none, which
+    makes the collector rescan the growing heap over and over; pausing it keeps building
+    linear. Scoped and safe with threads: the first block to open pauses the collector,
+    the last one to close restores it as it found it (so a block closing in one thread
+    never turns the collector back on under another thread's open block).
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
+    global _gc_pauses, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pauses == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 _issued: tuple[str, set[str]] = ("", set())
@@ -76,7 +90,7 @@ def new_run_id() -> str:
 def fast_table(
     tasks: Sequence[Task[..., Any]],
     up_ids: Sequence[Sequence[int]],
-    named: Sequence[bool],
+    named: Sequence[bool] | bytes | bytearray,
     forced_slow: Iterable[int] = (),
 ) -> FastTable:
     """Which nodes take the fast path, and with which upstream ids.
@@ -93,21 +107,24 @@ def fast_table(
     fns: list[Callable[..., Any]] = [t.fn for t in tasks]
     ups: list[tuple[int, ...]] = [()] * n
     slow = bytearray(n)
-    rest: dict[int, int] = {}  # id(params) -> required positionals before *args, or -1
+    kinds: dict[int, tuple[int, bool]] = {}  # id(params) -> (k, takes_all), once per signature
+    last: Task[..., Any] | None = None
+    k, takes_all = -1, False
     for i, (t, u, by_name) in enumerate(zip(tasks, up_ids, named, strict=True)):
-        k, takes_all = t.plain_arity, False
-        if k < 0:
-            # ``f(a, b, *rest)``: the first upstreams fill a, b and *rest takes the others,
-            # so every upstream is passed positionally, in order.
-            k = rest.get(id(t.params), -2)
-            if k == -2:
-                k = rest[id(t.params)] = _positionals_before_rest(t.params)
-            takes_all = True
-        if k < 0 or by_name or len(u) < k or t.needs_full_runner:
+        if t is not last:  # tasks added by name share one template: looked at once in a row
+            last = t
+            if t.needs_full_runner:
+                k, takes_all = -1, False
+            else:
+                kind = kinds.get(id(t.params))
+                if kind is None:
+                    kind = kinds[id(t.params)] = _fast_kind(t)
+                k, takes_all = kind
+        if k < 0 or by_name or len(u) < k:
             slow[i] = 1
             continue
         if takes_all or len(u) == k:
-            ups[i] = tuple(u)
+            ups[i] = u if type(u) is tuple else tuple(u)
         elif k:
             ups[i] = tuple(u[:k])
         if t.is_async():
@@ -115,6 +132,18 @@ def fast_table(
     for i in forced_slow:
         slow[i] = 1
     return fns, ups, slow
+
+
+def _fast_kind(t: Task[..., Any]) -> tuple[int, bool]:
+    """``(k, takes_all)`` of a task's signature: its first ``k`` upstreams fill its
+    parameters (all of them with a final ``*args``: ``takes_all``); ``k`` is -1 when no
+    fast call fits it."""
+    k = t.plain_arity
+    if k >= 0:
+        return k, False
+    # ``f(a, b, *rest)``: the first upstreams fill a, b and *rest takes the others, so
+    # every upstream is passed positionally, in order.
+    return _positionals_before_rest(t.params), True
 
 
 def _positionals_before_rest(params: Sequence[Any]) -> int:
@@ -166,11 +195,14 @@ def plan_run(
     workflow: str,
     graph: Graph,
     tasks: Sequence[Task[..., Any]],
+    names: list[str],
     bindings: Bindings,
     table: FastTable,
     options: RunOptions,
+    index: Mapping[str, int] | None = None,
 ) -> RunPlan:
-    """Open the store, resolve resume, and build the plan (not started yet)."""
+    """Open the store, resolve resume, and build the plan (not started yet); ``index``
+    (node id by name) lets the result read through it instead of building its own."""
     store = _resolve_store(options)
     resumed_from, resumed = _resolve_resume(store, options, workflow)
     if resumed_from is not None:
@@ -179,10 +211,12 @@ def plan_run(
         workflow=workflow,
         graph=graph,
         tasks=tasks,
+        names=names,
         bindings=bindings,
         table=table,
         options=options,
         store=store,
         run_id=options.run_id or new_run_id(),
         resumed=resumed,
+        index=index,
     )

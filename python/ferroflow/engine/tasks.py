@@ -42,6 +42,7 @@ __all__ = [
     "iter_closure",
     "registry",
     "task",
+    "task_template",
 ]
 
 P = ParamSpec("P")
@@ -319,6 +320,8 @@ class Task(Generic[P, R]):
     @property
     def needs_full_runner(self) -> bool:
         """Whether running it needs more than a plain call (retries, timeout, when, callbacks, cache)."""
+        if self._opts is _NO_OPTIONS and self.retry is _DEFAULT_RETRY:  # the usual task: no option set
+            return False
         timeout, when, cache_ttl, _, _, on_status_change, on_retry = self._opts
         return bool(
             self.retry.retries
@@ -335,6 +338,24 @@ class Task(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"Task({self.name!r})"
+
+    def _named_copy(self, name: str) -> Task[P, R]:
+        """A task with this one's function and options, called ``name``, with no wiring and
+        registered nowhere (how a workflow gives a task added by name through
+        ``Workflow.add_tasks(names, fn=...)`` its own object, on first use)."""
+        t: Task[P, R] = Task.__new__(Task)
+        t.fn, t.name, t.retry, t._opts = self.fn, name, self.retry, self._opts
+        t.params, t._is_async, t.plain_arity, t.named_params = (
+            self.params,
+            self._is_async,
+            self.plain_arity,
+            self.named_params,
+        )
+        t.description = self.description
+        t._wiring = None
+        t._registry = None
+        t._seq = next(_creation_order)
+        return t
 
     def __getstate__(self) -> dict[str, Any]:
         # Neighbours are wiring, not part of the task: pickling one task must not pull the graph.
@@ -597,6 +618,30 @@ _active = _ActiveDags()
 def active_dags() -> list[TaskCollector]:
     """The ``with DAG(...)`` blocks open in this thread, innermost last (the list itself)."""
     return _active.stack
+
+
+class _Discard:
+    """A collector that keeps nothing (see :func:`task_template`)."""
+
+    def collect(self, t: Task[..., Any]) -> None:
+        """Keep nothing."""
+
+
+_DISCARD = _Discard()
+
+
+def task_template(fn: Callable[P, R], options: TaskOptions) -> Task[P, R]:
+    """A :class:`Task` of ``fn`` with ``options`` that no ``with DAG(...)`` block and no
+    registry takes: the shared template of many tasks made from one function.
+
+    Validation and signature inspection happen here, once, for all of them.
+    """
+    stack = _active.stack
+    stack.append(_DISCARD)
+    try:
+        return Task(fn, **options)
+    finally:
+        stack.pop()
 
 
 def _track_wired(up: Task[..., Any], down: Task[..., Any]) -> None:

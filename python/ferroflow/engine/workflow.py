@@ -19,10 +19,10 @@ Example:
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, TypedDict
+from typing import Any, TypedDict, Unpack, overload
 
 from .._core import Graph
 from ..errors import CycleError, DuplicateTaskError, UnknownDependencyError
@@ -31,20 +31,20 @@ from ..store.store import DEFAULT_STORE
 from ..trigger import current_trigger
 from .atimport import refuse_run_at_import
 from .bridge import run_async_entry, run_blocking
+from .bulk import as_deps, duplicate_error, first_batch_error, replay_cycle, upstreams_of
 from .display import terminal_progress, wants_terminal_progress
 from .executor import AsyncPlanExecutor, PlanExecutor, resolve_executor
 from .finishing import execute_run, execute_run_async
 from .inputs import Binding, plan_binding
 from .plan import Bindings, FastTable, RunOptions, RunPlan, stats_of
 from .planning import fast_table, gc_paused, plan_run
-from .tasks import Task, registry
+from .tasks import Task, TaskOptions, registry, task_template
 
 __all__ = ["Workflow"]
 
 
-def _index_params(index: dict[str, list[str]], t: Task[..., Any]) -> None:
-    name = t.name
-    for pn in t.named_params:
+def _index_params(index: dict[str, list[str]], name: str, named_params: tuple[str, ...]) -> None:
+    for pn in named_params:
         if pn != name:
             bucket = index.get(pn)
             if bucket is None:
@@ -53,9 +53,7 @@ def _index_params(index: dict[str, list[str]], t: Task[..., Any]) -> None:
                 bucket.append(name)
 
 
-def _deps_in_order(
-    names: Sequence[str], deps: Mapping[str, Sequence[str | Task[..., Any]]]
-) -> list[Sequence[str | Task[..., Any]]]:
+def _deps_in_order(names: Sequence[str], deps: Mapping[str, Any]) -> list[Any]:
     """The declared upstreams of each name of ``names``, in order (empty where ``deps`` has none).
 
     When ``deps`` lists exactly the tasks, in their order (as bulk builders do), its values
@@ -68,12 +66,63 @@ def _deps_in_order(
     return [deps.get(name, no_deps) for name in names]
 
 
-def _dep_name(dep: object, task_name: str) -> str:
-    if isinstance(dep, Task):
-        return dep.name
-    if isinstance(dep, str):
-        return dep
-    raise TypeError(f"task {task_name!r}: depends_on takes task names or Tasks, got {type(dep).__name__}: {dep!r}")
+def _listed_upstreams(
+    t: Task[..., Any],
+    depends_on: Iterable[str | Task[..., Any]] | str | Task[..., Any] | None,
+    index: Mapping[str, int],
+) -> tuple[tuple[int, ...], bool] | None:
+    """The upstream ids of ``t`` for the usual ``depends_on`` (None, or a list of distinct
+    names of tasks already in the workflow) in a few C-level passes, and whether a
+    parameter names one of them; None for anything else (which :func:`upstreams_of`
+    then normalises or rejects, as it would have)."""
+    if depends_on is None:
+        up_ids: tuple[int, ...] = ()
+    elif type(depends_on) is list:
+        try:
+            up_ids = tuple(map(index.__getitem__, depends_on))
+        except (KeyError, TypeError):  # an unknown name (or itself), a Task, an unhashable value
+            return None
+        k = len(up_ids)
+        if k > 1 and (up_ids[0] == up_ids[1] if k == 2 else len(set(up_ids)) < k):
+            return None
+    else:
+        return None
+    named = False
+    name = t.name
+    for pn in t.named_params:  # rule 1: a parameter named after another task
+        if pn != name:
+            node = index.get(pn)
+            if node is not None:
+                named = True
+                if node not in up_ids:
+                    up_ids += (node,)
+    # Tuples (not lists): the collector stops tracking tuples of ints, so a big workflow
+    # does not make every later collection rescan its wiring.
+    return up_ids, named
+
+
+class _TaskView(Sequence[Task[..., Any]]):
+    """The tasks of a workflow by node id, each made on first use (see ``Workflow._task_at``)."""
+
+    __slots__ = ("_n", "_wf")
+
+    def __init__(self, wf: Workflow, n: int) -> None:
+        self._wf = wf
+        self._n = n
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, i: int) -> Task[..., Any]: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Task[..., Any]]: ...
+    def __getitem__(self, i: int | slice) -> Task[..., Any] | list[Task[..., Any]]:
+        if isinstance(i, slice):
+            return [self._wf._task_at(k) for k in range(*i.indices(self._n))]
+        if not -self._n <= i < self._n:
+            raise IndexError(i)
+        return self._wf._task_at(i % self._n)
 
 
 class RunKeywords(TypedDict, total=False):
@@ -128,15 +177,20 @@ class Workflow:
         self.description = description
         self.max_workers = max_workers
         self._graph = Graph()
-        self._tasks: dict[str, Task[..., Any]] = {}
+        # What the workflow holds per task, by node id (docs/guide/tasks.md, "Big
+        # workflows"): its name, its Task (or the shared template of tasks added by name,
+        # until one is asked for) and whether a parameter is named after an upstream.
+        # Its upstreams (declared ones in order, then the name-injected ones) live in the
+        # graph only. Strs, ints and bytes: nothing the garbage collector keeps scanning.
+        self._names: list[str] = []
         self._index: dict[str, int] = {}
         self._order: list[Task[..., Any]] = []
-        self._deps: dict[str, tuple[str, ...]] = {}
+        self._named = bytearray()
+        self._templates: dict[int, Task[..., Any]] = {}  # id -> template (kept alive: ids stay unique)
+        self._materialize = threading.Lock()
         # parameter name -> tasks with a parameter of that name; rebuilt lazily after bulk adds
         self._param_index: dict[str, list[str]] | None = {}
         self._last: RunPlan | None = None
-        self._up_ids: list[tuple[int, ...]] = []
-        self._named: list[bool] = []
         self._fast_cache: FastTable | None = None
 
     # ------------------------------------------------------------ building
@@ -170,84 +224,151 @@ class Workflow:
         """
         t = task if type(task) is Task else self._as_task(task)
         name = t.name
-        tasks = self._tasks
-        if name in tasks:
-            raise DuplicateTaskError(
-                f"workflow {self.name!r} already has a task named {name!r}; task names must be unique"
-            )
-        graph, index = self._graph, self._index
-        found = self._listed_upstreams(t, depends_on, index)
+        index = self._index
+        if name in index:
+            raise duplicate_error(self.name, name)
+        found = _listed_upstreams(t, depends_on, index)
         if found is not None:
-            upstreams, up_ids, named = found
+            up_ids, named = found
         else:
-            if depends_on is None:
-                deps: Iterable[str | Task[..., Any]] = ()
-            elif isinstance(depends_on, (str, Task)):
-                deps = (depends_on,)
-            else:
-                deps = depends_on
-            listed, listed_ids, named = self._bulk_upstreams(t, deps, index)
-            upstreams, up_ids = tuple(listed), tuple(listed_ids)
+            _, listed_ids, named = upstreams_of(self.name, name, t.named_params, as_deps(depends_on), index)
+            up_ids = tuple(listed_ids)
         by_param = self._param_index
         if by_param is None:
             by_param = self._params_by_name()
-        waiting = by_param.get(name)
-        downstream = [d for d in waiting if name not in self._deps[d]] if waiting else ()
-        node = graph.add_node_after(name, up_ids)  # edges into a new node cannot close a loop
-        if downstream:
-            try:
-                for down in downstream:
-                    graph.add_edge_ids(node, index[down])
-            except BaseException:
-                self._rebuild_graph()
-                raise
+        waiting = by_param.get(name)  # earlier tasks with a parameter named after this one
+        if waiting:  # edges out of the new node may close a loop: the core checks them, all or nothing
+            downs = [index[down] for down in waiting]
+            node = self._graph.add_node_linked(name, up_ids, downs)
+            for down_id in downs:
+                self._named[down_id] = 1
+        else:  # edges into a new node cannot close a loop
+            node = self._graph.add_node_after(name, up_ids)
         # Commit (the graph part is in place).
         self._fast_cache = None
-        index[name] = len(self._order)
+        index[name] = node
+        self._names.append(name)
         self._order.append(t)
-        tasks[name] = t
-        self._deps[name] = upstreams
-        self._up_ids.append(up_ids)
         self._named.append(named)
-        _index_params(by_param, t)
-        registry.unregister(t)  # it belongs to this workflow now; the default registry keeps strays only
-        for down in downstream:
-            self._inject(name, down)
+        if t.named_params:
+            _index_params(by_param, name, t.named_params)
+        if t._registry is registry:  # it belongs to this workflow now; the default registry keeps strays only
+            registry.unregister(t)
         return t
 
-    @staticmethod
-    def _listed_upstreams(
-        t: Task[..., Any],
-        depends_on: Iterable[str | Task[..., Any]] | str | Task[..., Any] | None,
-        index: Mapping[str, int],
-    ) -> tuple[tuple[str, ...], tuple[int, ...], bool] | None:
-        """:meth:`_bulk_upstreams` for the usual ``depends_on`` (None, or a list of distinct
-        names of tasks already in the workflow) in a few C-level passes; None for anything
-        else (which the general path then normalises or rejects)."""
-        name = t.name
-        if depends_on is None:
-            upstreams: tuple[str, ...] = ()
-            up_ids: tuple[int, ...] = ()
-        elif type(depends_on) is list and name not in depends_on:
-            try:
-                up_ids = tuple(map(index.__getitem__, depends_on))
-            except (KeyError, TypeError):  # an unknown name, a Task, an unhashable value
-                return None
-            if len(up_ids) > 1 and len(set(up_ids)) < len(up_ids):
-                return None
-            upstreams = tuple(depends_on)
+    def add_tasks(
+        self,
+        tasks: Iterable[Task[..., Any] | Callable[..., Any] | str],
+        depends_on: Mapping[str, Any] | Sequence[Any] | None = None,
+        *,
+        fn: Callable[..., Any] | None = None,
+        **options: Unpack[TaskOptions],
+    ) -> None:
+        """Add many tasks in one call: the bulk door for big and generated workflows.
+
+        Either ``tasks`` are :class:`Task` objects (or plain functions), or, with ``fn=``,
+        they are names: one task per name, all running ``fn`` with ``options`` (the
+        keywords of :class:`Task`). Tasks made from names share one template until one of
+        them is asked for (``get_task``, iteration), so a million of them cost no more
+        than their names, their upstreams and a place in the graph.
+
+        The graph gets the whole batch in one call to the Rust core. A task may depend on
+        any task already in the workflow or in the batch (later ones too). Every check of
+        :meth:`add_task` is made, with the same exceptions and messages, for the first
+        task (in the order given) that fails it; a failed call leaves the workflow as it
+        was.
+
+        Args:
+            tasks: The tasks, or (with ``fn``) their names.
+            depends_on: The upstreams of each task: a mapping name -> upstreams (tasks it
+                does not name have none), or a sequence with one entry per task. An entry
+                is what :meth:`add_task` takes as ``depends_on``.
+            fn: The function every named task runs.
+            **options: Task options (``retries``, ``timeout``, ...) for the tasks made
+                from ``fn``.
+
+        Raises:
+            DuplicateTaskError: a name is taken, or given twice.
+            UnknownDependencyError: a dependency is neither in the workflow nor in the batch.
+            CycleError: the batch would close a loop (``.cycle`` gives the path).
+            TypeError: names without ``fn``, options without ``fn``, or an entry that is
+                not a name, a task or a function.
+            ValueError: ``depends_on`` has a different length than ``tasks``, or a
+                mapping names a task that is not in the batch.
+
+        Example:
+            >>> from ferroflow import Workflow
+            >>> def add(*xs):
+            ...     return sum(xs) + 1
+            >>> wf = Workflow("generated")
+            >>> wf.add_tasks(["a", "b", "c"], {"b": ["a"], "c": ["a", "b"]}, fn=add)
+            >>> wf.run(store=None)["c"]
+            4
+        """
+        items = tasks if isinstance(tasks, list) else list(tasks)
+        template: Task[..., Any] | None = None
+        if fn is not None:
+            if "name" in options:
+                raise TypeError(f"workflow {self.name!r}: add_tasks takes the names as tasks, not name=")
+            for item in items:
+                if type(item) is not str or not item:
+                    raise TypeError(
+                        f"workflow {self.name!r}: add_tasks with fn= takes task names (non-empty str), "
+                        f"got {type(item).__name__}: {item!r}"
+                    )
+            if not items:
+                return
+            names: list[str] = items  # type: ignore[assignment]
+            template = task_template(fn, {**options, "name": names[0]})
+            entries: list[Task[..., Any]] = [template] * len(names)
         else:
-            return None
-        named = False
-        for pn in t.named_params:  # rule 1: a parameter named after another task
-            if pn != name and pn in index:
-                named = True
-                if pn not in upstreams:
-                    upstreams += (pn,)
-                    up_ids += (index[pn],)
-        # Tuples (not lists): the collector stops tracking tuples of strings and ints, so a
-        # big workflow does not make every later collection rescan its wiring.
-        return upstreams, up_ids, named
+            if options:
+                raise TypeError(
+                    f"workflow {self.name!r}: add_tasks options ({', '.join(sorted(options))}) apply to fn=; "
+                    "give each Task its own options instead"
+                )
+            entries = [t if type(t) is Task else self._add_tasks_entry(t) for t in items]
+            names = [t.name for t in entries]
+        deps = self._batch_deps(names, depends_on)
+        with gc_paused():
+            self._add_batch(names, entries, deps)
+        if template is not None:
+            self._templates[id(template)] = template
+        else:
+            unregister = registry.unregister
+            for t in entries:
+                unregister(t)  # they belong to this workflow now
+
+    def _add_tasks_entry(self, item: object) -> Task[..., Any]:
+        if isinstance(item, str):
+            raise TypeError(
+                f"workflow {self.name!r}: add_tasks got the name {item!r} but no fn=; "
+                "pass fn= to make tasks from names, or give Tasks"
+            )
+        return self._as_task(item)
+
+    def _batch_deps(self, names: list[str], depends_on: Mapping[str, Any] | Sequence[Any] | None) -> list[Any]:
+        """One ``depends_on`` entry per task of ``names``, in order."""
+        if depends_on is None:
+            return [()] * len(names)
+        if isinstance(depends_on, Mapping):
+            if len(depends_on) > len(names) or not set(depends_on).issubset(names):
+                batch = set(names)
+                stray = next(k for k in depends_on if k not in batch)
+                raise ValueError(
+                    f"workflow {self.name!r}: add_tasks depends_on names {stray!r}, which is not a task of this call"
+                )
+            return _deps_in_order(names, depends_on)
+        if isinstance(depends_on, (str, bytes)) or not isinstance(depends_on, Sequence):
+            raise TypeError(
+                f"workflow {self.name!r}: add_tasks depends_on takes a mapping name -> upstreams or one entry "
+                f"per task, got {type(depends_on).__name__}"
+            )
+        if len(depends_on) != len(names):
+            raise ValueError(
+                f"workflow {self.name!r}: add_tasks got {len(names)} tasks but {len(depends_on)} depends_on entries"
+            )
+        return depends_on if isinstance(depends_on, list) else list(depends_on)
 
     def _as_task(self, task: object) -> Task[..., Any]:
         if isinstance(task, Task):
@@ -258,179 +379,119 @@ class Workflow:
             f"workflow {self.name!r}: add_task expects a Task or a callable, got {type(task).__name__}: {task!r}"
         )
 
-    def _unknown_message(self, name: str, dep: str, known: Iterable[str]) -> str:
-        candidates = list(known)
-        # A suggestion scans every name: skip it for huge workflows so the error stays instant.
-        close = difflib.get_close_matches(dep, candidates, n=1) if len(candidates) <= 5000 else []
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return (
-            f"task {name!r} depends on {dep!r}, which is not a task of workflow {self.name!r}{hint}; "
-            "add the dependency first"
-        )
-
-    def _inject(self, up: str, down: str) -> None:
-        """Record that ``down`` (added earlier) takes ``up``'s result through a parameter."""
-        self._deps[down] += (up,)
-        i = self._index[down]
-        self._up_ids[i] += (self._index[up],)
-        self._named[i] = True
-
-    def _rebuild_graph(self) -> None:
-        """Rebuild the graph from the committed tasks (after a rejected ``add_task``)."""
-        graph = Graph()
-        edges = [(up, name) for name, ups in self._deps.items() for up in ups]
-        graph.extend(list(self._tasks), edges)
-        self._graph = graph
-
     def _add_many(self, tasks: Sequence[Task[..., Any]], deps: Mapping[str, Sequence[str | Task[..., Any]]]) -> None:
         """Add many tasks at once (one bulk graph build, linear time); all or nothing.
 
         ``deps`` maps a task name to its declared upstreams (which may be in the batch).
+        The engine of ``DAG`` and ``Flow``; :meth:`add_tasks` is the public door.
         """
-        with gc_paused():
-            self._add_many_unpaused(tasks, deps)
-
-    def _add_many_unpaused(
-        self, tasks: Sequence[Task[..., Any]], deps: Mapping[str, Sequence[str | Task[..., Any]]]
-    ) -> None:
-        existing = self._tasks
-        base = len(self._order)
         names = [t.name for t in tasks]
-        new_index = dict(zip(names, range(base, base + len(names)), strict=True))
-        if len(new_index) < len(names) or (existing and not existing.keys().isdisjoint(names)):
-            self._raise_duplicate(names)
-        # Node ids of every name a new task may depend on (the batch, then what was there).
-        ids_of = new_index if not existing else {**self._index, **new_index}
-        # Parameter names that name a task, found once per distinct parameter list (tasks
-        # made from one function share it), so that most parameters cost no lookup.
-        signatures = {id(t.params): t.params for t in tasks}.values()
-        task_params = {p.name for params in signatures for p in params if p.name in ids_of}
-        new_deps: list[list[str]] = []
-        new_up_ids: list[list[int]] = []
-        new_named: list[bool] = []
-        upstreams, no_deps = self._bulk_upstreams, ()
-        if task_params:
-            for t in tasks:
-                declared, ids, named = upstreams(t, deps.get(t.name, no_deps), ids_of, task_params)
-                new_deps.append(declared)
-                new_up_ids.append(ids)
-                new_named.append(named)
-        else:
-            self._plain_upstreams(tasks, names, deps, ids_of, new_deps, new_up_ids)
-            new_named = [False] * len(tasks)
-        later: list[tuple[int, str]] = []  # (new node, earlier task taking its result by name)
-        if existing:
-            by_param = self._params_by_name()
-            for new in names:
-                for other in by_param.get(new, ()):
-                    if new not in self._deps[other]:
-                        later.append((new_index[new], other))
-        self._graph.extend_upstreams(names, new_up_ids, [(node, self._index[other]) for node, other in later])
-        self._param_index = None  # cheaper to rebuild on demand than to maintain in a bulk add
-        if self._index:
-            self._index.update(new_index)
+        with gc_paused():
+            self._add_batch(names, tasks, _deps_in_order(names, deps))
+
+    def _add_batch(self, names: list[str], tasks: Sequence[Task[..., Any]], deps: Sequence[Any]) -> None:
+        """Add task ``tasks[k]`` called ``names[k]`` after ``deps[k]`` for every k; all or nothing.
+
+        The common case (lists or tuples of names, no parameter named after a task) goes
+        to the core as it is: one call resolves and links every upstream. Anything else
+        is resolved here by :func:`upstreams_of`; any error goes through
+        :func:`first_batch_error` and :func:`replay_cycle`, so that it is the error
+        ``add_task`` would raise.
+        """
+        if not names:
+            return
+        index, graph = self._index, self._graph
+        base = len(self._names)
+        later = self._later_edges(names, base) if base else []
+        ids_of: dict[str, int] | None = None
+        named: bytes | bytearray = bytes(len(names))
+        signatures = {id(t.named_params): t.named_params for t in tasks}.values()
+        params = {p for named_params in signatures for p in named_params}
+        try:
+            if params:  # some parameter may name a task (binding rule 1): resolve here
+                raise TypeError
+            graph.extend_named(names, deps, later)
+        except TypeError:  # an entry that is not a list or tuple of names, or names by parameter
+            ids_of = {**index, **dict(zip(names, range(base, base + len(names)), strict=False))}
+            if len(ids_of) - len(index) < len(names) or not index.keys().isdisjoint(names):
+                first_batch_error(self.name, index, names, tasks, deps, ids_of)
+            up_ids, named = self._resolve_batch(names, tasks, deps, ids_of, params)
+            try:
+                graph.extend_upstreams(names, up_ids, later)
+            except CycleError:
+                self._raise_batch_error(names, tasks, deps, ids_of, up_ids, later)
+                raise
+        except (DuplicateTaskError, UnknownDependencyError, CycleError):
+            ids_of = {**index, **dict(zip(names, range(base, base + len(names)), strict=False))}
+            first_batch_error(self.name, index, names, tasks, deps, ids_of)
+            up_ids, _ = self._resolve_batch(names, tasks, deps, ids_of, params)
+            self._raise_batch_error(names, tasks, deps, ids_of, up_ids, later)
+            raise
+        # Commit (the graph part is in place).
+        if index:
+            index.update(zip(names, range(base, base + len(names)), strict=False))
         else:  # a first bulk add: the batch's index is the whole index
-            self._index = new_index
+            self._index = dict(zip(names, range(len(names)), strict=False))
+        self._names.extend(names)
         self._order.extend(tasks)
-        existing.update(zip(names, tasks, strict=True))
-        self._deps.update(zip(names, map(tuple, new_deps), strict=True))
-        self._up_ids.extend(map(tuple, new_up_ids))
-        self._named.extend(new_named)
-        for node, other in later:
-            self._inject(names[node - base], other)
+        self._named.extend(named)
+        self._param_index = None  # cheaper to rebuild on demand than to maintain in a bulk add
+        for _, other in later:
+            self._named[other] = 1
         self._fast_cache = None
 
-    def _plain_upstreams(
+    def _later_edges(self, names: list[str], base: int) -> list[tuple[int, int]]:
+        """The edges from the batch's nodes (ids from ``base``) into earlier tasks that take
+        their results by name."""
+        by_param = self._params_by_name()
+        index = self._index
+        return [(node, index[other]) for node, new in enumerate(names, start=base) for other in by_param.get(new, ())]
+
+    def _resolve_batch(
         self,
+        names: list[str],
         tasks: Sequence[Task[..., Any]],
-        names: Sequence[str],
-        deps: Mapping[str, Sequence[str | Task[..., Any]]],
+        deps: Sequence[Any],
         ids_of: Mapping[str, int],
-        out_deps: list[list[str]],
-        out_ids: list[list[int]],
+        params: set[str],
+    ) -> tuple[list[list[int]], bytearray]:
+        """Upstream ids and ``named`` flags of a batch, each task checked by :func:`upstreams_of`."""
+        task_params = {p for p in params if p in ids_of}
+        up_ids: list[list[int]] = []
+        flags = bytearray()
+        wf = self.name
+        for name, t, dep in zip(names, tasks, deps, strict=True):
+            _, ids, by_name = upstreams_of(wf, name, t.named_params, as_deps(dep), ids_of, task_params)
+            up_ids.append(ids)
+            flags.append(by_name)
+        return up_ids, flags
+
+    def _raise_batch_error(
+        self,
+        names: list[str],
+        tasks: Sequence[Task[..., Any]],
+        deps: Sequence[Any],
+        ids_of: Mapping[str, int],
+        up_ids: list[list[int]],
+        later: list[tuple[int, int]],
     ) -> None:
-        """Upstreams of a batch in which no parameter names a task (so nothing is injected).
-
-        The common case (a list or tuple of distinct, known dependency names) costs one
-        list comprehension per task; anything else (another iterable, a ``Task`` given, a
-        duplicate, an unknown name, a self dependency) goes through :meth:`_bulk_upstreams`, which normalises or raises
-        exactly as a single ``add_task`` would. Appends to ``out_deps`` and ``out_ids``.
-        """
-        slow = self._bulk_upstreams
-        for t, name, ups in zip(tasks, names, _deps_in_order(names, deps), strict=True):
-            ids: list[int] | None = None
-            if isinstance(ups, (list, tuple)):
-                try:
-                    ids = [ids_of[dep] for dep in ups]
-                except (KeyError, TypeError):  # a Task, an unknown name, an unhashable value
-                    ids = None
-            if ids is None or name in ups or (len(ids) > 1 and len(set(ids)) < len(ids)):
-                declared, ids, _ = slow(t, ups, ids_of, ())
-                out_deps.append(declared)
-            else:
-                out_deps.append(list(ups))  # type: ignore[arg-type]
-            out_ids.append(ids)
-
-    def _raise_duplicate(self, names: Sequence[str]) -> None:
-        seen: set[str] = set()
-        for name in names:
-            if name in self._tasks or name in seen:
-                raise DuplicateTaskError(
-                    f"workflow {self.name!r} has two tasks named {name!r}; task names must be unique"
-                )
-            seen.add(name)
+        """Raise the error ``add_task`` would raise first for this batch (the core refused it)."""
+        existing = self._names
+        first_batch_error(self.name, set(existing), names, tasks, deps, ids_of)
+        every = [*self._graph.predecessor_lists(), *up_ids]
+        error = replay_cycle([*existing, *names], every, len(existing), later)
+        if error is not None:
+            raise error
 
     def _params_by_name(self) -> dict[str, list[str]]:
         """Parameter name -> names of the tasks with such a (named) parameter."""
         if self._param_index is None:
             index: dict[str, list[str]] = {}
-            for t in self._order:
-                _index_params(index, t)
+            for name, t in zip(self._names, self._order, strict=True):
+                if t.named_params:
+                    _index_params(index, name, t.named_params)
             self._param_index = index
         return self._param_index
-
-    def _bulk_upstreams(
-        self,
-        t: Task[..., Any],
-        deps: Iterable[str | Task[..., Any]],
-        ids_of: Mapping[str, int],
-        task_params: Container[str] | None = None,
-    ) -> tuple[list[str], list[int], bool]:
-        """Declared upstreams of ``t`` (validated), then the name-injected ones, with their
-        node ids, and whether a parameter of ``t`` is named after one of them (binding
-        rule 1); ``ids_of`` maps every name ``t`` may depend on to its node id, and
-        ``task_params`` (if given) holds the parameter names that may name a task."""
-        name, get = t.name, ids_of.get
-        items = deps if isinstance(deps, (list, tuple)) else list(deps)
-        declared: list[str] = []
-        ids: list[int] = []
-        seen: set[str] | list[str] = set() if len(items) > 8 else declared
-        for dep in items:
-            dn = dep if type(dep) is str else _dep_name(dep, name)
-            if dn == name:
-                raise CycleError(f"task {name!r} depends on itself: {name} -> {name}", [name, name])
-            node = get(dn)
-            if node is None:
-                raise UnknownDependencyError(self._unknown_message(name, dn, ids_of))
-            if dn in seen:
-                continue
-            declared.append(dn)
-            ids.append(node)
-            if seen is not declared:
-                seen.add(dn)  # type: ignore[union-attr]
-        named = False
-        for pn in t.named_params:
-            if pn in seen:
-                named = True
-            elif pn != name and (task_params is None or pn in task_params):
-                node = get(pn)
-                if node is not None:
-                    declared.append(pn)
-                    ids.append(node)
-                    named = True
-                    if seen is not declared:
-                        seen.add(pn)  # type: ignore[union-attr]
-        return declared, ids, named
 
     # ------------------------------------------------------------ inspection
 
@@ -438,10 +499,10 @@ class Workflow:
         return len(self._order)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._tasks
+        return name in self._index
 
     def __iter__(self) -> Iterator[Task[..., Any]]:
-        return iter(list(self._order))
+        return iter(self._all_tasks())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, tasks={len(self._order)})"
@@ -457,15 +518,27 @@ class Workflow:
         Raises:
             KeyError: no such task.
         """
-        try:
-            return self._tasks[name]
-        except KeyError:
-            raise KeyError(f"workflow {self.name!r} has no task {name!r}") from None
+        return self._task_at(self._node(name))
+
+    def _task_at(self, node: int) -> Task[..., Any]:
+        """The task of node ``node``; a task added by name gets its own object on first use."""
+        t = self._order[node]
+        if self._templates and id(t) in self._templates:
+            with self._materialize:
+                t = self._order[node]
+                if id(t) in self._templates:
+                    t = self._order[node] = t._named_copy(self._names[node])
+        return t
 
     def get_dependencies(self, name: str) -> list[str]:
         """The names ``name`` runs after: declared ones in order, then name-injected ones."""
-        self.get_task(name)
-        return list(self._deps[name])
+        self._node(name)
+        return self._graph.predecessors(name)
+
+    def _dependency_names(self) -> dict[str, list[str]]:
+        names = self._names
+        ups = self._graph.predecessor_lists()
+        return {name: [names[u] for u in up] for name, up in zip(names, ups, strict=True)}
 
     def get_dependents(self, name: str) -> list[str]:
         """The names that run directly after ``name``."""
@@ -483,7 +556,13 @@ class Workflow:
             >>> list(wf.get_all_tasks()), wf.get_all_tasks()["a"].name
             (['b', 'a'], 'a')
         """
-        return {t.name: t for t in self._order}
+        return {t.name: t for t in self._all_tasks()}
+
+    def _all_tasks(self) -> list[Task[..., Any]]:
+        """Every task in the order added (tasks added by name get their objects here)."""
+        if self._templates:
+            return [self._task_at(i) for i in range(len(self._order))]
+        return list(self._order)
 
     def get_execution_plan(self) -> list[list[Task[..., Any]]]:
         """The tasks in Kahn layers: each task one layer after its last upstream.
@@ -496,7 +575,7 @@ class Workflow:
             >>> [[t.name for t in layer] for layer in wf.get_execution_plan()]
             [['a'], ['b', 'c']]
         """
-        order = self._order
+        order = self._all_tasks()
         return [[order[i] for i in layer] for layer in self._graph.layer_ids()]
 
     def _node(self, name: str) -> int:
@@ -555,7 +634,15 @@ class Workflow:
         statuses = None
         if self._last is not None:
             statuses = list(self._last.status)
-        return render(self.name, self._order, self._deps, self._index, self._graph.layer_ids(), format, statuses)
+        return render(
+            self.name,
+            self._all_tasks(),
+            self._dependency_names(),
+            self._index,
+            self._graph.layer_ids(),
+            format,
+            statuses,
+        )
 
     # ------------------------------------------------------------ running
 
@@ -626,23 +713,26 @@ class Workflow:
         if options.max_workers is None:
             options.max_workers = self.max_workers
         params = options.params or {}
-        index, deps, order = self._index, self._deps, list(self._order)
+        index, names, graph, order = self._index, self._names, self._graph, list(self._order)
         by_param = self._params_by_name() if params else {}
         affected = {index[name] for key in params for name in by_param.get(key, ())}
         table = self._fast_cache
+        ups: list[tuple[int, ...]] | None = None
         if table is None or affected:
             with gc_paused():
-                table = fast_table(order, self._up_ids, self._named, affected)
+                ups = graph.predecessor_lists()
+                table = fast_table(order, ups, self._named, affected)
             if not affected:
                 self._fast_cache = table
 
         def binding(i: int) -> Binding:
-            t = order[i]
-            return plan_binding(t.name, t.params, [(u, index[u]) for u in deps[t.name]], params)
+            return plan_binding(names[i], order[i].params, [(names[u], u) for u in graph.predecessor_ids(i)], params)
 
-        options.extra.setdefault("upstreams", self._up_ids)
+        if options.store is not None:  # the store keeps the graph of each run
+            options.extra.setdefault("upstreams", graph.predecessor_lists() if ups is None else ups)
         options.extra.setdefault("trigger", current_trigger())
-        plan = plan_run(self.name, self._graph, order, Bindings(binding), table, options)
+        tasks: Sequence[Task[..., Any]] = _TaskView(self, len(order)) if self._templates else order
+        plan = plan_run(self.name, self._graph, tasks, list(names), Bindings(binding), table, options, self._index)
         self._last = plan
         return plan
 
