@@ -40,6 +40,10 @@ Schema (version 5)::
            host TEXT, roots TEXT, handlers TEXT, stats TEXT, errors TEXT,
            last_events TEXT (JSON): one per WatchApp run             [v4]
            pid_birth TEXT (as in ``runs``)                            [v5]
+    store_writers  (host, pid) PK, birth TEXT, opened_at REAL: the
+           processes that wrote to the store and have not closed it; a
+           row whose process is gone means a writer did not close
+           cleanly, so the next opener checks the file's integrity  [v5]
     cache  key TEXT PK, task_name TEXT, value BLOB (pickle),
            created_at REAL, expires_at REAL (NULL = never)
 
@@ -139,6 +143,13 @@ CREATE INDEX IF NOT EXISTS watch_sessions_by_start ON watch_sessions (started_at
 _V5 = """
 ALTER TABLE runs ADD COLUMN pid_birth TEXT;
 ALTER TABLE watch_sessions ADD COLUMN pid_birth TEXT;
+CREATE TABLE IF NOT EXISTS store_writers (
+    host      TEXT NOT NULL,
+    pid       INTEGER NOT NULL,
+    birth     TEXT,
+    opened_at REAL NOT NULL,
+    PRIMARY KEY (host, pid)
+) WITHOUT ROWID;
 """
 
 
@@ -162,7 +173,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_OWN_TABLES = {"runs", "tasks", "cache", "task_log", "watch_sessions"}
+_OWN_TABLES = {"runs", "tasks", "cache", "task_log", "watch_sessions", "store_writers"}
 
 
 def check(conn: sqlite3.Connection, path: object, target: int = SCHEMA_VERSION) -> int:
