@@ -647,3 +647,10 @@ def test_bulk_add_with_name_injection_into_earlier_tasks() -> None:
     with pytest.raises(DuplicateTaskError):
         wf._add_many([Task(fn=lambda: 0, name="x"), Task(fn=lambda: 0, name="x")], {})
     assert "x" not in wf and len(wf.graph) == 2
+
+
+def test_run_ids_drawn_in_one_second_never_repeat() -> None:
+    from ferroflow.engine.planning import new_run_id
+
+    ids = [new_run_id() for _ in range(20_000)]
+    assert len(set(ids)) == len(ids)

@@ -14,11 +14,13 @@ import inspect
 import json
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
+from ..safetext import json_default
 from ..store.store import open_store
 from . import bridge
 from .plan import Bindings, FastTable, RunOptions, RunPlan
@@ -50,9 +52,25 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+_issued: tuple[str, set[str]] = ("", set())
+_issued_lock = threading.Lock()
+
+
 def new_run_id() -> str:
-    """A readable, time-sortable, unique run id (``20260101-120000-3fa9c1``)."""
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    """A readable, time-sortable, unique run id (``20260101-120000-3fa9c1``).
+
+    Ids this process issued within the same second are never drawn twice (hundreds of runs a
+    second would otherwise meet the birthday bound of the 24 random bits).
+    """
+    global _issued
+    with _issued_lock:
+        second = time.strftime("%Y%m%d-%H%M%S")
+        if _issued[0] != second:
+            _issued = (second, set())
+        while (suffix := secrets.token_hex(3)) in _issued[1]:
+            pass
+        _issued[1].add(suffix)
+        return f"{second}-{suffix}"
 
 
 def fast_table(
@@ -132,7 +150,7 @@ def _resolve_resume(store: Store | None, options: RunOptions, workflow: str) -> 
 def _warn_changed_params(store: Store, run_id: str, workflow: str, params: dict[str, Any]) -> None:
     """Resuming reuses results computed with the earlier run's parameters: say so when they differ."""
     earlier = store.get_run_summary(run_id).params
-    now = json.loads(json.dumps(params, default=str))  # compared as the store keeps them
+    now = json.loads(json.dumps(params, default=json_default))  # compared as the store keeps them
     changed = sorted(k for k in earlier.keys() | now.keys() if earlier.get(k) != now.get(k))
     if changed:
         logger.warning(

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 from ..errors import FerroflowError, StoreError
 from ..flowfiles.scripts import kill_process_group
 from ..processes import process_alive
+from ..safetext import safe_str
 from ..trigger import started_by
 from .schedules import Catchup, due_fire_times
 from .table import Schedule, ensure_tables, get_schedule, list_schedules
@@ -271,8 +272,8 @@ def run_one(store: Store, row_id: int) -> int:
         try:
             run_id, status = run_scheduled(schedule, store, cancel=cancelled)
         except FerroflowError as exc:
-            logger.error("schedule %s: %s", schedule.id, exc)
-            _record(store, row_id, "error", None, str(exc))
+            logger.error("schedule %s: %s", schedule.id, safe_str(exc))
+            _record(store, row_id, "error", None, safe_str(exc))
             return 2
     if cancelled.is_set() and status != "completed":
         status = "cancelled"

@@ -7,7 +7,7 @@ a crash half-way leaves the old version intact. A file whose version is newer
 than this code knows is refused (:class:`~ferroflow.errors.StoreError`), never
 touched.
 
-Schema (version 5)::
+Schema (version 7)::
 
     runs   run_id TEXT PK, workflow TEXT, status TEXT ('running', 'completed',
            'failed', 'cancelled'), params TEXT (JSON), started_at REAL,
@@ -40,12 +40,17 @@ Schema (version 5)::
            host TEXT, roots TEXT, handlers TEXT, stats TEXT, errors TEXT,
            last_events TEXT (JSON): one per WatchApp run             [v4]
            pid_birth TEXT (as in ``runs``)                            [v5]
+    cache  key TEXT PK, task_name TEXT, value BLOB (pickle),
+           created_at REAL, expires_at REAL (NULL = never)
+    run_processes (run_id, token) PK, task TEXT, pid INTEGER (also the
+           process group), start_time INTEGER (clock ticks since boot),
+           tmp_dir TEXT: the script processes a run started, so that a
+           resume can stop what a killed run left running and remove
+           its TMP_DIR                                                [v6]
     store_writers  (host, pid) PK, birth TEXT, opened_at REAL: the
            processes that wrote to the store and have not closed it; a
            row whose process is gone means a writer did not close
-           cleanly, so the next opener checks the file's integrity  [v5]
-    cache  key TEXT PK, task_name TEXT, value BLOB (pickle),
-           created_at REAL, expires_at REAL (NULL = never)
+           cleanly, so the next opener checks the file's integrity  [v7]
 
 Other modules own their own tables in the same file (the scheduler's
 ``schedules``) and create them through ``Store.transaction()``.
@@ -143,6 +148,21 @@ CREATE INDEX IF NOT EXISTS watch_sessions_by_start ON watch_sessions (started_at
 _V5 = """
 ALTER TABLE runs ADD COLUMN pid_birth TEXT;
 ALTER TABLE watch_sessions ADD COLUMN pid_birth TEXT;
+"""
+
+_V6 = """
+CREATE TABLE IF NOT EXISTS run_processes (
+    run_id     TEXT NOT NULL,
+    token      TEXT NOT NULL,
+    task       TEXT NOT NULL,
+    pid        INTEGER NOT NULL,
+    start_time INTEGER,
+    tmp_dir    TEXT,
+    PRIMARY KEY (run_id, token)
+) WITHOUT ROWID;
+"""
+
+_V7 = """
 CREATE TABLE IF NOT EXISTS store_writers (
     host      TEXT NOT NULL,
     pid       INTEGER NOT NULL,
@@ -170,10 +190,12 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(_V3),
     _script(_V4),
     _script(_V5),
+    _script(_V6),
+    _script(_V7),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_OWN_TABLES = {"runs", "tasks", "cache", "task_log", "watch_sessions", "store_writers"}
+_OWN_TABLES = {"runs", "tasks", "cache", "task_log", "watch_sessions", "run_processes", "store_writers"}
 
 
 def check(conn: sqlite3.Connection, path: object, target: int = SCHEMA_VERSION) -> int:

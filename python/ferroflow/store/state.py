@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any, Protocol, Self
 
 from ..errors import StoreError
+from ..safetext import json_default
 from .recorder import decode_value, encode_value
 from .sqlite import SQLiteDB, describe_error
 
@@ -304,7 +305,7 @@ class _SQLiteBackend:
         blob = encode_value(value)
         if blob is None:
             raise TypeError(f"state key {key!r}: value of type {type(value).__name__} cannot be pickled")
-        meta = json.dumps(metadata or {}, default=str)
+        meta = json.dumps(metadata or {}, default=json_default)
         now = time.time()
         self._db.run_write(
             lambda conn: conn.execute(

@@ -49,6 +49,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import StoreError
 from ..processes import same_process
+from ..safetext import json_default
+from .leftovers import RunProcess, forget_processes, reclaim_run, record_process
 from .recorder import RunRecorder, decode_value, encode_value
 from .records import (
     FINAL_STATUSES,
@@ -406,7 +408,7 @@ class Store:
         Raises:
             StoreError: The run id exists already, or the store cannot be written.
         """
-        params_json = json.dumps(params, default=str)
+        params_json = json.dumps(params, default=json_default)
         names_blob = pickle.dumps(list(task_names), protocol=4)
         graph_blob = None if upstreams is None else pickle.dumps(upstreams, protocol=4)
         trigger_json = None if trigger is None else json.dumps(trigger, default=str)
@@ -441,6 +443,21 @@ class Store:
                 raise StoreError(f"run id {run_id!r} already exists in store {self.path}") from exc
             raise
         return RunRecorder(self._db, run_id, workflow, len(task_names))
+
+    def record_process(self, run_id: str, task: str, process: RunProcess) -> None:
+        """Record a script process a run started (see :mod:`ferroflow.store.leftovers`)."""
+        record_process(self._db, run_id, task, process)
+
+    def forget_processes(self, run_id: str) -> None:
+        """``run_id`` has ended, every tree it started stopped: forget its processes."""
+        forget_processes(self._db, run_id)
+
+    def reclaim_run(self, run_id: str, grace: float = 3.0) -> list[str]:
+        """Stop what a dead run left running and remove its ``TMP_DIR``; what was done, one line each.
+
+        Does nothing while the run's own process still runs, or when it ran on another host.
+        """
+        return reclaim_run(self._db, run_id, grace=grace)
 
     # ------------------------------------------------------------ resume
 
@@ -484,6 +501,8 @@ class Store:
         else:
             raise StoreError(f"resume= takes a run id or True, not {resume!r}")
         run_id: str = row["run_id"]
+        for line in self.reclaim_run(run_id):
+            logger.warning("resuming run %s: %s", run_id, line)
         blobs = {
             r["name"]: r["result"]
             for r in self._db.query(
@@ -762,6 +781,7 @@ class Store:
         def delete(conn: sqlite3.Connection) -> int:
             conn.execute("DELETE FROM tasks WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM task_log WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM run_processes WHERE run_id = ?", (run_id,))
             count: int = conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,)).rowcount
             return count
 
@@ -807,7 +827,7 @@ class Store:
             doomed.append(row["run_id"])
 
         def delete(conn: sqlite3.Connection) -> None:
-            for table in ("tasks", "task_log", "runs"):
+            for table in ("tasks", "task_log", "run_processes", "runs"):
                 conn.executemany(f"DELETE FROM {table} WHERE run_id = ?", [(r,) for r in doomed])
 
         if doomed:
