@@ -373,7 +373,7 @@ def test_a_store_from_schema_version_1_is_migrated(tmp_path: Path) -> None:
 
     store = open_store(path)
     assert store is not None
-    assert store.schema_version == SCHEMA_VERSION == 6
+    assert store.schema_version == SCHEMA_VERSION == 7
     detail = store.get_run("old")
     assert detail.run.params == {"x": 1} and detail.task("a").logs == []
     assert store.resume_results("old", "wf") == ("old", {"a": 41})

@@ -7,7 +7,7 @@ a crash half-way leaves the old version intact. A file whose version is newer
 than this code knows is refused (:class:`~ferroflow.errors.StoreError`), never
 touched.
 
-Schema (version 6)::
+Schema (version 7)::
 
     runs   run_id TEXT PK, workflow TEXT, status TEXT ('running', 'completed',
            'failed', 'cancelled'), params TEXT (JSON), started_at REAL,
@@ -47,6 +47,10 @@ Schema (version 6)::
            tmp_dir TEXT: the script processes a run started, so that a
            resume can stop what a killed run left running and remove
            its TMP_DIR                                                [v6]
+    store_writers  (host, pid) PK, birth TEXT, opened_at REAL: the
+           processes that wrote to the store and have not closed it; a
+           row whose process is gone means a writer did not close
+           cleanly, so the next opener checks the file's integrity  [v7]
 
 Other modules own their own tables in the same file (the scheduler's
 ``schedules``) and create them through ``Store.transaction()``.
@@ -158,6 +162,16 @@ CREATE TABLE IF NOT EXISTS run_processes (
 ) WITHOUT ROWID;
 """
 
+_V7 = """
+CREATE TABLE IF NOT EXISTS store_writers (
+    host      TEXT NOT NULL,
+    pid       INTEGER NOT NULL,
+    birth     TEXT,
+    opened_at REAL NOT NULL,
+    PRIMARY KEY (host, pid)
+) WITHOUT ROWID;
+"""
+
 
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     def apply(conn: sqlite3.Connection) -> None:
@@ -177,10 +191,11 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(_V4),
     _script(_V5),
     _script(_V6),
+    _script(_V7),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_OWN_TABLES = {"runs", "tasks", "cache", "task_log", "watch_sessions", "run_processes"}
+_OWN_TABLES = {"runs", "tasks", "cache", "task_log", "watch_sessions", "run_processes", "store_writers"}
 
 
 def check(conn: sqlite3.Connection, path: object, target: int = SCHEMA_VERSION) -> int:

@@ -72,6 +72,13 @@ class SQLiteDB:
         readonly: Read the file without writing anything, to it or beside it;
             every write raises ``StoreError``.
 
+    Attributes:
+        damaged: ``None``, or why the file is damaged (found by its owner's
+            integrity check, or by SQLite reporting a malformed page): every
+            write then raises ``StoreError`` with this message; reads go on.
+        on_first_write: Called with the connection inside the first write
+            transaction of each process, just before it commits.
+
     Example:
         >>> import tempfile, pathlib
         >>> db = SQLiteDB(pathlib.Path(tempfile.mkdtemp()) / "x.db")
@@ -93,6 +100,9 @@ class SQLiteDB:
     ) -> None:
         self.path = path
         self.readonly = readonly
+        self.damaged: str | None = None
+        self.on_first_write: Callable[[sqlite3.Connection], None] | None = None
+        self._wrote_in: int | None = None  # the pid whose first write ran on_first_write
         self._synchronous = synchronous
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -242,6 +252,31 @@ class SQLiteDB:
     def _check_writable(self) -> None:
         if self.readonly:
             raise StoreError(f"store {self.path} was opened read-only; open it for writing to change it")
+        if self.damaged is not None:
+            raise StoreError(self.damaged)
+
+    def mark_damaged(self, detail: str) -> None:
+        """Refuse every write from now on, with a message saying how to recover."""
+        folder = self.path.parent / "damaged"
+        self.damaged = (
+            f"store {self.path} is damaged ({detail}); ferroflow does not write into it, so nothing more is "
+            "recorded there. What is intact can still be read (`ferroflow runs`). To go on, stop every ferroflow "
+            f"that uses it and move its files away, e.g. `mkdir {folder} && mv {self.path}* {folder}/`: the next "
+            f"run starts a new store, and `ferroflow --home {folder} runs` still reads the old one"
+        )
+
+    def _error(self, action: str, exc: BaseException) -> StoreError:
+        """``describe_error``, noting a malformed file so that no write goes into it."""
+        if isinstance(exc, sqlite3.DatabaseError) and "malformed" in str(exc).lower() and self.damaged is None:
+            self.mark_damaged(f"SQLite: {exc}")
+        return describe_error(self.path, action, exc)
+
+    def _first_write(self, conn: sqlite3.Connection) -> bool:
+        """Run ``on_first_write`` if this process has not written yet; whether it ran."""
+        if self.on_first_write is None or self._wrote_in == os.getpid():
+            return False
+        self.on_first_write(conn)
+        return True
 
     def run_write(self, fn: Callable[[sqlite3.Connection], T], *, action: str = "write to") -> T:
         """Run ``fn(conn)`` in one ``BEGIN IMMEDIATE`` transaction, retried while busy.
@@ -256,18 +291,21 @@ class SQLiteDB:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 value = fn(conn)
+                first = self._first_write(conn)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     with contextlib.suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
                 raise
+            if first:
+                self._wrote_in = os.getpid()
             return value
 
         try:
             return self._retry(attempt)
         except sqlite3.Error as exc:
-            raise describe_error(self.path, action, exc) from exc
+            raise self._error(action, exc) from exc
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -284,13 +322,16 @@ class SQLiteDB:
         try:
             self._retry(lambda: conn.execute("BEGIN IMMEDIATE"))
         except sqlite3.Error as exc:
-            raise describe_error(self.path, "begin a transaction on", exc) from exc
+            raise self._error("begin a transaction on", exc) from exc
         try:
             yield conn
-        except BaseException:
+            first = self._first_write(conn)
+        except BaseException as exc:
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.DatabaseError):
+                self._error("write to", exc)
             raise
         try:
             self._retry(lambda: conn.execute("COMMIT"))
@@ -298,7 +339,9 @@ class SQLiteDB:
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-            raise describe_error(self.path, "commit to", exc) from exc
+            raise self._error("commit to", exc) from exc
+        if first:
+            self._wrote_in = os.getpid()
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -306,10 +349,8 @@ class SQLiteDB:
         conn = self.connection()
         try:
             yield conn
-        except sqlite3.OperationalError as exc:
-            raise describe_error(self.path, "read", exc) from exc
         except sqlite3.DatabaseError as exc:
-            raise describe_error(self.path, "read", exc) from exc
+            raise self._error("read", exc) from exc
 
     def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
         """Run a read query (retried while busy) and return all rows as ``sqlite3.Row``."""
@@ -323,4 +364,4 @@ class SQLiteDB:
         try:
             return self._retry(attempt)
         except sqlite3.Error as exc:
-            raise describe_error(self.path, "read", exc) from exc
+            raise self._error("read", exc) from exc

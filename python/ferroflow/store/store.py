@@ -34,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -47,6 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import StoreError
+from ..processes import same_process
 from ..safetext import json_default
 from .leftovers import RunProcess, forget_processes, reclaim_run, record_process
 from .recorder import RunRecorder, decode_value, encode_value
@@ -242,9 +244,78 @@ class Store:
                 "another store path (`ferroflow runs` and `ferroflow report show` can still read it)"
             )
         self._db = SQLiteDB(self.path, synchronous="FULL", probe=self._probe)
+        self._db.on_first_write = self._register_writer
         self._db.connection()  # opens the file, refusing it untouched if it is not ours
         if self._version < SCHEMA_VERSION:  # new or older file: create / migrate, then drop expired cache
             self._db.run_write(self._init, action="initialise")
+        self._check_after_unclean_close()
+
+    # ------------------------------------------------------------ clean close and integrity
+
+    def _register_writer(self, conn: sqlite3.Connection) -> None:
+        """In this process's first write: note it as a writer until it closes the store."""
+        conn.execute(
+            "INSERT OR REPLACE INTO store_writers (host, pid, birth, opened_at) VALUES (?, ?, ?, ?)",
+            (HOST, os.getpid(), own_birth(), time.time()),
+        )
+        atexit.register(self._unregister_writer, os.getpid())
+
+    def _unregister_writer(self, pid: int | None = None) -> None:
+        """A clean close: this process's writer row goes (kept when the store is damaged)."""
+        if (pid is not None and pid != os.getpid()) or self._db._wrote_in != os.getpid() or self._db._closed:
+            return
+        if self._db.damaged is not None:
+            return
+        try:
+            self._db.run_write(
+                lambda conn: conn.execute("DELETE FROM store_writers WHERE host = ? AND pid = ?", (HOST, os.getpid())),
+                action="close",
+            )
+        except StoreError as exc:
+            logger.warning("%s", exc)
+        self._db._wrote_in = None
+
+    def _check_after_unclean_close(self) -> None:
+        """If a writer died without closing the store, check the file; a damaged one takes no more writes.
+
+        A clean close leaves no row in ``store_writers``, so this costs one small
+        query; ``PRAGMA quick_check``, which reads the whole file, runs only
+        after a writer was killed (or crashed) with the store open.
+        """
+        try:
+            rows = self._db.query("SELECT host, pid, birth FROM store_writers")
+        except StoreError as exc:
+            if self._db.damaged is None:
+                self._db.mark_damaged(str(exc))
+            logger.error("%s", self._db.damaged)
+            return
+        me = os.getpid()
+        gone = [
+            (host, pid)
+            for host, pid, birth in rows
+            if host == HOST and ((pid == me and birth != own_birth()) or (pid != me and not same_process(pid, birth)))
+        ]
+        if not gone:
+            return
+        logger.info("a writer of store %s did not close it; checking its integrity", self.path)
+        try:
+            problems = [str(r[0]) for r in self._db.query("PRAGMA quick_check")]
+        except StoreError as exc:
+            problems = [str(exc.__cause__ or exc)]
+        if problems != ["ok"]:
+            shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+            self._db.mark_damaged(f"integrity check after a writer did not close it: {shown}")
+            logger.error("%s", self._db.damaged)
+            return
+        self._db.run_write(
+            lambda conn: conn.executemany("DELETE FROM store_writers WHERE host = ? AND pid = ?", gone),
+            action="check",
+        )
+
+    @property
+    def damaged(self) -> str | None:
+        """Why the store takes no more writes (damaged file), or ``None``."""
+        return self._db.damaged
 
     def _open_readonly(self) -> None:
         if not self.path.exists():
@@ -286,6 +357,8 @@ class Store:
 
     def close(self) -> None:
         """Close this process's connections; :func:`open_store` then opens a fresh one."""
+        if not self.readonly:
+            self._unregister_writer()
         self._db.close()
 
     # ------------------------------------------------------------ raw access
