@@ -65,7 +65,7 @@ def main(output_dir: Path) -> PipelineReport:
     with bind_pipeline(report):
         files = make_inbox(inbox)
         for i, path in enumerate(files, start=1):
-            with pipeline_file(None, path=path, set_stage_on_enter="processing"):
+            with pipeline_file(None, path=path, set_stage_on_enter=True, banner_stage="processing"):
                 process(path)
             report.set_progress("processing", 100 * i / len(files), f"{i} of {len(files)} files")
             report.save()

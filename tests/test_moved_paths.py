@@ -25,7 +25,6 @@ MOVED: dict[str, str | tuple[str, ...]] = {
     "ferroflow.project": "ferroflow.flowfiles.project",
     "ferroflow.targets": "ferroflow.flowfiles.targets",
     "ferroflow.schedule": ("ferroflow.scheduling.schedules", "ferroflow.scheduling.table"),
-    "ferroflow.scheduler": "ferroflow.scheduling.loop",
     "ferroflow.daemon": "ferroflow.scheduling.daemon",
     "ferroflow.demo": "ferroflow.cli.demo_project",
 }

@@ -58,10 +58,24 @@ if _typing.TYPE_CHECKING:
         pipeline_file,
         pipeline_step,
     )
+    from .scheduling.control import SchedulerDaemon
+    from .scheduling.manager import ScheduleManager
     from .scheduling.schedules import next_fire_times
     from .store.cache import UncacheableWarning
     from .store.state import StateManager
-    from .watch import Change, FileEvent, WatchApp, on_any, on_created, on_deleted, on_modified, run
+    from .watch import (
+        AsyncHandler,
+        Change,
+        FileEvent,
+        Handler,
+        SyncHandler,
+        WatchApp,
+        on_any,
+        on_created,
+        on_deleted,
+        on_modified,
+        run,
+    )
 
 # Areas loaded on first use, so that ``import ferroflow`` (and each process-executor
 # worker, and the CLI) does not pay for flow files, reports, schedules or watching
@@ -89,9 +103,24 @@ _LAZY: dict[str, str] = {
         ["create_dashboard_app", "create_dashboard_routes", "run_with_dashboard", "stop_dashboard"], "dashboard"
     ),
     "next_fire_times": "scheduling.schedules",
+    "ScheduleManager": "scheduling.manager",
+    "SchedulerDaemon": "scheduling.control",
     "StateManager": "store.state",
     **dict.fromkeys(
-        ["Change", "FileEvent", "WatchApp", "on_any", "on_created", "on_deleted", "on_modified", "run"], "watch"
+        [
+            "AsyncHandler",
+            "Change",
+            "FileEvent",
+            "Handler",
+            "SyncHandler",
+            "WatchApp",
+            "on_any",
+            "on_created",
+            "on_deleted",
+            "on_modified",
+            "run",
+        ],
+        "watch",
     ),
 }
 
@@ -118,6 +147,7 @@ __all__ = [
     "NOT_GATHERED",
     "AlreadyRunningError",
     "AsyncExecutor",
+    "AsyncHandler",
     "BaseExecutor",
     "Change",
     "CycleError",
@@ -131,6 +161,7 @@ __all__ = [
     "Flow",
     "FlowFileError",
     "FlowWorkflow",
+    "Handler",
     "JsonFormatter",
     "LogLevel",
     "PipelineReport",
@@ -141,12 +172,15 @@ __all__ = [
     "RetryPolicy",
     "RunResult",
     "ScheduleError",
+    "ScheduleManager",
+    "SchedulerDaemon",
     "ScriptFailedError",
     "SequentialExecutor",
     "StateManager",
     "StepReport",
     "Store",
     "StoreError",
+    "SyncHandler",
     "SyntaxProblem",
     "Task",
     "TaskCancelledError",

@@ -172,12 +172,14 @@ class AlreadyRunningError(FerroflowError):
     """Raised when a scheduler daemon already runs for this store.
 
     Attributes:
-        pid: The running daemon's pid.
+        pid: The running daemon's pid (``None`` when its pid file is damaged
+            and the system does not tell which process holds the lock).
     """
 
-    def __init__(self, pid: int, path: str | os.PathLike[str]) -> None:
+    def __init__(self, pid: int | None, path: str | os.PathLike[str]) -> None:
+        who = f"pid {pid}" if pid is not None else "pid unknown: its pid file is damaged"
         super().__init__(
-            f"the scheduler is already running (pid {pid}, pid file {path}); stop it with `ferroflow scheduler stop`"
+            f"the scheduler is already running ({who}, pid file {path}); stop it with `ferroflow scheduler stop`"
         )
         self.pid = pid
 

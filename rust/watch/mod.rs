@@ -1,16 +1,20 @@
-//! The file watcher: `notify` plumbing, the clock and the watcher thread.
+//! The file watcher: the OS event source, the clock and the watcher thread.
 //!
 //! Everything with semantics lives in the submodules and is tested with
 //! explicit instants: [`debounce`] (the per-path state machine), [`filter`]
 //! (globs), [`rescan`] (the index of known files, tree walks, diffs) and
 //! [`engine`] (which ties them together). This module only
 //!
-//! - runs one `notify` watcher with one non-recursive OS watch per folder (so
-//!   ignored folders cost no watch, and new folders are walked as they appear),
-//! - translates `notify` events into [`engine::Raw`] notifications, including
-//!   its rescan flag (inotify `IN_Q_OVERFLOW`),
-//! - runs the watcher thread that feeds the engine, polls, and hands finished
-//!   batches to a consumer that pulls them ([`Watcher::next_batch`]).
+//! - runs one OS event source with one non-recursive watch per folder (so
+//!   ignored folders cost no watch, and new folders are walked as they
+//!   appear): on Linux inotify, read in batches by its own thread
+//!   (`inotify_source.rs`); elsewhere `notify`;
+//! - hands the raw notifications ([`engine::Raw`], including the queue
+//!   overflow) to the watcher thread in batches through an inbox
+//!   (`inbox.rs`): one lock and at most one wake-up per batch, never a spin;
+//! - runs the watcher thread, which sleeps until a batch arrives or the next
+//!   change falls due (a tick at most), feeds the engine, polls, and hands
+//!   finished batches to a consumer that pulls them ([`Watcher::next_batch`]).
 //!
 //! Backpressure: at most `max_buffered` events wait for the consumer; while
 //! the buffer is full, changes keep coalescing per path in the debouncer (and
@@ -23,6 +27,12 @@ pub mod debounce;
 pub mod engine;
 pub mod error;
 pub mod filter;
+mod inbox;
+#[cfg(target_os = "linux")]
+mod inotify_source;
+// Compiled and tested on Linux too, where it is not the one in use.
+#[cfg(any(test, not(target_os = "linux")))]
+mod notify_source;
 pub mod rescan;
 mod resync;
 
@@ -33,9 +43,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
-use notify::{EventKind, RecursiveMode, Watcher as _};
 use parking_lot::{Condvar, Mutex};
 
 pub use debounce::Change;
@@ -43,6 +50,11 @@ pub use engine::{Event, Raw, SubSpec};
 pub use error::WatchError;
 
 use engine::{DirWatcher, Engine, WatchFailure};
+use inbox::Inbox;
+#[cfg(target_os = "linux")]
+use inotify_source::{InotifyDirs as OsDirs, Reader};
+#[cfg(not(target_os = "linux"))]
+use notify_source::{NotifyDirs as OsDirs, Reader};
 
 /// How the watcher runs.
 #[derive(Debug, Clone)]
@@ -76,72 +88,22 @@ impl Default for WatchOptions {
     }
 }
 
-/// One OS watch per folder through `notify`.
-struct NotifyDirs {
-    watcher: Option<notify::RecommendedWatcher>,
-    count: usize,
-    cap: Option<usize>,
-}
+/// The OS watches, or none (polling mode, or once closed).
+struct Dirs(Option<OsDirs>);
 
-impl DirWatcher for NotifyDirs {
+impl DirWatcher for Dirs {
     fn watch_dir(&mut self, dir: &Path) -> Result<(), WatchFailure> {
-        let Some(w) = self.watcher.as_mut() else {
-            return Err(WatchFailure::Other("the watcher is closed".into()));
-        };
-        if self.cap.is_some_and(|cap| self.count >= cap) {
-            return Err(WatchFailure::Limit);
-        }
-        match w.watch(dir, RecursiveMode::NonRecursive) {
-            Ok(()) => {
-                self.count += 1;
-                Ok(())
-            }
-            Err(e) => Err(match e.kind {
-                notify::ErrorKind::MaxFilesWatch => WatchFailure::Limit,
-                notify::ErrorKind::PathNotFound => WatchFailure::Gone,
-                notify::ErrorKind::Io(ref io) if io.kind() == std::io::ErrorKind::NotFound => WatchFailure::Gone,
-                _ => WatchFailure::Other(e.to_string()),
-            }),
+        match self.0.as_mut() {
+            Some(d) => d.watch_dir(dir),
+            None => Err(WatchFailure::Other("the watcher is closed".into())),
         }
     }
 
     fn unwatch_dir(&mut self, dir: &Path) {
-        if let Some(w) = self.watcher.as_mut() {
-            if w.unwatch(dir).is_ok() {
-                self.count = self.count.saturating_sub(1);
-            }
+        if let Some(d) = self.0.as_mut() {
+            d.unwatch_dir(dir);
         }
     }
-}
-
-/// Translates one `notify` event into raw notifications.
-fn translate(event: notify::Event, out: &mut Vec<Raw>) {
-    if event.need_rescan() {
-        out.push(Raw::Overflow);
-    }
-    let kind = event.kind;
-    for path in event.paths {
-        let raw = match kind {
-            EventKind::Create(CreateKind::Folder) => Raw::CreatedDir(path),
-            EventKind::Create(CreateKind::File) => Raw::Created(path),
-            EventKind::Create(_) => Raw::Unknown(path),
-            EventKind::Modify(ModifyKind::Name(RenameMode::From)) => Raw::MovedFrom(path),
-            EventKind::Modify(ModifyKind::Name(RenameMode::To)) => Raw::MovedTo(path),
-            // Both halves were already reported as From and To.
-            EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => return,
-            EventKind::Modify(ModifyKind::Name(_)) => Raw::Unknown(path),
-            EventKind::Modify(_) => Raw::Modified(path),
-            EventKind::Remove(_) => Raw::Removed(path),
-            EventKind::Access(AccessKind::Close(AccessMode::Write)) => Raw::ClosedWrite(path),
-            EventKind::Access(_) | EventKind::Other | EventKind::Any => continue,
-        };
-        out.push(raw);
-    }
-}
-
-enum Msg {
-    Notify(notify::Result<notify::Event>),
-    Wake,
 }
 
 /// Test-only switch that stops the OS event reader (see [`Watcher::pause_reader`]).
@@ -191,7 +153,8 @@ struct Shared {
     out_cv: Condvar,
     closed: AtomicBool,
     error: Mutex<Option<WatchError>>,
-    engine: Mutex<Engine<NotifyDirs>>,
+    engine: Mutex<Engine<Dirs>>,
+    inbox: Arc<Inbox>,
     pause: Arc<Pause>,
     events: AtomicU64,
     opts: WatchOptions,
@@ -200,7 +163,6 @@ struct Shared {
 /// A running watcher over one or more roots; the consumer pulls batches.
 pub struct Watcher {
     shared: Arc<Shared>,
-    tx: Sender<Msg>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -210,22 +172,14 @@ impl Watcher {
     /// watcher thread. Existing files of subscriptions with
     /// `process_existing` are the first events delivered.
     pub fn start(specs: &[SubSpec], opts: WatchOptions) -> Result<Watcher, WatchError> {
-        let (tx, rx) = crossbeam_channel::unbounded::<Msg>();
+        let inbox = Arc::new(Inbox::default());
         let pause = Arc::new(Pause::default());
-        let watcher = if opts.force_polling {
-            None
+        let (reader, dirs) = if opts.force_polling {
+            (None, Dirs(None))
         } else {
-            let (tx, pause) = (tx.clone(), Arc::clone(&pause));
-            let handler = move |res: notify::Result<notify::Event>| {
-                pause.wait_while_paused();
-                let _ = tx.send(Msg::Notify(res));
-            };
-            Some(notify::recommended_watcher(handler).map_err(|e| WatchError::Backend(e.to_string()))?)
-        };
-        let dirs = NotifyDirs {
-            watcher,
-            count: 0,
-            cap: opts.max_os_watches,
+            let (reader, dirs) = Reader::start(Arc::clone(&inbox), Arc::clone(&pause), opts.max_os_watches)
+                .map_err(WatchError::Backend)?;
+            (Some(reader), Dirs(Some(dirs)))
         };
         let mut engine = Engine::new(specs, opts.debounce, dirs, opts.force_polling, opts.strict_watch_limit)?;
         let existing = engine.start()?;
@@ -235,6 +189,7 @@ impl Watcher {
             closed: AtomicBool::new(false),
             error: Mutex::new(None),
             engine: Mutex::new(engine),
+            inbox,
             pause,
             events: AtomicU64::new(0),
             opts,
@@ -243,12 +198,11 @@ impl Watcher {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
                 .name("ferroflow-watch".into())
-                .spawn(move || run(&shared, &rx))
+                .spawn(move || run(&shared, reader))
                 .map_err(|e| WatchError::Backend(format!("cannot start the watcher thread: {e}")))?
         };
         Ok(Watcher {
             shared,
-            tx,
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -273,7 +227,7 @@ impl Watcher {
         drop(out);
         self.shared.events.fetch_add(batch.len() as u64, Ordering::Relaxed);
         if was_full {
-            let _ = self.tx.send(Msg::Wake);
+            self.shared.inbox.wake();
         }
         Ok(Some(batch))
     }
@@ -282,7 +236,7 @@ impl Watcher {
     pub fn close(&self) {
         self.shared.closed.store(true, Ordering::SeqCst);
         self.shared.pause.set(false);
-        let _ = self.tx.send(Msg::Wake);
+        self.shared.inbox.close();
         self.shared.out_cv.notify_all();
         if let Some(handle) = self.thread.lock().take() {
             let _ = handle.join();
@@ -361,22 +315,25 @@ fn hand_over(shared: &Shared, ready: &mut VecDeque<Event>) {
     }
 }
 
-/// Messages handled in one go before the engine's output is looked at.
-const BURST: usize = 8192;
-/// The longest the thread sleeps without looking at the clock.
+/// The longest the thread sleeps without looking at the clock while changes are pending.
 const TICK: Duration = Duration::from_millis(50);
+/// The longest it sleeps with nothing pending (a batch or the close wakes it at once).
+const IDLE_TICK: Duration = Duration::from_secs(1);
+/// The shortest sleep: changes falling due within it are delivered together.
+const MIN_WAIT: Duration = Duration::from_millis(1);
 
-fn run(shared: &Shared, rx: &Receiver<Msg>) {
+fn run(shared: &Shared, mut reader: Option<Reader>) {
     let poll_every = shared.opts.poll_interval.max(Duration::from_millis(10));
     let mut next_poll = Instant::now() + poll_every;
     let mut raws = Vec::new();
     while !shared.closed.load(Ordering::SeqCst) {
         let now = Instant::now();
-        let mut wait = TICK;
-        // With the output full, due changes wait for the consumer (it sends Wake), not the clock.
+        // With the output full, due changes wait for the consumer (it wakes the inbox), not the clock.
         let full = shared.out.lock().len() >= shared.opts.max_buffered;
+        let mut wait;
         {
             let mut engine = shared.engine.lock();
+            wait = if engine.pending() > 0 { TICK } else { IDLE_TICK };
             if let Some(due) = engine.next_due().filter(|_| !full) {
                 wait = wait.min(due.saturating_duration_since(now));
             }
@@ -387,31 +344,23 @@ fn run(shared: &Shared, rx: &Receiver<Msg>) {
                 wait = wait.min(next_poll.saturating_duration_since(now));
             }
         }
-        let first = match rx.recv_timeout(wait.max(Duration::from_millis(1))) {
-            Ok(m) => Some(m),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => break,
-        };
+        let taken = shared.inbox.take(wait.max(MIN_WAIT), &mut raws);
+        if taken.closed {
+            break;
+        }
+        if let Some(err) = taken.errors.into_iter().last() {
+            *shared.error.lock() = Some(WatchError::Backend(err));
+        }
         let mut engine = shared.engine.lock();
         let mut overflow = false;
-        for msg in first.into_iter().chain(rx.try_iter().take(BURST)) {
-            match msg {
-                Msg::Wake => {}
-                Msg::Notify(Ok(event)) => translate(event, &mut raws),
-                Msg::Notify(Err(e)) => match e.kind {
-                    // notify gave up on a watch; re-learn the tree.
-                    notify::ErrorKind::MaxFilesWatch | notify::ErrorKind::WatchNotFound => overflow = true,
-                    _ => *shared.error.lock() = Some(WatchError::Backend(e.to_string())),
-                },
-            }
-            let now = Instant::now();
-            for raw in raws.drain(..) {
-                if raw == Raw::Overflow {
-                    // Several overflow notices in a burst need one rescan, after the burst.
-                    overflow = true;
-                } else {
-                    engine.handle(raw, now);
-                }
+        // One batch was read at one moment: its changes share that instant.
+        let arrived = Instant::now();
+        for raw in raws.drain(..) {
+            if raw == Raw::Overflow {
+                // Several overflow notices in a batch need one rescan, after the batch.
+                overflow = true;
+            } else {
+                engine.handle(raw, arrived);
             }
         }
         let now = Instant::now();
@@ -431,8 +380,11 @@ fn run(shared: &Shared, rx: &Receiver<Msg>) {
             }
         }
     }
-    // Drop the OS watcher here so its thread ends with ours.
-    shared.engine.lock().dir_watcher().watcher = None;
+    // Stop the OS event source here so that its thread ends with ours.
+    if let Some(reader) = reader.as_mut() {
+        reader.stop();
+    }
+    shared.engine.lock().dir_watcher().0 = None;
     shared.out_cv.notify_all();
 }
 
@@ -473,7 +425,7 @@ mod tests {
     }
 
     #[test]
-    fn reports_created_modified_deleted_through_notify() {
+    fn reports_created_modified_deleted_through_the_os() {
         let tmp = tempfile::tempdir().unwrap();
         let root = fs::canonicalize(tmp.path()).unwrap();
         let w = Watcher::start(&[spec(&root)], opts()).unwrap();

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from tests.cli.conftest import Invoker, ferroflow
@@ -21,6 +27,8 @@ def test_demo_runs_end_to_end_as_a_real_process(tmp_path: Path) -> None:
         "after 2 attempts",
         "processed/batch3.txt: 6 data rows",
         "run history",
+        "the web dashboard over these runs",
+        "it lists 3 runs; the flow run's graph has 5 tasks in 3 layers",
         "try next",
         "\n  cd ",
     ):
@@ -56,3 +64,31 @@ def test_demo_records_its_runs_in_the_home_it_is_given(tmp_path: Path, invoke: I
     workflows = {run.workflow for run in store.list_runs()}
     assert {"etl", "numbers"} <= workflows, workflows
     assert not (tmp_path / "d" / ".ferroflow" / "ferroflow.db").exists()
+
+
+def test_demo_serve_keeps_the_dashboard_until_ctrl_c(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ferroflow", "demo", "--dir", str(tmp_path / "demo"), "--serve"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + 90
+        while not any("serving until Ctrl+C" in line for line in lines):
+            assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
+            lines.append(proc.stdout.readline())
+        url = re.search(r"(http://127\.0\.0\.1:\d+)/ ", "".join(lines))
+        assert url is not None, "".join(lines)
+        with urllib.request.urlopen(url.group(1) + "/api/runs", timeout=10) as response:
+            assert b'"total":3' in response.read().replace(b" ", b"")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)

@@ -134,3 +134,41 @@ def test_a_run_page_follows_a_run_in_another_process_and_shows_the_traceback(
     finally:
         gate.write_text("go")
         proc.wait(30)
+
+
+def test_schedules_and_flows_page_starts_a_flow_and_refuses_a_bad_parameter(
+    served: Served, page: Page, tmp_path: Path
+) -> None:
+    from ferroflow.scheduling.table import add_schedule
+
+    from .test_runs_and_actions import _flow
+
+    _flow(tmp_path)
+    (tmp_path / "gate-file").write_text("open")
+    schedule = add_schedule(served.store, "hello", kind="flow", interval="hourly")
+    page.goto(served.url + "/schedules")
+    row = page.locator("#schedule-table tbody tr").first
+    expect(row).to_contain_text(schedule.id)
+    expect(row.locator("td.small").first.locator("div")).to_have_count(5)
+    row.locator("button", has_text="disable").click()
+    expect(row).to_contain_text("disabled")
+
+    form = page.locator('#flows form[data-flow="hello"]')
+    form.locator('input[name="count"]').fill("many")
+    form.locator("button", has_text="Start").click()
+    expect(form.locator(".result.err")).to_contain_text("count")
+    with served.client() as c:
+        assert c.get("/api/runs").json()["total"] == 0
+    form.locator('input[name="count"]').fill("2")
+    form.locator("button", has_text="Start").click()
+    expect(form.locator(".result.ok")).to_contain_text("started (pid")
+    with served.client() as c:
+        wait_until(lambda: [r["status"] for r in c.get("/api/runs").json()["runs"]] == ["completed"], timeout=60)
+    shot(page, "schedules")
+
+    page.goto(served.url + "/runs")
+    first = page.locator("#run-table tbody tr").first
+    expect(first).to_contain_text("hello")
+    expect(first).to_contain_text("completed")
+    expect(first).to_contain_text("dashboard")
+    shot(page, "runs")

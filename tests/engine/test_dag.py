@@ -55,7 +55,7 @@ def test_tasks_argument_takes_those_and_their_ancestors_only() -> None:
     unrelated = Task(fn=lambda: "nope", name="unrelated")
     a >> b >> c
     dag = DAG("partial", tasks=[b])
-    assert sorted(t.name for t in dag.get_all_tasks()) == ["a", "b"]
+    assert sorted(dag.get_all_tasks()) == ["a", "b"]
     assert "unrelated" not in dag and unrelated in registry
     assert dict(dag.run(store=None)) == {"a": 1, "b": 2}
 
@@ -66,7 +66,7 @@ def test_with_block_collects_tasks_created_or_wired_inside() -> None:
     with DAG("block") as dag:
         inner = Task(fn=lambda outside: outside + 1, name="inner")
         outside >> inner
-    assert sorted(t.name for t in dag.get_all_tasks()) == ["inner", "outside"]
+    assert sorted(dag.get_all_tasks()) == ["inner", "outside"]
     assert "inner" not in registry  # tasks made inside a block belong to the block
     assert dict(dag.run(store=None)) == {"outside": 5, "inner": 6}
 
@@ -76,8 +76,8 @@ def test_nested_blocks_do_not_leak() -> None:
         Task(fn=lambda: 1, name="o")
         with DAG("inner") as inner:
             Task(fn=lambda: 2, name="i")
-    assert [t.name for t in outer.get_all_tasks()] == ["o"]
-    assert [t.name for t in inner.get_all_tasks()] == ["i"]
+    assert list(outer.get_all_tasks()) == ["o"]
+    assert list(inner.get_all_tasks()) == ["i"]
 
 
 def test_registry_can_be_cleared() -> None:

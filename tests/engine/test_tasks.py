@@ -89,7 +89,7 @@ def test_async_functions_are_accepted() -> None:
         await asyncio.sleep(0)
         return x + 1
 
-    assert fetch.is_async
+    assert fetch.is_async()
     assert asyncio.run(fetch(1)) == 2
 
 

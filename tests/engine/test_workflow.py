@@ -112,7 +112,7 @@ def test_inspection_methods() -> None:
     assert wf.get_task("d").name == "d"
     assert wf.get_dependencies("d") == ["b", "c"]
     assert wf.get_dependents("a") == ["b", "c"]
-    assert [t.name for t in wf.get_all_tasks()] == ["a", "b", "c", "d"]
+    assert list(wf.get_all_tasks()) == ["a", "b", "c", "d"]
     assert len(wf) == 4 and "b" in wf and "z" not in wf
     with pytest.raises(KeyError, match="'z'"):
         wf.get_task("z")
@@ -647,3 +647,10 @@ def test_bulk_add_with_name_injection_into_earlier_tasks() -> None:
     with pytest.raises(DuplicateTaskError):
         wf._add_many([Task(fn=lambda: 0, name="x"), Task(fn=lambda: 0, name="x")], {})
     assert "x" not in wf and len(wf.graph) == 2
+
+
+def test_run_ids_drawn_in_one_second_never_repeat() -> None:
+    from ferroflow.engine.planning import new_run_id
+
+    ids = [new_run_id() for _ in range(20_000)]
+    assert len(set(ids)) == len(ids)

@@ -3,6 +3,7 @@ outcomes as the sequential oracle, and the run semantics every executor keeps.""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sqlite3
@@ -427,6 +428,28 @@ def test_fusion_with_gather_sinks(client: Any, tmp_path: Path) -> None:
 def test_bad_fuse_value() -> None:
     with pytest.raises(FerroflowError, match="fuse must be 'auto', 'all' or 'off'"):
         DaskExecutor(fuse="maybe")
+
+
+async def _fetch_user(uid: int) -> dict[str, int]:
+    await asyncio.sleep(0)
+    return {"id": uid}
+
+
+async def _fetch_first() -> dict[str, int]:
+    return await _fetch_user(0)
+
+
+@pytest.mark.parametrize("timeout", [None, 30.0])
+def test_async_tasks_and_returned_coroutines_are_awaited_on_the_workers(
+    dask: DaskExecutor, timeout: float | None
+) -> None:
+    wf = Workflow("coroutines")
+    wf.add_task(Task(fn=_fetch_first, name="direct", timeout=timeout))
+    for uid in (1, 2):
+        wf.add_task(Task(fn=lambda uid=uid: _fetch_user(uid), name=f"u{uid}", timeout=timeout))
+    wf.add_task(Task(fn=lambda direct, u1, u2: [direct, u1, u2], name="all"), depends_on=["direct", "u1", "u2"])
+    result = wf.run(executor=dask, store=None)
+    assert result["all"] == [{"id": 0}, {"id": 1}, {"id": 2}]
 
 
 @pytest.mark.parametrize("fuse", ["off", "all"])

@@ -149,7 +149,7 @@ def test_kill_9_of_a_worker_mid_run(cluster: Cluster, tmp_path: Path) -> None:
     assert result.status == "completed" and len(result) == 48
     with sqlite3.connect(tmp_path / "ferroflow.db") as db:
         rows = db.execute("SELECT name, status FROM tasks WHERE run_id = ?", (result.run_id,)).fetchall()
-    assert sorted(name for name, _ in rows) == sorted(t.name for t in wf.get_all_tasks())  # each exactly once
+    assert sorted(name for name, _ in rows) == sorted(wf.get_all_tasks())  # each exactly once
     assert {status for _, status in rows} == {"completed"}
 
 

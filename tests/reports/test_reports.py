@@ -164,7 +164,7 @@ def test_pipeline_file_collects_nested_steps_and_saves_on_exception(tmp_path: Pa
     out = tmp_path / "out" / "report.json"
     out.parent.mkdir()
     report = PipelineReport(batch_id="b", kind="inbox", output_path=out)
-    with pipeline_file(report, path=src, set_stage_on_enter="processing") as f:
+    with pipeline_file(report, path=src, set_stage_on_enter=True, banner_stage="processing") as f:
         with pipeline_step(None, "read"):
             pass
         with pipeline_step(None, "classify"):
@@ -257,13 +257,21 @@ def test_dump_report_failure_leaves_the_old_file_intact(tmp_path: Path) -> None:
     target = tmp_path / "report.json"
     dump_report(target, PipelineReport(batch_id="old"))
     before = target.read_bytes()
+    (tmp_path / "a-file").write_text("not a folder")
     with pytest.raises(StoreError, match="cannot write report"):
-        dump_report(tmp_path / "missing-dir" / "report.json", PipelineReport())
+        dump_report(tmp_path / "a-file" / "report.json", PipelineReport())
     (tmp_path / "dir.json").mkdir()
     with pytest.raises(StoreError, match=r"dir\.json"):
         dump_report(tmp_path / "dir.json", PipelineReport())
     assert target.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.json", "report.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "dir.json", "report.json"]
+
+
+def test_dump_report_and_save_create_missing_parent_folders(tmp_path: Path) -> None:
+    written = dump_report(tmp_path / "reports" / "nested" / "progress.json", PipelineReport(batch_id="b"))
+    assert load_report(written).batch_id == "b"
+    report = PipelineReport(batch_id="c", output_path=tmp_path / "out" / "c.json")
+    assert load_report(report.save()).batch_id == "c"
 
 
 def test_a_report_that_fails_validation_gives_a_store_error(tmp_path: Path) -> None:

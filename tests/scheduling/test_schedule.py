@@ -71,7 +71,7 @@ def test_intervals_with_at() -> None:
     assert interval_to_cron("hourly") == "0 * * * *"
     assert interval_to_cron("hourly", ":15") == "15 * * * *"
     assert interval_to_cron("daily", "09:30") == "30 9 * * *"
-    assert interval_to_cron("weekly", "08:00") == "0 8 * * 1"
+    assert interval_to_cron("weekly", "08:00") == "0 8 * * 0"  # Sunday, as cron's @weekly
     assert interval_to_cron("monthly") == "0 0 1 * *"
     assert iso(next_fire_times("daily at 09:30", tz=BERLIN, after="2024-05-01T10:00", count=1)) == [
         "2024-05-02T09:30:00+02:00"
@@ -240,3 +240,64 @@ def test_next_fire_of_a_schedule_is_after_now(tmp_path: Path) -> None:
     nxt = s.next_fire()
     assert nxt is not None
     assert timedelta(0) < nxt - datetime.now(ZoneInfo("UTC")) <= timedelta(minutes=5)
+
+
+# The schedules table as ferroflow wrote it before periods (and before weekly meant Sunday).
+_OLD_TABLE = """
+CREATE TABLE schedules (
+    id TEXT PRIMARY KEY, target TEXT NOT NULL, kind TEXT NOT NULL, cron TEXT NOT NULL,
+    spec TEXT NOT NULL, tz TEXT NOT NULL, description TEXT, enabled INTEGER NOT NULL DEFAULT 1,
+    params TEXT NOT NULL DEFAULT '{}', workdir TEXT NOT NULL, flows_dir TEXT NOT NULL,
+    tasks_dir TEXT NOT NULL, output_dir TEXT NOT NULL, created_at REAL NOT NULL,
+    updated_at REAL NOT NULL, last_fire REAL NOT NULL
+)
+"""
+
+
+def test_a_weekly_schedule_stored_before_keeps_firing_on_mondays(tmp_path: Path) -> None:
+    import sqlite3
+
+    from ferroflow.scheduling import table
+
+    db = tmp_path / "old" / "ferroflow.db"
+    store = open_store(db)
+    assert store is not None
+    created = datetime(2024, 6, 1, 12, 0, tzinfo=ZoneInfo("UTC")).timestamp()  # a Saturday
+    with sqlite3.connect(db) as conn:
+        conn.execute(_OLD_TABLE)
+        conn.execute(
+            "INSERT INTO schedules VALUES ('abcd0001', 'etl', 'flow', '0 9 * * 1', 'weekly at 09:00', 'UTC', NULL, 1,"
+            " '{}', ?, 'flows', 'tasks', 'out', ?, ?, ?)",
+            (str(tmp_path), created, created, created),
+        )
+    table._READY.discard(str(store.path))
+    [old] = list_schedules(store)  # the table gains the new columns; the row stays a cron schedule
+    assert (old.cron, old.every, old.anchor) == ("0 9 * * 1", None, None)
+    assert [t.strftime("%a %d %H:%M") for t in old.fire_times(created, count=2)] == ["Mon 03 09:00", "Mon 10 09:00"]
+    due, _ = old.due(datetime(2024, 6, 3, 9, 0, 30, tzinfo=ZoneInfo("UTC")).timestamp())
+    assert [t.strftime("%a %H:%M") for t in due] == ["Mon 09:00"]
+    # A weekly schedule added now fires on Sundays, as cron's @weekly.
+    new = add_schedule(store, "etl", kind="flow", interval="weekly", at="09:00", tz="UTC", now=created)
+    assert [t.strftime("%a %d") for t in new.fire_times(created, count=1)] == ["Sun 02"]
+
+
+def test_periods_fire_from_their_anchor_and_catch_up_like_cron(tmp_path: Path) -> None:
+    from ferroflow.scheduling.schedules import due_period_times, parse_period
+
+    assert [parse_period(p) for p in ("30s", "5m", "2h", "1d", "weekly")] == [30, 300, 7200, 86400, None]
+    store = open_store(tmp_path / "s")
+    assert store is not None
+    created = datetime(2024, 6, 1, 8, 0, 10, tzinfo=ZoneInfo("UTC")).timestamp()
+    s = add_schedule(store, "etl", kind="flow", interval="30m", tz="UTC", now=created)
+    assert [t.strftime("%H:%M:%S") for t in s.fire_times(created, count=2)] == ["08:30:10", "09:00:10"]
+    at = add_schedule(store, "etl", kind="flow", interval="30m", at="09:00", tz="UTC", now=created)
+    assert at.spec == "every 30m from 09:00"
+    assert [t.strftime("%H:%M") for t in at.fire_times(created, count=2)] == ["08:30", "09:00"]
+    later = created + 2 * 3600
+    assert [t.strftime("%H:%M:%S") for t in s.due(later)[0]] == ["10:00:10"]  # latest: one run
+    every, handled = s.due(later, catchup="all")
+    assert [t.strftime("%H:%M") for t in every] == ["08:30", "09:00", "09:30", "10:00"]
+    assert handled == created + 4 * 1800
+    assert [t.strftime("%H:%M") for t in s.due(later, catchup="none", grace_seconds=60)[0]] == ["10:00"]  # on time
+    assert s.due(later + 120, catchup="none", grace_seconds=60)[0] == []  # missed by 2 min: skipped
+    assert due_period_times(60, 0, "UTC", since=120, now=150)[0] == []

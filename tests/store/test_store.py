@@ -8,6 +8,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -372,7 +373,7 @@ def test_a_store_from_schema_version_1_is_migrated(tmp_path: Path) -> None:
 
     store = open_store(path)
     assert store is not None
-    assert store.schema_version == SCHEMA_VERSION == 4
+    assert store.schema_version == SCHEMA_VERSION == 6
     detail = store.get_run("old")
     assert detail.run.params == {"x": 1} and detail.task("a").logs == []
     assert store.resume_results("old", "wf") == ("old", {"a": 41})
@@ -380,6 +381,51 @@ def test_a_store_from_schema_version_1_is_migrated(tmp_path: Path) -> None:
     assert report is not None and [s.id for s in report.steps] == ["a"]
     _finish(store, "new", [TaskRecord("b", TaskStatus.COMPLETED, attempts=1, result=1, logs=["x"])])
     assert store.get_run("new").task("b").logs == ["x"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process trees are found through /proc")
+def test_a_version_4_store_gets_the_run_processes_table_and_reclaims_a_dead_runs_tree(tmp_path: Path) -> None:
+    from ferroflow.processes import ProcessTree, process_alive, process_start_time
+    from ferroflow.store.leftovers import RunProcess
+    from ferroflow.store.records import HOST
+
+    path = tmp_path / "v4.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for migration in MIGRATIONS[:4]:
+        migration(conn)
+    conn.execute("PRAGMA user_version = 4")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait(timeout=30)  # the pid of a run whose process is gone
+    conn.execute(
+        "INSERT INTO runs (run_id, workflow, status, params, started_at, pid, host, task_count)"
+        " VALUES ('dead', 'wf', 'running', '{}', 100.0, ?, ?, 1)",
+        (dead.pid, HOST),
+    )
+    conn.close()
+
+    store = open_store(path)
+    assert store is not None and store.schema_version == SCHEMA_VERSION
+    tree = ProcessTree()
+    left = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        env={**os.environ, **tree.environment},
+        start_new_session=True,
+    )
+    try:
+        tmp_dir = Path(tempfile.mkdtemp(prefix="ferroflow-wf-"))
+        store.record_process("dead", "t", RunProcess(tree.token, left.pid, process_start_time(left.pid), str(tmp_dir)))
+        lines = store.reclaim_run("dead", grace=0.5)
+        assert lines == [
+            "task 't': stopped 1 process(es) the killed run left running",
+            f"removed its TMP_DIR {tmp_dir}",
+        ]
+        assert left.wait(timeout=10) == -15 and not process_alive(left.pid) and not tmp_dir.exists()
+        with store.read() as rows:
+            assert rows.execute("SELECT count(*) FROM run_processes").fetchone()[0] == 0
+    finally:
+        if left.poll() is None:
+            left.kill()
+            left.wait(timeout=10)
 
 
 def test_a_store_from_a_newer_version_is_refused_and_untouched(tmp_path: Path) -> None:

@@ -219,7 +219,7 @@ def test_submit_many_takes_what_max_pending_allows_and_keeps_each_path_in_order(
     def h(event: FileEvent) -> None:
         gate.wait(30)
         with lock:
-            handled.append(event.path)
+            handled.append(str(event.path))
 
     paths = ["/r/a", "/r/b", "/r/a", "/r/c", "/r/a", "/r/d", "/r/b"]
     jobs = [(p, [("h", h, False, FileEvent(Change.modified, p, "/r"))]) for p in paths]

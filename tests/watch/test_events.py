@@ -31,6 +31,15 @@ def test_file_event_is_frozen_and_has_predicates() -> None:
     assert e == FileEvent(Change.modified, "/r/sub/a.txt", "/r", "*.txt")
 
 
+def test_file_event_paths_are_pathlib_paths() -> None:
+    e = FileEvent(Change.added, "/r/sub/a.tar.gz", Path("/r"))
+    assert isinstance(e.path, Path) and isinstance(e.root, Path)
+    assert (e.path.suffix, e.path.stem, e.path.parent) == (".gz", "a.tar", Path("/r/sub"))
+    assert e.root == Path("/r") and e.path.relative_to(e.root) == Path("sub/a.tar.gz")
+    assert FileEvent(2, Path("/r/x"), "/r") == FileEvent(Change.modified, "/r/x", "/r")
+    assert hash(FileEvent(2, Path("/r/x"), "/r")) == hash(FileEvent(Change.modified, "/r/x", "/r"))
+
+
 def test_the_inbox_example_handles_existing_and_new_files(tmp_path: Path) -> None:
     script = Path(__file__).resolve().parents[2] / "examples" / "watch_inbox.py"
     env = {**os.environ, "FERROFLOW_HOME": str(tmp_path / "home")}

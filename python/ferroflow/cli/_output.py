@@ -132,8 +132,12 @@ class CliState:
         return path
 
     def existing_store(self) -> Any:
-        """The store if its database exists, else None: read-only commands create nothing."""
-        return self.store() if self.store_file().exists() else None
+        """The store opened for reading if its database exists, else None: read-only commands create nothing."""
+        from ..store.store import DEFAULT_STORE, open_store
+
+        if not self.store_file().exists():
+            return None
+        return open_store(self.home if self.home is not None else DEFAULT_STORE, readonly=True)
 
 
 def default_state() -> CliState:

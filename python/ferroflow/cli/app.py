@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import typer.main
 
 # Typer ships its own copy of Click; its usage errors derive from this class.
 from typer._click.exceptions import ClickException
 
 from .. import __version__
 from . import dashboard, demo, run, runs, schedule, scheduler
+from ._argv import hoist_global_options
 from ._help import FlagGroup
 from ._output import EXIT_INTERRUPTED, CliState, Output, user_errors
 
@@ -51,7 +53,12 @@ def root(
         Path, typer.Option("--output-dir", "-o", help="Folder for task logs and dry-run scripts.")
     ] = Path("ferroflow_output"),
     home: Annotated[
-        Path | None, typer.Option("--home", help="Store folder (default $FERROFLOW_HOME or ./.ferroflow).")
+        Path | None,
+        typer.Option(
+            "--home",
+            "--config-dir",
+            help="Store folder (default $FERROFLOW_HOME or ./.ferroflow); --config-dir is the same.",
+        ),
     ] = None,
     log_level: Annotated[str, typer.Option("--log-level", "-l", help="debug, info, success, warning, error.")] = "info",
     log_dir: Annotated[Path | None, typer.Option("--log-dir", help="Also write logs to a file in this folder.")] = None,
@@ -100,14 +107,20 @@ dashboard.register(app)
 
 
 def main() -> None:
-    """Console entry point (``ferroflow``)."""
-    if "--json-logs" not in sys.argv[1:]:
-        app(prog_name="ferroflow")
+    """Console entry point (``ferroflow``).
+
+    The global options are also accepted after the command
+    (``ferroflow run handlers.py --log-level DEBUG --json-logs``).
+    """
+    command = typer.main.get_command(app)
+    args = hoist_global_options(command, sys.argv[1:])
+    if "--json-logs" not in args:
+        command.main(args=args, prog_name="ferroflow")
         return
     # Usage errors are raised before the root callback has seen --json-logs;
     # report them as JSON lines too.
     try:
-        code = app(prog_name="ferroflow", standalone_mode=False)
+        code = command.main(args=args, prog_name="ferroflow", standalone_mode=False)
     except ClickException as exc:
         Output(json_mode=True).error(exc.format_message())
         code = exc.exit_code

@@ -22,12 +22,15 @@ def demo(
     directory: Annotated[
         Path | None, typer.Option("--dir", help="Create the demo project here (default: a new temp folder).")
     ] = None,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Keep the dashboard serving the demo's runs until Ctrl+C.")
+    ] = False,
 ) -> None:
-    """The showcase: a small project, a flow run, a Python DAG, file events, history and a report."""
+    """The showcase: a small project, a flow run, a Python DAG, file events, history, a report and the dashboard."""
     from .demo_project import run_demo
 
     st = state(ctx)
     with user_errors(st.output):
-        ok = run_demo(st.output, directory, home=st.home)
+        ok = run_demo(st.output, directory, home=st.home, serve=serve)
     if not ok:
         raise typer.Exit(EXIT_FAILED)

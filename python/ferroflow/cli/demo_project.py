@@ -17,9 +17,14 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import socket
 import tempfile
+import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -136,10 +141,10 @@ HERE = Path(__file__).parent
 
 @on_created(HERE / "inbox", pattern="*.csv")
 def count_rows(event: FileEvent) -> None:
-    rows = Path(event.path).read_text().strip().splitlines()
+    rows = event.path.read_text().strip().splitlines()
     out = HERE / "processed"
     out.mkdir(exist_ok=True)
-    (out / (Path(event.path).stem + ".txt")).write_text(f"{len(rows) - 1} data rows\\n")
+    (out / (event.path.stem + ".txt")).write_text(f"{len(rows) - 1} data rows\\n")
 ''',
 }
 
@@ -174,13 +179,14 @@ def write_demo_project(folder: Path) -> Path:
     return folder
 
 
-def run_demo(output: Any, directory: Path | None = None, home: Path | None = None) -> bool:
-    """Build the project, run everything, print history and a report.
+def run_demo(output: Any, directory: Path | None = None, home: Path | None = None, serve: bool = False) -> bool:
+    """Build the project, run everything, print history and a report, show the dashboard.
 
     Args:
         output: The CLI's :class:`~ferroflow.cli._output.Output`.
         directory: Where to create the project (default: a new temp folder).
         home: The store folder (default: the project's own ``.ferroflow``).
+        serve: Keep the dashboard serving the demo's runs until Ctrl+C.
 
     Returns:
         Whether every step succeeded.
@@ -190,17 +196,18 @@ def run_demo(output: Any, directory: Path | None = None, home: Path | None = Non
     write_demo_project(folder)
     os.chdir(folder)
     try:
-        return _Demo(output, folder, home).run()
+        return _Demo(output, folder, home, serve).run()
     finally:
         os.chdir(previous_cwd)
 
 
 class _Demo:
-    def __init__(self, output: Any, folder: Path, home: Path | None = None) -> None:
+    def __init__(self, output: Any, folder: Path, home: Path | None = None, serve: bool = False) -> None:
         from ..store.store import open_store
 
         self.out = output
         self.folder = folder
+        self.serve = serve
         store = open_store(home if home is not None else folder / ".ferroflow")
         assert store is not None
         self.store = store
@@ -222,6 +229,7 @@ class _Demo:
         self.run_dag()
         self.watch_inbox()
         self.history(flow_result)
+        self.dashboard(flow_result)
         self.next_steps(time.monotonic() - started)
         return self.ok
 
@@ -314,6 +322,35 @@ class _Demo:
         if report is not None and not self.out.json_mode:
             self.out.print(render_report(report))
 
+    def dashboard(self, flow_result: Any) -> None:
+        """Serve the dashboard over the demo's store, ask it what it shows, stop (or serve on)."""
+        self.title("7. the web dashboard over these runs")
+        try:
+            from ..dashboard import serve_dashboard
+        except ImportError:
+            self.out.line("  pip install 'ferroflow[dashboard]', then `ferroflow dashboard` shows these runs")
+            return
+        from ..watch import WatchApp
+
+        server = serve_dashboard(WatchApp(name="demo", store=None), port=_free_port(), store=self.store)
+        try:
+            base = server.url.rstrip("/")
+            runs = _get_json(f"{base}/api/runs")
+            graph = _get_json(f"{base}/api/runs/{flow_result.run_id}/graph")
+            self.out.line(f"  {base}/           overview: events, runs, schedules, flows to start")
+            self.out.line(f"  {base}/runs/{flow_result.run_id}")
+            self.out.line(
+                f"  it lists {runs['total']} runs; the flow run's graph has {graph['total']} tasks "
+                f"in {len(graph['layers'])} layers"
+            )
+            if self.serve:
+                self.out.line("  serving until Ctrl+C")
+                _wait_for_interrupt()
+            else:
+                self.out.line("  (stopped again; `ferroflow demo --serve` keeps it serving)")
+        finally:
+            server.stop()
+
     def next_steps(self, elapsed: float) -> None:
         self.title(f"done in {elapsed:.1f}s; try next")
         for line in (
@@ -323,7 +360,29 @@ class _Demo:
             "ferroflow run etl --dry-run                      # the plan and a bash script",
             "ferroflow graph pipeline.py --format mermaid     # the DAG as a diagram",
             "ferroflow runs                                   # history; `ferroflow runs RUN_ID` for one",
+            "ferroflow dashboard                              # the runs in a browser, live",
             "ferroflow run watcher.py                         # watch inbox/ until Ctrl+C",
             "ferroflow schedule add etl --interval daily --at 06:00 && ferroflow scheduler start",
         ):
             self.out.line(f"  {line}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.load(response)
+
+
+def _wait_for_interrupt() -> None:
+    done = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda _s, _f: done.set())
+    try:
+        while not done.wait(0.5):
+            pass
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -21,6 +21,7 @@ from ..flowfiles.project import DryRun, FlowWorkflow, Project
 from ..flowfiles.targets import Target, as_workflow, load_python_target, resolve_target
 from ..trigger import started_by
 from ._output import EXIT_FAILED, EXIT_INTERRUPTED, CliState, Output, fail, state, user_errors
+from .interrupts import interrupt_handling
 from .progress import RunProgress, print_run_summary
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ def run(
     ctx: typer.Context,
     target: Annotated[str, typer.Argument(help="A flow name, a flow file, a .py file or a module[:attr].")],
     params: Annotated[
-        str | None, typer.Option("--params", "-p", help="Run params: a JSON object or @file.json.")
+        str | None, typer.Option("--params", "-p", help="Run params: a JSON object, or a JSON file (path or @path).")
     ] = None,
     executor: Annotated[
         str, typer.Option("--executor", "-e", help="thread, sequential, process, async or dask.")
@@ -61,6 +62,14 @@ def run(
     no_recursive: Annotated[
         bool, typer.Option("--no-recursive", help="Watch: only the roots, not sub-folders.")
     ] = False,
+    stop_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--stop-timeout",
+            min=0.0,
+            help="Watch: seconds running handlers get to finish on Ctrl+C / SIGTERM (default 5).",
+        ),
+    ] = None,
     dashboard: Annotated[bool, typer.Option("--dashboard", help="Also serve the web dashboard.")] = False,
     dashboard_port: Annotated[int, typer.Option("--dashboard-port", min=1, max=65535, help="Dashboard port.")] = 8765,
     dask_address: Annotated[
@@ -111,7 +120,14 @@ def run(
             if dry_run:
                 _print_handlers(out, loaded.watch_app)
                 return
-            _watch(out, loaded.watch_app, debounce=debounce, max_workers=max_workers, recursive=not no_recursive)
+            _watch(
+                out,
+                loaded.watch_app,
+                debounce=debounce,
+                max_workers=max_workers,
+                recursive=not no_recursive,
+                stop_timeout=stop_timeout,
+            )
             return
         workflow = as_workflow(loaded.runnable)
         if dry_run:
@@ -187,22 +203,14 @@ def _preflight(workflow: Any, run_kwargs: dict[str, Any]) -> None:
 def _run_workflow(out: Output, workflow: Any, run_kwargs: dict[str, Any], log_dir: Path | None = None) -> Any:
     _preflight(workflow, run_kwargs)
     total = len(workflow.get_all_tasks())
-    in_main = threading.current_thread() is threading.main_thread()
 
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        # Stop script process trees at once (the engine waits for running tasks
-        # before it lets the interrupt through), then interrupt the run.
+    def stop_scripts() -> None:
+        # Script process trees stop at once; the engine waits for running Python tasks.
         if isinstance(workflow, FlowWorkflow):
             workflow.flow.cancel.set()
-        raise KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)} if in_main else {}
-    try:
-        with RunProgress(out, workflow.name, total) as progress:
-            result = workflow.run(progress=progress, **run_kwargs)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with interrupt_handling(out, stop_scripts), RunProgress(out, workflow.name, total) as progress:
+        result = workflow.run(progress=progress, **run_kwargs)
     print_run_summary(out, result, str(log_dir / result.run_id) if log_dir is not None else None)
     if report_path := run_kwargs.get("report_path"):
         out.line(f"report: {report_path}")
@@ -278,9 +286,29 @@ def _configure_watch(app: WatchApp, **options: Any) -> None:
             setattr(app, name, value)
 
 
-def _watch(out: Output, app: WatchApp, *, debounce: float, max_workers: int | None, recursive: bool) -> None:
-    """Watch until SIGINT (exit 130) or SIGTERM (exit 0)."""
-    _configure_watch(app, debounce=debounce, max_workers=max_workers, recursive=recursive, json_logs=out.json_mode)
+def _watch(
+    out: Output,
+    app: WatchApp,
+    *,
+    debounce: float,
+    max_workers: int | None,
+    recursive: bool,
+    stop_timeout: float | None = None,
+) -> None:
+    """Watch until SIGINT (exit 130) or SIGTERM (exit 0).
+
+    On the signal, running handlers get the app's ``stop_timeout`` seconds to
+    finish; a second signal, or the end of that time, stops at once and names
+    the handlers left running (their threads do not keep the process alive).
+    """
+    _configure_watch(
+        app,
+        debounce=debounce,
+        max_workers=max_workers,
+        recursive=recursive,
+        json_logs=out.json_mode,
+        stop_timeout=stop_timeout,
+    )
     _print_handlers(out, app)
     received: list[int] = []
     stop = threading.Event()
@@ -297,11 +325,38 @@ def _watch(out: Output, app: WatchApp, *, debounce: float, max_workers: int | No
             if not app.is_running:
                 break
     finally:
-        app.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        try:
+            _stop_watching(out, app, received)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     if received and received[0] == signal.SIGINT:
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _stop_watching(out: Output, app: WatchApp, received: list[int]) -> None:
+    """Stop the app within its ``stop_timeout``, or at once on a further signal; say what was left running."""
+    timeout = float(getattr(app, "stop_timeout", 5.0))
+    stopper = threading.Thread(target=app.stop, kwargs={"timeout": timeout}, name="ferroflow-watch-stop", daemon=True)
+    seen = len(received)
+    busy = [name for name, row in app.stats.get("handlers", {}).items() if row.get("running")]
+    stopper.start()
+    stopper.join(0.2)
+    if stopper.is_alive() and busy:
+        out.warn(
+            f"stopping: waiting up to {timeout:g}s for running handler(s) {', '.join(busy)} "
+            "(press Ctrl+C again to stop at once)"
+        )
+    while stopper.is_alive() and len(received) <= seen:
+        stopper.join(0.1)
+    running = [
+        f"{name} ({row['running']} call(s), longest {row['longest_running_seconds']:g}s)"
+        for name, row in app.stats.get("handlers", {}).items()
+        if row.get("running")
+    ]
+    if running:
+        how = "signalled again" if stopper.is_alive() else f"after {timeout:g}s"
+        out.warn(f"stopped {how} without waiting for the handler(s) still running: {', '.join(running)}")
 
 
 # ---------------------------------------------------------------- list / graph

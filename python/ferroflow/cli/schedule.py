@@ -8,19 +8,11 @@ import typer
 from rich.table import Table
 
 from ..flowfiles.params import parse_params
-from ..flowfiles.targets import check_schedulable, resolve_target
-from ..scheduling.schedules import next_fire_times, parse_after
-from ..scheduling.table import (
-    Schedule,
-    add_schedule,
-    find_schedules,
-    last_schedule_run,
-    list_schedules,
-    remove_schedules,
-    set_enabled,
-)
+from ..scheduling.manager import ScheduleManager
+from ..scheduling.schedules import parse_after
+from ..scheduling.table import Schedule, find_schedules, last_schedule_run, list_schedules
 from ._help import FlagGroup
-from ._output import Output, iso_time, state, user_errors, when
+from ._output import CliState, Output, iso_time, state, user_errors, when
 
 if TYPE_CHECKING:
     from ..store.store import Store
@@ -35,6 +27,10 @@ schedule_app = typer.Typer(
 def register(app: typer.Typer) -> None:
     """Add the ``schedule`` group to ``app``."""
     app.add_typer(schedule_app, name="schedule")
+
+
+def _manager(st: CliState) -> ScheduleManager:
+    return ScheduleManager(st.store(), flows_dir=st.flows_dir, tasks_dir=st.tasks_dir, output_dir=st.output_dir)
 
 
 def _fmt(moment: Any) -> str:
@@ -52,7 +48,8 @@ def schedule_rows(store: Store) -> list[dict[str, Any]]:
                 "target": s.target,
                 "kind": s.kind,
                 "schedule": s.spec,
-                "cron": s.cron,
+                "cron": s.cron or None,
+                "every_seconds": s.every,
                 "tz": s.tz,
                 "enabled": s.enabled,
                 "description": s.description,
@@ -81,14 +78,19 @@ def add(
         str | None, typer.Option("--cron", help='5-field cron or @daily/@hourly/...: "*/15 * * * *".')
     ] = None,
     interval: Annotated[
-        str | None, typer.Option("--interval", help="hourly, daily, weekly (Mondays) or monthly (the 1st).")
+        str | None,
+        typer.Option(
+            "--interval", help="hourly, daily, weekly (Sundays), monthly (the 1st), or a period: 30s, 5m, 2h, 1d."
+        ),
     ] = None,
-    at: Annotated[str | None, typer.Option("--at", help="With --interval: HH:MM (hourly: :MM).")] = None,
+    at: Annotated[
+        str | None, typer.Option("--at", help="With --interval: HH:MM (hourly: :MM); a period counts from it.")
+    ] = None,
     tz: Annotated[str | None, typer.Option("--tz", help="IANA time zone (default: the local one).")] = None,
     description: Annotated[str | None, typer.Option("--description", "-d", help="Free text.")] = None,
     disabled: Annotated[bool, typer.Option("--disabled", help="Add it switched off.")] = False,
     params: Annotated[
-        str | None, typer.Option("--params", "-p", help="Run params: a JSON object or @file.json.")
+        str | None, typer.Option("--params", "-p", help="Run params: a JSON object, or a JSON file (path or @path).")
     ] = None,
 ) -> None:
     """Add a schedule for a flow or Python workflow."""
@@ -96,13 +98,8 @@ def add(
     out = st.output
     with user_errors(out):
         values = parse_params(params)
-        resolved = resolve_target(target, st.project())
-        check_schedulable(resolved, st.project(), values)
-        store = st.store()
-        s = add_schedule(
-            store,
-            resolved.schedule_target,
-            kind=resolved.kind,
+        s = _manager(st).add(
+            target,
             cron=cron,
             interval=interval,
             at=at,
@@ -110,13 +107,18 @@ def add(
             description=description,
             enabled=not disabled,
             params=values,
-            flows_dir=str(st.flows_dir.resolve()),
-            tasks_dir=str(st.tasks_dir.resolve()),
-            output_dir=str(st.output_dir.resolve()),
         )
         nxt = s.next_fire() if s.enabled else None
         if out.json_mode:
-            out.json("schedule_added", id=s.id, target=s.target, cron=s.cron, tz=s.tz, enabled=s.enabled, next_run=nxt)
+            out.json(
+                "schedule_added",
+                id=s.id,
+                target=s.target,
+                cron=s.cron or None,
+                tz=s.tz,
+                enabled=s.enabled,
+                next_run=nxt,
+            )
             return
         state_text = f"next run {_fmt(nxt)}" if s.enabled else "disabled"
         out.line(f"added schedule {s.id}: {s.target} {s.describe()}, {state_text}")
@@ -160,7 +162,7 @@ def remove(
     """Remove schedules."""
     st = state(ctx)
     with user_errors(st.output):
-        _echo_schedules(st.output, "removed", remove_schedules(st.store(), id_or_flow))
+        _echo_schedules(st.output, "removed", _manager(st).remove(id_or_flow))
 
 
 @schedule_app.command("enable")
@@ -170,7 +172,7 @@ def enable(
     """Switch schedules on (they restart from now; missed times are not replayed)."""
     st = state(ctx)
     with user_errors(st.output):
-        _echo_schedules(st.output, "enabled", set_enabled(st.store(), id_or_flow, True))
+        _echo_schedules(st.output, "enabled", _manager(st).enable(id_or_flow))
 
 
 @schedule_app.command("disable")
@@ -180,7 +182,7 @@ def disable(
     """Switch schedules off."""
     st = state(ctx)
     with user_errors(st.output):
-        _echo_schedules(st.output, "disabled", set_enabled(st.store(), id_or_flow, False))
+        _echo_schedules(st.output, "disabled", _manager(st).disable(id_or_flow))
 
 
 @schedule_app.command("next")
@@ -195,7 +197,8 @@ def next_(
     out = st.output
     with user_errors(out):
         for s in find_schedules(st.store(), id_or_flow):
-            times = next_fire_times(s.cron, tz=s.tz, after=parse_after(after, s.tz), count=count)
+            start = parse_after(after, s.tz)
+            times = s.fire_times(None if start is None else start.timestamp(), count=count)
             if out.json_mode:
                 out.json("schedule_next", id=s.id, target=s.target, times=[t.isoformat() for t in times])
                 continue

@@ -9,7 +9,6 @@ routes of :mod:`.runs`, the actions of :mod:`.actions`, ``/api/schedules`` and
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict
@@ -135,7 +134,14 @@ class Dashboard:
         )
 
     async def api_state(self, request: Request) -> Response:
-        """Stats, roots and handlers of the watch app, and whether the store can be read."""
+        """Stats, roots and handlers of the watch app, and whether the store can be read.
+
+        Each handler row carries its load from ``stats["handlers"]``: ``calls``,
+        ``errors``, ``running``, ``waiting``, ``stuck`` (calls running past the
+        app's ``stuck_after``) and ``longest_running_seconds``.
+        """
+        stats = self.app.stats
+        load = stats.get("handlers", {})
         handlers = [
             {
                 "name": h.name,
@@ -143,6 +149,7 @@ class Dashboard:
                 "events": [c.name for c in h.events],
                 "pattern": h.pattern,
                 "priority": h.priority,
+                **load.get(h.name, {}),
             }
             for h in self.app.handlers
         ]
@@ -153,7 +160,7 @@ class Dashboard:
             store_error = str(exc)
         return json_response(
             {
-                "stats": self.app.stats,
+                "stats": stats,
                 "roots": self.app.roots,
                 "handlers": handlers,
                 "running": self.app.is_running,
@@ -185,7 +192,7 @@ class Dashboard:
                     if item is None:
                         yield {"comment": "keep-alive"}
                     else:
-                        yield {"id": str(item["id"]), "data": json.dumps(item)}
+                        yield {"id": str(item["id"]), "data": item.json}
             finally:
                 self.sse_clients -= 1
 
@@ -216,13 +223,12 @@ class Dashboard:
     # ------------------------------------------------------------ schedules
 
     def _schedules(self) -> list[dict[str, Any]]:
-        from ..scheduling.schedules import next_fire_times
         from ..scheduling.table import list_schedules, schedule_runs
 
         store = self.source.get()
         out = []
         for s in list_schedules(store):
-            fires = next_fire_times(s.cron, tz=s.tz, count=5) if s.enabled else []
+            fires = s.fire_times(count=5) if s.enabled else []
             out.append(
                 {
                     "id": s.id,

@@ -9,6 +9,7 @@ oldest one kept (the page then resyncs from the API).
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import threading
 import time
@@ -22,14 +23,28 @@ from ..watch import FileEvent
 __all__ = ["Feed", "StoreFollower"]
 
 
+class Item(dict[str, Any]):
+    """A feed item: the event's fields, and its JSON written once for every client."""
+
+    __slots__ = ("json",)
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        super().__init__(fields)
+        self.json = json.dumps(fields, default=str)
+
+
 class Feed:
-    """Numbered events in a ring of ``capacity`` items."""
+    """Numbered events in a ring of ``capacity`` items.
+
+    Publishing costs the same with one client or fifty: the item is serialised once, and
+    each event loop holding waiting clients is woken once.
+    """
 
     def __init__(self, capacity: int = 2000) -> None:
-        self._ring: deque[tuple[int, dict[str, Any]]] = deque(maxlen=capacity)
+        self._ring: deque[Item] = deque(maxlen=capacity)
         self._seq = 0
         self._lock = threading.Lock()
-        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        self._waiters: dict[asyncio.AbstractEventLoop, set[asyncio.Event]] = {}
         self.closed = False
 
     @property
@@ -42,60 +57,72 @@ class Feed:
         with self._lock:
             self._seq += 1
             seq = self._seq
-            self._ring.append((seq, {**item, "id": seq}))
-            waiters = list(self._waiters)
-        for loop, event in waiters:
-            try:
-                loop.call_soon_threadsafe(event.set)
-            except RuntimeError:  # the loop has closed
-                self._waiters.discard((loop, event))
+            self._ring.append(Item({**item, "id": seq}))
+            loops = list(self._waiters)
+        self._wake(loops)
         return seq
+
+    def _wake(self, loops: list[asyncio.AbstractEventLoop]) -> None:
+        for loop in loops:
+            try:
+                loop.call_soon_threadsafe(self._set_all, loop)
+            except RuntimeError:  # the loop has closed
+                with self._lock:
+                    self._waiters.pop(loop, None)
+
+    def _set_all(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            events = list(self._waiters.get(loop, ()))
+        for event in events:
+            event.set()
 
     def on_file_event(self, event: FileEvent) -> None:
         """A :meth:`WatchApp.add_listener` callback."""
         self.publish(
-            {"type": "file", "change": event.change.name, "path": event.path, "root": event.root, "time": time.time()}
+            {
+                "type": "file",
+                "change": event.change.name,
+                "path": str(event.path),
+                "root": str(event.root),
+                "time": time.time(),
+            }
         )
 
     def recent(self, limit: int = 100, kind: str | None = None) -> list[dict[str, Any]]:
         """The newest ``limit`` items, oldest first."""
         with self._lock:
-            items = [item for _, item in self._ring if kind is None or item.get("type") == kind]
+            items = [dict(item) for item in self._ring if kind is None or item.get("type") == kind]
         return items[-limit:] if limit > 0 else []
 
-    def after(self, last: int) -> tuple[int, list[dict[str, Any]]]:
-        """``(skipped, items)``: what came after id ``last``."""
+    def after(self, last: int) -> tuple[int, list[Item]]:
+        """``(skipped, items)``: what came after id ``last`` (read from the newest end)."""
         with self._lock:
             if not self._ring:
                 return 0, []
-            oldest = self._ring[0][0]
+            newest = self._seq
+            oldest = newest - len(self._ring) + 1
             skipped = max(0, oldest - last - 1)
-            start = max(0, last + 1 - oldest)
-            return skipped, [item for _, item in list(self._ring)[start:]]
+            count = min(len(self._ring), max(0, newest - last))
+            return skipped, [self._ring[-i] for i in range(count, 0, -1)]
 
     def close(self) -> None:
         """Wake every client so that its stream ends (shutdown is never held up)."""
         self.closed = True
         with self._lock:
-            waiters = list(self._waiters)
-        for loop, event in waiters:
-            try:
-                loop.call_soon_threadsafe(event.set)
-            except RuntimeError:
-                pass
+            loops = list(self._waiters)
+        self._wake(loops)
 
-    async def stream(self, last: int, heartbeat: float = 15.0) -> AsyncIterator[dict[str, Any] | None]:
+    async def stream(self, last: int, heartbeat: float = 15.0) -> AsyncIterator[Item | None]:
         """Items after ``last`` as they come; ``None`` is a heartbeat."""
         loop = asyncio.get_running_loop()
         wake = asyncio.Event()
-        entry = (loop, wake)
         with self._lock:
-            self._waiters.add(entry)
+            self._waiters.setdefault(loop, set()).add(wake)
         try:
             while not self.closed:
                 skipped, items = self.after(last)
                 if skipped:
-                    yield {"type": "skipped", "count": skipped, "id": last + skipped}
+                    yield Item({"type": "skipped", "count": skipped, "id": last + skipped})
                 for item in items:
                     last = item["id"]
                     yield item
@@ -110,7 +137,11 @@ class Feed:
                     yield None
         finally:
             with self._lock:
-                self._waiters.discard(entry)
+                waiting = self._waiters.get(loop)
+                if waiting is not None:
+                    waiting.discard(wake)
+                    if not waiting:
+                        del self._waiters[loop]
 
 
 class StoreFollower:

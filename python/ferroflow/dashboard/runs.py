@@ -101,6 +101,7 @@ class RunViews:
     def __init__(self, source: StoreSource) -> None:
         self.source = source
         self._layouts: OrderedDict[str, GraphLayout] = OrderedDict()
+        self._reports: OrderedDict[str, tuple[tuple[str, float | None], Any]] = OrderedDict()
 
     def _store(self) -> Store:
         return self.source.get()
@@ -145,12 +146,25 @@ class RunViews:
             "upstreams": detail.upstreams,
         }
         try:
-            report = self._store().get_report(detail.run.run_id)
+            data["report"] = self._report(detail.run)
         except StoreError as exc:
             data["report"], data["report_error"] = None, str(exc)
-        else:
-            data["report"] = None if report is None else json.loads(report.model_dump_json())
         return json_response(data)
+
+    def _report(self, run: RunSummary) -> Any:
+        """The run's report as JSON; a finished run's is built once (it no longer changes)."""
+        key = (run.status, run.finished_at)
+        cached = self._reports.get(run.run_id)
+        if cached is not None and cached[0] == key:
+            self._reports.move_to_end(run.run_id)
+            return cached[1]
+        report = self._store().get_report(run.run_id)
+        value = None if report is None else json.loads(report.model_dump_json())
+        if run.status != "running":
+            self._reports[run.run_id] = (key, value)
+            while len(self._reports) > _CACHED_LAYOUTS:
+                self._reports.popitem(last=False)
+        return value
 
     async def api_task(self, request: Request) -> Response:
         """One task of a run: its logs and every failed attempt's traceback."""

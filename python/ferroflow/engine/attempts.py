@@ -101,7 +101,7 @@ async def _async_timeout(coro: Awaitable[Any], timeout: float, name: str, attemp
 
 def inline_attempt(t: Task[..., Any], args: list[Any], kwargs: dict[str, Any], ctx: TaskContext) -> Any:
     """One attempt on the calling thread; with a timeout, on a helper thread we wait for."""
-    if t.timeout is None or t.is_async:
+    if t.timeout is None or t.is_async():
         return _invoke(t, args, kwargs, ctx)
     box: list[tuple[bool, Any]] = []
     done = threading.Event()
@@ -132,22 +132,35 @@ def inline_attempt(t: Task[..., Any], args: list[Any], kwargs: dict[str, Any], c
     raise value
 
 
+async def _awaiting_returned_coroutine(aw: Awaitable[Any]) -> Any:
+    """Await ``aw``; when the function returned a coroutine (``lambda: fetch(uid)``), await that too, on this loop."""
+    value = await aw
+    if asyncio.iscoroutine(value):
+        value = await value
+    return value
+
+
 async def async_attempt(t: Task[..., Any], args: list[Any], kwargs: dict[str, Any], ctx: TaskContext) -> Any:
-    """One attempt on the running loop: coroutines awaited, sync functions in a thread."""
+    """One attempt on the running loop: coroutines awaited, sync functions in a thread.
+
+    A sync function that returns a coroutine has it awaited, as every executor does.
+    """
     token = CURRENT_TASK.set(ctx)
     try:
-        if t.is_async:
+        if t.is_async():
             aw = t.fn(*args, **kwargs)
         elif t.timeout is None:
-            aw = asyncio.to_thread(t.fn, *args, **kwargs)
+            aw = _awaiting_returned_coroutine(asyncio.to_thread(t.fn, *args, **kwargs))
         else:  # a thread the loop never waits for, so a timed-out attempt can be abandoned
-            aw = bridge.in_daemon_thread(functools.partial(t.fn, *args, **kwargs), name=f"ferroflow-task-{t.name}")
+            aw = _awaiting_returned_coroutine(
+                bridge.in_daemon_thread(functools.partial(t.fn, *args, **kwargs), name=f"ferroflow-task-{t.name}")
+            )
         if t.timeout is None:
             return await aw
         try:
             return await asyncio.wait_for(aw, t.timeout)
         except TimeoutError:
-            if t.is_async:
+            if t.is_async():
                 detail = "it was cancelled"
             else:
                 detail = "its thread cannot be killed and is abandoned"

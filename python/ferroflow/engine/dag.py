@@ -73,8 +73,8 @@ class WorkflowFront(ABC):
         """The names ``name`` runs after."""
         return self._workflow().get_dependencies(name)
 
-    def get_all_tasks(self) -> list[Task[..., Any]]:
-        """Every task."""
+    def get_all_tasks(self) -> dict[str, Task[..., Any]]:
+        """Every task by name, in the order added."""
         return self._workflow().get_all_tasks()
 
     def get_task_status(self, name: str) -> TaskStatus:
@@ -92,7 +92,7 @@ class WorkflowFront(ABC):
     @property
     def tasks(self) -> list[Task[..., Any]]:
         """Every task."""
-        return self._workflow().get_all_tasks()
+        return list(self._workflow().get_all_tasks().values())
 
     def __len__(self) -> int:
         return len(self._workflow())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -13,30 +14,86 @@ from ..safetext import describe_error
 from .capture import capture_output
 from .plan import PlanExecutor, RunPlan
 
-__all__ = ["execute_run", "execute_run_async", "finish_run"]
+__all__ = ["abandon_runs", "active_runs", "execute_run", "execute_run_async", "finish_run"]
+
+#: The plans running in this process (their executors have not returned yet).
+_ACTIVE: dict[int, RunPlan] = {}
+_ACTIVE_LOCK = threading.Lock()
+#: The runs of this process recorded as interrupted while some of their tasks may still run.
+_INTERRUPTED: list[str] = []
+
+
+def active_runs() -> list[RunPlan]:
+    """The plans of the runs going on in this process."""
+    with _ACTIVE_LOCK:
+        return list(_ACTIVE.values())
+
+
+def abandon_runs() -> list[str]:
+    """Give up on every run going on here, before exiting at once: each is recorded ``cancelled``.
+
+    Tasks still running are recorded ``CANCELLED`` ("abandoned"); the run can be resumed.
+    Their threads are not stopped (they cannot be): the caller is expected to exit.
+
+    Returns:
+        The ids of the runs abandoned, and of those already recorded as interrupted whose
+        executor returned without waiting for their running tasks (e.g. ``async``, whose
+        thread tasks the interpreter still waits for at exit).
+    """
+    with _ACTIVE_LOCK:
+        plans = list(_ACTIVE.values())
+        _ACTIVE.clear()
+        earlier = list(_INTERRUPTED)
+        _INTERRUPTED.clear()
+    for plan in plans:
+        plan.interrupted = True
+        plan.cancel_pending("cancelled: abandoned by a second interrupt")
+        plan.finished_at = time.time()
+        if plan.recorder is not None:
+            plan.recorder.finish(_with_report(plan))
+    ids = [plan.run_id for plan in plans]
+    return ids + [run_id for run_id in earlier if run_id not in ids]
+
+
+def _enter(plan: RunPlan) -> bool:
+    with _ACTIVE_LOCK:
+        _ACTIVE[id(plan)] = plan
+    return True
+
+
+def _leave(plan: RunPlan) -> bool:
+    """Whether the run was still ours to finish (not abandoned meanwhile)."""
+    with _ACTIVE_LOCK:
+        return _ACTIVE.pop(id(plan), None) is not None
 
 
 def execute_run(plan: RunPlan, executor: PlanExecutor) -> RunResult:
     """Run ``plan`` on ``executor`` (blocking) and finish it."""
     plan.begin()
+    _enter(plan)
     try:
         with capture_output():
             executor.run_plan(plan)
     except BaseException:
-        _record_interrupted(plan)
+        if _leave(plan):
+            _record_interrupted(plan)
         raise
+    _leave(plan)
     return finish_run(plan)
 
 
 async def execute_run_async(plan: RunPlan, run_plan_async: Callable[[RunPlan], Awaitable[None]]) -> RunResult:
     """Run ``plan`` with an async executor on the running loop and finish it."""
     plan.begin()
+    _enter(plan)
     try:
         with capture_output():
             await run_plan_async(plan)
     except BaseException:
-        _record_interrupted(plan)
+        if _leave(plan):
+            _record_interrupted(plan)
         raise
+    _leave(plan)
     return finish_run(plan)
 
 
@@ -89,6 +146,8 @@ def _record_interrupted(plan: RunPlan) -> None:
     plan.finished_at = time.time()
     if plan.recorder is not None:
         plan.recorder.finish(_with_report(plan))
+    with _ACTIVE_LOCK:
+        _INTERRUPTED.append(plan.run_id)
 
 
 def _with_report(plan: RunPlan) -> RunResult:

@@ -423,7 +423,7 @@ class RunPlan:
         """Run node ``node`` on the running event loop (await it); True if successors may run."""
         if node in self.resumed_ids:
             return _async_true()
-        if self.tasks[node].is_async and not self.fast_table[2][node]:
+        if self.tasks[node].is_async() and not self.fast_table[2][node]:
             return self._run_fast_async(node)
         return self._run_full_async(node)
 

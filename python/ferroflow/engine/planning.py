@@ -14,6 +14,7 @@ import inspect
 import json
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -51,9 +52,25 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+_issued: tuple[str, set[str]] = ("", set())
+_issued_lock = threading.Lock()
+
+
 def new_run_id() -> str:
-    """A readable, time-sortable, unique run id (``20260101-120000-3fa9c1``)."""
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    """A readable, time-sortable, unique run id (``20260101-120000-3fa9c1``).
+
+    Ids this process issued within the same second are never drawn twice (hundreds of runs a
+    second would otherwise meet the birthday bound of the 24 random bits).
+    """
+    global _issued
+    with _issued_lock:
+        second = time.strftime("%Y%m%d-%H%M%S")
+        if _issued[0] != second:
+            _issued = (second, set())
+        while (suffix := secrets.token_hex(3)) in _issued[1]:
+            pass
+        _issued[1].add(suffix)
+        return f"{second}-{suffix}"
 
 
 def fast_table(
@@ -93,7 +110,7 @@ def fast_table(
             ups[i] = tuple(u)
         elif k:
             ups[i] = tuple(u[:k])
-        if t.is_async:
+        if t.is_async():
             fns[i] = _sync_coroutine_caller(t.fn)
     for i in forced_slow:
         slow[i] = 1

@@ -236,13 +236,13 @@ class Task(Generic[P, R]):
     # (``_opts``, read through the descriptors below); wiring lives in ``_wiring``.
     __slots__ = (
         "__weakref__",
+        "_is_async",
         "_opts",
         "_registry",
         "_seq",
         "_wiring",
         "description",
         "fn",
-        "is_async",
         "name",
         "named_params",
         "params",
@@ -304,7 +304,7 @@ class Task(Generic[P, R]):
         self._opts: tuple[Any, ...] = _NO_OPTIONS if opts == _NO_OPTIONS else opts
         params, is_async, doc_line, self.plain_arity, self.named_params = _fn_info(fn)
         self.description = description if description is not None else doc_line
-        self.is_async = is_async
+        self._is_async = is_async
         self.params: tuple[Param, ...] = params
         # Created on first use: most tasks of big workflows are never wired with >>.
         self._wiring: _Wiring | None = None
@@ -322,6 +322,20 @@ class Task(Generic[P, R]):
     def __wrapped__(self) -> Callable[P, R]:
         """The plain function (as ``functools.wraps`` would expose it)."""
         return self.fn
+
+    def is_async(self) -> bool:
+        """Whether the function is a coroutine function (``async def``), awaited when run.
+
+        A plain function that returns a coroutine (``lambda: fetch(uid)``) is not one, but
+        every executor awaits what it returns all the same.
+
+        Example:
+            >>> async def fetch() -> int:
+            ...     return 1
+            >>> Task(fetch).is_async(), Task(lambda: 1, name="one").is_async()
+            (True, False)
+        """
+        return self._is_async
 
     @property
     def retries(self) -> int:
@@ -357,7 +371,7 @@ class Task(Generic[P, R]):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         for k, v in state.items():
-            setattr(self, k, v)
+            setattr(self, "_is_async" if k == "is_async" else k, v)
 
     # ------------------------------------------------------------ wiring
 

@@ -472,9 +472,18 @@ class Workflow:
         self.get_task(name)
         return self._graph.successors(name)
 
-    def get_all_tasks(self) -> list[Task[..., Any]]:
-        """Every task, in the order added."""
-        return list(self._order)
+    def get_all_tasks(self) -> dict[str, Task[..., Any]]:
+        """Every task by name, in the order added (a new dict each call).
+
+        Example:
+            >>> from ferroflow import Workflow, task
+            >>> wf = Workflow("p")
+            >>> for n in "ba":
+            ...     _ = wf.add_task(task(lambda: 0, name=n))
+            >>> list(wf.get_all_tasks()), wf.get_all_tasks()["a"].name
+            (['b', 'a'], 'a')
+        """
+        return {t.name: t for t in self._order}
 
     def get_execution_plan(self) -> list[list[Task[..., Any]]]:
         """The tasks in Kahn layers: each task one layer after its last upstream.

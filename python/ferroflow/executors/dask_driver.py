@@ -286,7 +286,7 @@ class DaskDriver:
             self.plan.params,
             call.args,
             call.kwargs,
-            t.is_async,
+            t.is_async(),
             t.retry if fused else None,
         )
         try:

@@ -120,10 +120,14 @@ class Outcome:
 class _Callee:
     """The attributes of a task that :func:`inline_attempt` reads."""
 
-    __slots__ = ("fn", "is_async", "name", "timeout")
+    __slots__ = ("_is_async", "fn", "name", "timeout")
 
     def __init__(self, p: Payload) -> None:
-        self.fn, self.name, self.timeout, self.is_async = p.fn, p.name, p.timeout, p.is_async
+        self.fn, self.name, self.timeout, self._is_async = p.fn, p.name, p.timeout, p.is_async
+
+    def is_async(self) -> bool:
+        """Whether the function is ``async def`` (as :meth:`Task.is_async`)."""
+        return self._is_async
 
 
 def _resolve(value: Any, upstream: Mapping[int, Any], cache: dict[int, Any]) -> Any:

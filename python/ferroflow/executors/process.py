@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import traceback
+import weakref
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -28,6 +29,7 @@ from ..context import CURRENT_TASK, TaskContext
 from ..engine.attempts import exit_failure
 from ..engine.capture import install_for_good
 from ..errors import FerroflowError, TaskTimeoutError
+from ..processes import DIE_WITH_PARENT, spawn
 from ..safetext import describe_error
 from .base import BaseExecutor, check_workers, drive_with_pool
 
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
     from ..engine.plan import RunPlan
     from ..engine.tasks import Task
 
-__all__ = ["ProcessExecutor"]
+__all__ = ["ProcessExecutor", "kill_workers"]
 
 logger = logging.getLogger("ferroflow")
 
@@ -106,10 +108,18 @@ class _Worker:
         from_child_r, from_child_w = os.pipe()
         code = f"from ferroflow.executors.process import worker_entry; worker_entry({to_child_r}, {from_child_w})"
         try:
-            self.proc = subprocess.Popen([sys.executable, "-c", code], pass_fds=(to_child_r, from_child_w))
+            # Dies with this process, even by kill -9 (Linux: a parent-death signal).
+            self.proc = spawn(
+                lambda: subprocess.Popen(
+                    [sys.executable, "-c", code],
+                    pass_fds=(to_child_r, from_child_w),
+                    preexec_fn=DIE_WITH_PARENT,  # noqa: PLW1509 - one prctl call, no lock taken in the child
+                )
+            )
         finally:
             os.close(to_child_r)
             os.close(from_child_w)
+        _WORKERS.add(self)
         self.send = Connection(to_child_w, readable=False)
         self.recv = Connection(from_child_r, writable=False)
         self.send.send_bytes(cloudpickle.dumps(list(sys.path)))
@@ -135,6 +145,19 @@ class _Worker:
     def close(self) -> None:
         self.send.close()
         self.recv.close()
+
+
+_WORKERS: weakref.WeakSet[_Worker] = weakref.WeakSet()
+
+
+def kill_workers() -> int:
+    """``SIGKILL`` every worker process of this process (before exiting at once); how many were alive."""
+    killed = 0
+    for worker in list(_WORKERS):
+        if worker.is_alive():
+            worker.proc.kill()
+            killed += 1
+    return killed
 
 
 def worker_entry(read_fd: int, write_fd: int) -> None:

@@ -34,6 +34,7 @@ from typing import Any
 
 from ..context import current_task
 from ..errors import TaskCancelledError
+from ..processes import ProcessTree, process_start_time
 from ..safetext import json_default
 from .model import FlowSpec, TaskSpec, check_placeholders, parse_flow_file, resolve_tasks_dir, script_path
 from .params import check_params
@@ -341,13 +342,26 @@ class ScriptTaskRunner:
     #: inspecting each runner's ``__call__`` (a flow file may hold tens of thousands).
     __signature__ = inspect.Signature()
 
-    def __init__(self, flow: FlowDefinition, task: TaskSpec, tmp_holder: dict[str, Path]) -> None:
+    def __init__(self, flow: FlowDefinition, task: TaskSpec, tmp_holder: dict[str, Any]) -> None:
         self.flow = flow
         self.task = task
         self.tmp_holder = tmp_holder
         self.__name__ = task.id
         self.__qualname__ = task.id
         self.__doc__ = task.description
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A worker process gets the store as its path and opens it there.
+        state = dict(self.__dict__)
+        holder = dict(self.tmp_holder)
+        store = holder.get("store")
+        if store is not None and not isinstance(store, str | os.PathLike):
+            holder["store"] = store.path
+        state["tmp_holder"] = holder
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
     def __call__(self) -> dict[str, object]:
         ctx = current_task()
@@ -367,6 +381,7 @@ class ScriptTaskRunner:
             timeout=self.task.timeout,
             cancel=self.flow.cancel,
             name=self.task.id,
+            on_start=lambda tree: self._record(run_id, tmp_dir, tree),
         )
         summary = outcome.summary()
         if ctx is not None:
@@ -380,11 +395,26 @@ class ScriptTaskRunner:
                 ctx.logs.append("stderr (tail):\n" + outcome.stderr_tail)
         if outcome.cancelled:
             raise TaskCancelledError(
-                f"task {self.task.id!r} was stopped by a cancel of the run (its process tree got SIGTERM)"
+                f"task {self.task.id!r} was stopped by a cancel of the run ({outcome.tree_state()})"
             )
         if outcome.exit_code != 0:
             raise ScriptFailedError(self.task.id, outcome.exit_code, outcome.stderr_tail[-1500:], str(stderr_path))
         return summary
+
+    def _record(self, run_id: str, tmp_dir: Path, tree: ProcessTree) -> None:
+        """Record the started process in the run's store, so that a resume can stop it if the run dies."""
+        store = self.tmp_holder.get("store")
+        if store is None or tree.leader is None:
+            return
+        from ..store.leftovers import RunProcess
+        from ..store.store import open_store
+
+        store = open_store(store)
+        assert store is not None
+
+        self.tmp_holder.setdefault("run_ids", set()).add(run_id)
+        process = RunProcess(tree.token, tree.leader, process_start_time(tree.leader), str(tmp_dir))
+        store.record_process(run_id, self.task.id, process)
 
     def _tmp_dir(self, run_id: str) -> Path:
         folder = self.tmp_holder.get("path")

@@ -30,17 +30,27 @@ __all__ = ["check_params", "parse_params"]
 
 
 def parse_params(text: str | None) -> dict[str, Any]:
-    """``--params``: a JSON object, or ``@file.json``, checked with :func:`check_params`.
+    """``--params``: a JSON object, ``@file.json``, or the path of a JSON file, checked with :func:`check_params`.
+
+    A value that does not parse as JSON and names an existing file is read from that
+    file (as Featherflow's ``--params`` is); ``@file.json`` always names a file.
 
     Raises:
         FerroflowError: Not JSON, not an object, unreadable, or a value is refused;
             the message names the key (and the line and column for syntax errors).
+
+    Example:
+        >>> import json, pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "params.json"
+        >>> _ = path.write_text(json.dumps({"date": "2024-01-02"}))
+        >>> parse_params(str(path)) == parse_params("@" + str(path)) == {"date": "2024-01-02"}
+        True
     """
     if text is None or not text.strip():
         return {}
     source = "--params"
-    if text.startswith("@"):
-        path = Path(text[1:])
+    if text.startswith("@") or _names_a_file(text):
+        path = Path(text.removeprefix("@"))
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
@@ -55,7 +65,7 @@ def parse_params(text: str | None) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise FerroflowError(
             f"invalid {source}: {exc.msg} at line {exc.lineno} column {exc.colno}; "
-            """pass a JSON object, e.g. '{"date": "2024-01-01"}', or @params.json"""
+            """pass a JSON object, e.g. '{"date": "2024-01-01"}', or a JSON file's path"""
         ) from None
     except _RepeatedKey as exc:
         raise FerroflowError(f'invalid {source}: the key "{exc.key}" appears twice') from None
@@ -63,6 +73,20 @@ def parse_params(text: str | None) -> dict[str, Any]:
         raise FerroflowError(f"invalid {source}: expected a JSON object of name to value, got {type(value).__name__}")
     check_params(value, source)
     return value
+
+
+def _names_a_file(text: str) -> bool:
+    """Whether ``text`` is not JSON but the path of an existing file."""
+    try:
+        json.loads(text)
+    except ValueError:
+        pass
+    else:
+        return False
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):  # a NUL character, a name too long
+        return False
 
 
 def check_params(params: Mapping[str, Any], source: str = "params") -> None:

@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -36,15 +37,17 @@ from typing import Any
 from ..engine.plan import RunOptions
 from ..engine.tasks import Task, registry
 from ..engine.workflow import Workflow
-from ..errors import FlowFileError
+from ..errors import FerroflowError, FlowFileError
 from ..results import RunResult, TaskRecord
-from ..store.store import DEFAULT_STORE
+from ..store.store import DEFAULT_STORE, Store, open_store
 from .bulk import collector_paused
 from .execute import FlowDefinition, ScriptTaskRunner, default_output_dir
 from .model import FLOW_SUFFIXES, display_path, suggest
 from .positions import SyntaxProblem, parse_with_positions
 
 __all__ = ["DryRun", "FlowWorkflow", "Project", "Target", "load_flow"]
+
+logger = logging.getLogger("ferroflow.flow")
 
 
 @dataclass(slots=True)
@@ -95,7 +98,7 @@ class FlowWorkflow(Workflow):
         super().__init__(flow.name)
         self.flow = flow
         self.description = flow.spec.description
-        self._tmp: dict[str, Path] = {}
+        self._tmp: dict[str, Any] = {}
         self._run_lock = threading.Lock()
         for task_id in (t for layer in flow.layers() for t in layer):
             spec = flow.spec.task(task_id)
@@ -133,16 +136,31 @@ class FlowWorkflow(Workflow):
         try:
             with self._run_lock:
                 tmp_dir = Path(tempfile.mkdtemp(prefix=f"ferroflow-{self.flow.name}-"))
-                self._tmp["path"] = tmp_dir
+                store = open_store(options.store)
+                self._tmp.update(path=tmp_dir, store=store, run_ids=set())
                 try:
-                    return super()._run(options)
+                    result = super()._run(options)
+                    self._tmp["run_ids"].add(result.run_id)  # also when the tasks ran in worker processes
+                    return result
                 finally:
-                    self._tmp.pop("path", None)
-                    shutil.rmtree(tmp_dir, ignore_errors=True)
+                    self._end_run(tmp_dir, store)
         except BaseException:
             # Failed or interrupted (Ctrl+C, SIGTERM): no script process tree may outlive the run.
             self.flow.cancel.set()
             raise
+
+    def _end_run(self, tmp_dir: Path, store: Store | None) -> None:
+        """Remove the ``TMP_DIR``; every script tree has stopped, so forget the processes recorded."""
+        run_ids: set[str] = self._tmp.pop("run_ids", set())
+        self._tmp.pop("path", None)
+        self._tmp.pop("store", None)
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        if store is not None:
+            for run_id in run_ids:
+                try:
+                    store.forget_processes(run_id)
+                except FerroflowError as exc:  # the run's outcome matters more than this bookkeeping
+                    logger.warning("run %s: could not forget its processes in the store: %s", run_id, exc)
 
     def dry_run(self, params: dict[str, Any] | None = None) -> DryRun:
         """Write the equivalent bash script to the output folder; run nothing."""

@@ -4,8 +4,10 @@ A flow file's task becomes a :class:`CommandSpec` (argv, env, working folder).
 :func:`run_command` starts it in its own session (so it leads a fresh process
 group), points its stdout and stderr straight at two log files (the child
 writes them itself, so no amount of output can fill a pipe and deadlock), and
-waits. On timeout or cancel the whole group gets ``SIGTERM``, then after a
-grace period ``SIGKILL``: no grandchild survives.
+waits. On timeout or cancel its whole process tree gets ``SIGTERM``, then
+after a grace period ``SIGKILL``: no grandchild survives, even one that left
+the process group (see :class:`~ferroflow.processes.ProcessTree`); where one
+could not be stopped, the outcome and the message say so.
 
 Nothing here goes through a shell unless a task asks for ``"shell": true``;
 arguments are passed as a list, so a crafted argument is only ever an
@@ -24,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shlex
@@ -31,12 +34,15 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ScriptFailedError, TaskTimeoutError
+from ..processes import DIE_WITH_PARENT, ProcessInfo, ProcessTree, describe, spawn
 from ..safetext import json_default
+
+logger = logging.getLogger("ferroflow.flow")
 
 __all__ = [
     "PLACEHOLDER",
@@ -111,6 +117,7 @@ class CommandOutcome:
         stderr_tail: The last lines of stderr (at most 4 KiB, stripped).
         timed_out: The timeout stopped it.
         cancelled: A cancel request stopped it.
+        left_running: Pids of the tree that could not be stopped (empty: the whole tree is gone).
     """
 
     exit_code: int
@@ -123,10 +130,18 @@ class CommandOutcome:
     stderr_tail: str
     timed_out: bool = False
     cancelled: bool = False
+    left_running: list[int] = field(default_factory=list)
+
+    def tree_state(self) -> str:
+        """What became of the process tree, for messages: stopped, or which pids could not be."""
+        if not self.left_running:
+            return "its process tree was stopped"
+        pids = ", ".join(str(p) for p in self.left_running)
+        return f"{len(self.left_running)} process(es) of its tree could not be stopped (pid {pids})"
 
     def summary(self) -> dict[str, object]:
         """A JSON-able summary for results and reports."""
-        return {
+        summary: dict[str, object] = {
             "exit_code": self.exit_code,
             "duration_seconds": round(self.duration_seconds, 3),
             "stdout_log": str(self.stdout_path),
@@ -136,6 +151,9 @@ class CommandOutcome:
             "stdout_tail": self.stdout_tail,
             "stderr_tail": self.stderr_tail,
         }
+        if self.left_running:
+            summary["left_running"] = list(self.left_running)
+        return summary
 
 
 def fill_placeholders(text: str, values: Mapping[str, object]) -> str:
@@ -413,8 +431,15 @@ def run_command(
     cancel: threading.Event | None = None,
     grace: float = 3.0,
     name: str = "command",
+    on_start: Callable[[ProcessTree], None] | None = None,
 ) -> CommandOutcome:
     """Run one process to the end, its output streamed to two log files.
+
+    The process and everything it starts form one :class:`~ferroflow.processes.ProcessTree`:
+    on timeout or cancel, and when the process ends while some of its
+    descendants still run, the whole tree is stopped, including descendants
+    that left the process group or whose parent exited (on Linux; elsewhere the
+    process group only).
 
     Args:
         spec: What to run.
@@ -424,22 +449,33 @@ def run_command(
         cancel: When set, the process tree is stopped.
         grace: Seconds between ``SIGTERM`` and ``SIGKILL`` when stopping.
         name: Used in error messages.
+        on_start: Called with the process's tree (its ``leader`` and ``token`` set) once it runs.
 
     Returns:
         The outcome; a non-zero ``exit_code`` is not an exception here.
 
     Raises:
-        TaskTimeoutError: The timeout stopped it (after the whole tree is gone).
+        TaskTimeoutError: The timeout stopped it (the message says whether the whole tree is gone).
         FileNotFoundError: The program does not exist.
         PermissionError: The program is not executable.
     """
     started = time.monotonic()
-    proc = _start(spec, stdout_path, stderr_path)
-    stopped = _wait(proc, None if timeout is None else started + timeout, cancel, grace)
-    if stopped is None and _group_alive(proc.pid, proc):
-        # The leader is done; a grandchild left behind in its group would hold
-        # on to resources after the task "finished", so stop it too.
-        kill_process_group(proc.pid, grace=grace, leader=proc)
+    tree = ProcessTree()
+    proc = _start(spec, stdout_path, stderr_path, tree)
+    tree.watch(proc.pid)
+    try:
+        if on_start is not None:
+            on_start(tree)
+        stopped, left = _wait(proc, None if timeout is None else started + timeout, cancel, grace, tree)
+        if stopped is None and tree.alive():
+            # The leader is done; a descendant left behind would hold on to
+            # resources after the task "finished", so stop it too.
+            left = tree.stop(grace=grace, leader=proc)
+    except BaseException:
+        tree.stop(grace=grace, leader=proc)  # nothing may run on unwatched
+        raise
+    finally:
+        tree.close()
     outcome = CommandOutcome(
         exit_code=proc.returncode if proc.returncode is not None else -int(signal.SIGKILL),
         duration_seconds=time.monotonic() - started,
@@ -451,39 +487,56 @@ def run_command(
         stderr_tail=read_tail(stderr_path),
         timed_out=stopped == "timeout",
         cancelled=stopped == "cancel",
+        left_running=[p.pid for p in left],
     )
+    if left:
+        logger.warning("%s: %d process(es) of its tree could not be stopped: %s", name, len(left), describe(left))
     if outcome.timed_out:
-        raise TaskTimeoutError(f"task {name!r} timed out after {timeout:g}s; its process tree was stopped")
+        raise TaskTimeoutError(f"task {name!r} timed out after {timeout:g}s; {outcome.tree_state()}")
     return outcome
 
 
-def _start(spec: CommandSpec, stdout_path: Path, stderr_path: Path) -> subprocess.Popen[bytes]:
-    """Start ``spec`` in a new session, its output going straight to the two files."""
+def _start(spec: CommandSpec, stdout_path: Path, stderr_path: Path, tree: ProcessTree) -> subprocess.Popen[bytes]:
+    """Start ``spec`` in a new session, marked as ``tree``'s, its output going straight to the two files."""
     stdout_path.parent.mkdir(parents=True, exist_ok=True)
     stderr_path.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.update(spec.env)
+    env.update(tree.environment)
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
-        return subprocess.Popen(
-            spec.popen_args(),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            cwd=str(spec.cwd) if spec.cwd is not None else None,
-            env=env,
-            start_new_session=True,
-            close_fds=True,
+        # Started from the spawner thread with a parent-death signal: if ferroflow dies
+        # (even by kill -9), the process gets SIGKILL instead of running on unnoticed.
+        return spawn(
+            lambda: subprocess.Popen(
+                spec.popen_args(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                cwd=str(spec.cwd) if spec.cwd is not None else None,
+                env=env,
+                start_new_session=True,
+                close_fds=True,
+                preexec_fn=DIE_WITH_PARENT,  # noqa: PLW1509 - one prctl call, no lock taken in the child
+            )
         )
 
 
 def _wait(
-    proc: subprocess.Popen[bytes], deadline: float | None, cancel: threading.Event | None, grace: float
-) -> str | None:
-    """Wait for ``proc``; on the deadline or a cancel stop its group and say which (``None``: it exited)."""
+    proc: subprocess.Popen[bytes],
+    deadline: float | None,
+    cancel: threading.Event | None,
+    grace: float,
+    tree: ProcessTree,
+) -> tuple[str | None, list[ProcessInfo]]:
+    """Wait for ``proc``; on the deadline or a cancel stop its tree and say which (``None``: it exited).
+
+    Returns:
+        Why it stopped, and the processes of the tree that could not be stopped.
+    """
     while True:
         try:
             proc.wait(timeout=0.05)
-            return None
+            return None, []
         except subprocess.TimeoutExpired:
             pass
         reason = None
@@ -492,8 +545,7 @@ def _wait(
         elif deadline is not None and time.monotonic() >= deadline:
             reason = "timeout"
         if reason is not None:
-            kill_process_group(proc.pid, grace=grace, leader=proc)
-            return reason
+            return reason, tree.stop(grace=grace, leader=proc)
 
 
 def _size(path: Path) -> int:

@@ -8,7 +8,8 @@ A target is, in this order of precedence:
 4. a module, optionally with an attribute (``mypkg.flows:nightly``).
 
 A Python target may name (or hold exactly one module-level) ``Workflow``,
-``DAG`` or ``Flow``; a module that registers watch handlers is a watch target.
+``DAG`` or ``Flow``; a module that registers watch handlers (on the default app
+or on a module-level ``WatchApp``) is a watch target.
 Importing user code adds its folder (or the working folder for modules) to
 ``sys.path``.
 
@@ -197,8 +198,10 @@ def load_python_target(target: Target) -> PythonTarget:
     for name, value in vars(module).items():
         if not name.startswith("_") and isinstance(value, kinds):
             found.setdefault(id(value), (name, value))
-    if watch is not None and watch.default_app().handlers:
-        return PythonTarget(watch_app=watch.default_app(), name=target.spec)
+    if watch is not None:
+        app = _watch_app(target, module, watch)
+        if app is not None:
+            return PythonTarget(watch_app=app, name=target.spec)
     if len(found) == 1:
         name, value = next(iter(found.values()))
         return PythonTarget(runnable=value, name=name)
@@ -208,6 +211,29 @@ def load_python_target(target: Target) -> PythonTarget:
     raise FlowFileError(
         f"{target.spec} defines several workflows ({', '.join(names)}); pick one with {target.spec}:{names[0]}"
     )
+
+
+def _watch_app(target: Target, module: Any, watch: Any) -> Any:
+    """The app whose handlers to run: the default app or a module-level ``WatchApp``, if one has handlers.
+
+    Raises:
+        FlowFileError: Several apps have handlers (the names are listed).
+    """
+    apps: dict[int, tuple[str, Any]] = {}
+    default = watch.default_app()
+    if default.handlers:
+        apps[id(default)] = ("the default app (on_created(...) and the like)", default)
+    for name, value in vars(module).items():
+        if not name.startswith("_") and isinstance(value, watch.WatchApp) and value.handlers:
+            apps.setdefault(id(value), (name, value))
+    if len(apps) > 1:
+        names = [n for n, _ in apps.values()]
+        pick = next((n for n in names if n.isidentifier()), names[0])
+        raise FlowFileError(
+            f"{target.spec} registers watch handlers on several apps ({', '.join(names)}); "
+            f"pick one with {target.spec}:{pick}"
+        )
+    return next(iter(apps.values()))[1] if apps else None
 
 
 def _watch_module() -> Any:

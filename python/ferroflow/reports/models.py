@@ -24,11 +24,11 @@ import json
 import os
 import tempfile
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field, model_validator
 
@@ -93,16 +93,57 @@ class Check(BaseModel):
     detail: str | None = None
 
 
+_Unit = TypeVar("_Unit", bound="_Model")
+
+
+class _Begin(Generic[_Unit]):
+    """``begin``, both a constructor on the class and a method on an instance.
+
+    ``StepReport.begin("load", label="Load")`` builds a step and starts it;
+    ``step.begin()`` starts an existing one. Both return the started unit.
+    """
+
+    def __init__(self, start: Callable[[_Unit], _Unit]) -> None:
+        self._start = start
+        self.__doc__ = start.__doc__
+
+    @overload
+    def __get__(self, instance: None, owner: type[_Unit]) -> Callable[..., _Unit]: ...
+
+    @overload
+    def __get__(self, instance: _Unit, owner: type[_Unit]) -> Callable[[], _Unit]: ...
+
+    def __get__(self, instance: _Unit | None, owner: type[_Unit]) -> Callable[..., _Unit]:
+        start = self._start
+        if instance is not None:
+            return lambda: start(instance)
+
+        def build(*args: Any, **fields: Any) -> _Unit:
+            return start(owner._from_begin(*args, **fields))
+
+        build.__doc__ = start.__doc__
+        return build
+
+
 class _Model(BaseModel):
-    model_config = ConfigDict(validate_assignment=True, extra="ignore", use_enum_values=False)
+    model_config = ConfigDict(validate_assignment=True, extra="ignore", use_enum_values=False, ignored_types=(_Begin,))
+
+    @classmethod
+    def _from_begin(cls, *args: Any, **fields: Any) -> Any:
+        if args:
+            raise TypeError(f"{cls.__name__}.begin() takes keyword arguments only")
+        return cls(**fields)
 
 
 class StepReport(_Model):
     """One unit of work: its status, timing, notes, warnings, errors and checks.
 
-    Every mutator returns the step, so calls chain.
+    Every mutator returns the step, so calls chain. ``StepReport.begin(id, label=...)``
+    builds a step already started; on a step, ``begin()`` starts it.
 
     Example:
+        >>> StepReport.begin("load", label="Load inputs").succeed().status
+        <ReportStatus.SUCCESS: 'SUCCESS'>
         >>> step = StepReport(label="validate").begin()
         >>> _ = step.add_check("has header", True).add_check("no empty rows", False, "row 7")
         >>> step.end().status
@@ -136,14 +177,29 @@ class StepReport(_Model):
 
     # ---------------------------------------------------------------- lifecycle
 
-    def begin(self) -> StepReport:
-        """Mark the step running and note the start time."""
+    @classmethod
+    def _from_begin(cls, *args: Any, **fields: Any) -> StepReport:
+        if len(args) > 1:
+            raise TypeError(f"StepReport.begin() takes the step's id and keyword fields, got {len(args)} positional")
+        if args:
+            fields["id"] = args[0]
+        return cls(**fields)
+
+    def _start(self) -> StepReport:
+        """Mark the step running and note the start time; returns the step.
+
+        On the class, ``StepReport.begin(id, label=..., **fields)`` builds the step first.
+        """
         self.status = ReportStatus.RUNNING
         if self.started_at is None:
             self.started_at = utc_now()
         return self
 
-    start = begin
+    begin = _Begin["StepReport"](_start)
+
+    def start(self) -> StepReport:
+        """Mark the step running and note the start time (same as ``begin()``)."""
+        return self._start()
 
     def _finish(self, status: ReportStatus) -> StepReport:
         if self.started_at is None:
@@ -239,7 +295,12 @@ def _rollup_percent(percents: list[float]) -> float:
 class FileReport(_Model):
     """What happened to one file: its steps, with status and progress rolled up.
 
+    ``FileReport.begin(file_id=..., path=..., name=...)`` builds a file report with
+    its start time set; on a file report, ``begin()`` sets it.
+
     Example:
+        >>> FileReport.begin(file_id="f1", path="inputs/data.csv").started_at is not None
+        True
         >>> f = FileReport(file_id="1", path="inbox/scan.pdf", size_bytes=2048)
         >>> _ = f.add_completed_step("ocr").add_failed_step("classify", reason="no match")
         >>> f.name, f.status, f.percent
@@ -286,6 +347,17 @@ class FileReport(_Model):
     def review(self) -> Review:
         """Flagged when any of its steps is."""
         return _rollup_review(self.steps)
+
+    def _start(self) -> FileReport:
+        """Note the file's start time; returns the file report.
+
+        On the class, ``FileReport.begin(file_id=..., path=..., **fields)`` builds it first.
+        """
+        if self.started_at is None:
+            self.started_at = utc_now()
+        return self
+
+    begin = _Begin["FileReport"](_start)
 
     def append_step(self, step: StepReport) -> FileReport:
         """Add a step; returns the file."""
@@ -347,6 +419,8 @@ class PipelineReport(_Model):
 
     ``percent`` is the value last given to :meth:`set_progress`, or else the
     roll-up of the steps and files. ``status`` and ``review`` always roll up.
+    ``batch_id`` is a string or an int, kept as given (``PipelineReport(batch_id=42)``
+    writes ``"batch_id": 42``).
 
     Example:
         >>> r = PipelineReport(batch_id="run-1", kind="etl")
@@ -358,7 +432,7 @@ class PipelineReport(_Model):
     """
 
     report_version: int = REPORT_VERSION
-    batch_id: str = Field(default_factory=_new_id)
+    batch_id: str | int = Field(default_factory=_new_id)
     kind: str = "pipeline"
     stage: str | None = None
     message: str | None = None
@@ -432,7 +506,7 @@ class PipelineReport(_Model):
         return self
 
     def save(self, path: str | os.PathLike[str] | None = None) -> Path:
-        """Write the report atomically to ``path`` or :attr:`output_path`.
+        """Write the report atomically to ``path`` or :attr:`output_path`, creating missing folders.
 
         Raises:
             ValueError: Neither ``path`` nor ``output_path`` is set.
@@ -448,14 +522,15 @@ class PipelineReport(_Model):
 def dump_report(path: str | os.PathLike[str], report: BaseModel) -> Path:
     """Write ``report`` as JSON to ``path`` atomically: temp file, fsync, rename.
 
-    Readers see the old file or the new one, never half of one.
+    Readers see the old file or the new one, never half of one. Missing parent
+    folders are created.
 
     Returns:
         The path written.
 
     Raises:
-        StoreError: The directory is missing or not writable, or the disk is
-            full; an existing file at ``path`` is left as it was.
+        StoreError: The directory cannot be created or is not writable, or the
+            disk is full; an existing file at ``path`` is left as it was.
 
     Example:
         >>> import tempfile, pathlib
@@ -467,6 +542,7 @@ def dump_report(path: str | os.PathLike[str], report: BaseModel) -> Path:
     data = report.model_dump_json(indent=2, fallback=json_default).encode()
     fd, tmp = -1, ""
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         with os.fdopen(fd, "wb") as fh:
             fd = -1

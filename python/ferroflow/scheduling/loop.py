@@ -1,8 +1,8 @@
 """The scheduler loop: what the daemon does on each tick, and one scheduled run.
 
 :class:`Scheduler` re-reads the ``schedules`` table each tick (so changes need
-no restart), asks :func:`~ferroflow.scheduling.schedules.due_fire_times` what is due under
-the catch-up policy, claims each fire time in ``schedule_runs`` (unique per
+no restart), asks each schedule what is due under the catch-up policy
+(:meth:`~ferroflow.scheduling.table.Schedule.due`: its cron expression or its period), claims each fire time in ``schedule_runs`` (unique per
 schedule, so a restart never fires a time twice) and runs it in a child process
 (``python -m ferroflow.scheduling.daemon run-one``) with its output in a log file under
 ``scheduler/logs/``; runs of one schedule never overlap. :func:`run_one` is
@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,7 +37,7 @@ from ..flowfiles.scripts import kill_process_group
 from ..processes import process_alive
 from ..safetext import safe_str
 from ..trigger import started_by
-from .schedules import Catchup, due_fire_times
+from .schedules import Catchup
 from .table import Schedule, ensure_tables, get_schedule, list_schedules
 
 if TYPE_CHECKING:
@@ -72,8 +72,11 @@ class Scheduler:
         self.catchup = catchup
         self.grace = grace
         self.stop_event = threading.Event()
+        self._alarm = threading.Event()  # set to end the current sleep early: a stop, or a schedule change
         self.in_flight: list[_InFlight] = []
         self.log_dir = Path(store.path).parent / "scheduler" / "logs"
+        #: Called before every tick (the daemon checks its pid file there).
+        self.on_tick: Callable[[], None] | None = None
 
     def run(self) -> None:
         """Tick until :attr:`stop_event` is set, then wind down."""
@@ -84,6 +87,8 @@ class Scheduler:
         )
         while not self.stop_event.is_set():
             try:
+                if self.on_tick is not None:
+                    self.on_tick()
                 wait = self.tick()
             except StoreError as exc:
                 logger.error("store error, retrying next tick: %s", exc)
@@ -91,9 +96,19 @@ class Scheduler:
             except Exception:  # the daemon must outlive any one bad tick
                 logger.exception("scheduler tick failed; retrying next tick")
                 wait = self.check_interval
-            self.stop_event.wait(wait)
+            self._alarm.wait(wait)
+            self._alarm.clear()
         self.wind_down()
         logger.info("scheduler stopped")
+
+    def stop(self) -> None:
+        """End the loop: :meth:`run` winds down and returns (safe from a signal handler or thread)."""
+        self.stop_event.set()
+        self._alarm.set()
+
+    def wake(self) -> None:
+        """Read the schedules again now instead of at the end of the current sleep (they changed)."""
+        self._alarm.set()
 
     def tick(self, now: float | None = None) -> float:
         """Reap finished runs, start due ones; returns seconds to sleep."""
@@ -114,7 +129,7 @@ class Scheduler:
 
     def _tick_one(self, s: Schedule, now: float, grace_seconds: float) -> float:
         """Start what is due for one schedule; returns seconds until its next fire time."""
-        due, handled = due_fire_times(s.cron, s.tz, s.last_fire, now, catchup=self.catchup, grace_seconds=grace_seconds)
+        due, handled = s.due(now, catchup=self.catchup, grace_seconds=grace_seconds)
         if handled != s.last_fire:
             with self.store.transaction() as conn:
                 conn.execute(

@@ -1,9 +1,10 @@
 """Schedules: cron expressions and intervals, and their fire times.
 
 A schedule runs a target — a flow (by name or file) or a Python workflow
-(``module:attr``) — on a standard 5-field cron expression or an interval
-(``hourly``, ``daily``, ``weekly``, ``monthly`` with ``at HH:MM``), in an IANA
-time zone. Fire times come from ``cronsim`` (Vixie-cron semantics: a job at a
+(``module:attr``) — on a standard 5-field cron expression, a calendar interval
+(``hourly``, ``daily``, ``weekly`` on Sundays, ``monthly`` on the 1st, with
+``at HH:MM``) or a period (``30s``, ``5m``, ``2h``, ``1d``: every so many
+seconds from an anchor, see :func:`parse_period`), in an IANA time zone. Fire times come from ``cronsim`` (Vixie-cron semantics: a job at a
 fixed time fires once when clocks fall back and at the first valid minute when
 they spring forward; day-of-month and day-of-week are OR-ed when both are
 restricted). ``@hourly @daily @midnight @weekly @monthly @yearly @annually`` are
@@ -21,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from datetime import datetime, timedelta
@@ -37,11 +39,16 @@ __all__ = [
     "INTERVALS",
     "Catchup",
     "due_fire_times",
+    "due_period_times",
+    "interval_parts",
     "interval_to_cron",
     "local_timezone_name",
     "next_fire_times",
     "parse_after",
+    "parse_period",
     "parse_schedule_expr",
+    "period_anchor",
+    "period_fire_times",
     "resolve_timezone",
     "timedelta_text",
 ]
@@ -66,6 +73,8 @@ _FIELD_HELP = {
     "month": "1-12 or JAN-DEC",
     "day-of-week": "0-7 or SUN-SAT (0 and 7 are Sunday)",
 }
+_PERIOD_RE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _INTERVAL_RE = re.compile(r"^\s*(hourly|daily|weekly|monthly)\s*(?:(?:@|\s+at\s+)(\S+))?\s*$", re.IGNORECASE)
 _MAX_ITERATIONS = 200_000
 
@@ -96,30 +105,138 @@ def parse_at(at: str, interval: str) -> tuple[int, int]:
 
 
 def interval_to_cron(interval: str, at: str | None = None) -> str:
-    """The cron expression of an interval.
+    """The cron expression of a calendar interval.
 
-    ``weekly`` fires on Mondays, ``monthly`` on the 1st; ``at`` defaults to midnight
-    (``:00`` for ``hourly``).
+    ``weekly`` fires on Sundays (as cron's ``@weekly``), ``monthly`` on the 1st;
+    ``at`` defaults to midnight (``:00`` for ``hourly``). A period (``5m``) has no
+    cron expression: see :func:`parse_period`.
 
     Raises:
         ScheduleError: Unknown interval or bad ``at``.
 
     Example:
         >>> interval_to_cron("weekly", "08:15")
-        '15 8 * * 1'
+        '15 8 * * 0'
     """
     kind = interval.strip().lower()
     if kind not in INTERVALS:
         close = difflib.get_close_matches(kind, INTERVALS, n=1)
         hint = f' (did you mean "{close[0]}"?)' if close else ""
-        raise ScheduleError(f'invalid interval "{interval}"{hint}: use one of {", ".join(INTERVALS)}')
+        raise ScheduleError(
+            f'invalid interval "{interval}"{hint}: use one of {", ".join(INTERVALS)}, '
+            "or a period such as 30s, 5m, 2h or 1d"
+        )
     hour, minute = parse_at(at, kind) if at is not None else (0, 0)
     return {
         "hourly": f"{minute} * * * *",
         "daily": f"{minute} {hour} * * *",
-        "weekly": f"{minute} {hour} * * 1",
+        "weekly": f"{minute} {hour} * * 0",
         "monthly": f"{minute} {hour} 1 * *",
     }[kind]
+
+
+def parse_period(interval: str) -> float | None:
+    """The seconds of a period interval (``30s``, ``5m``, ``2h``, ``1d``), else ``None``.
+
+    A period fires every so many seconds of real time from its anchor (the
+    schedule's creation, or its ``--at`` time on the day it was created): ``1d``
+    is 24 hours, whereas ``daily`` follows the wall clock across DST changes.
+
+    Raises:
+        ScheduleError: A period of zero.
+
+    Example:
+        >>> parse_period("30s"), parse_period("5m"), parse_period("2h"), parse_period("daily")
+        (30.0, 300.0, 7200.0, None)
+    """
+    match = _PERIOD_RE.match(interval)
+    if match is None:
+        return None
+    seconds = float(int(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()])
+    if seconds <= 0:
+        raise ScheduleError(f'invalid interval "{interval}": a period must be at least 1s')
+    return seconds
+
+
+def period_anchor(created: float, at: str | None, tz: str) -> float:
+    """The epoch a period counts from: ``created``, or ``at`` (``HH:MM``) on that day in ``tz``.
+
+    Raises:
+        ScheduleError: A malformed ``at``.
+
+    Example:
+        >>> from datetime import datetime, timezone
+        >>> created = datetime(2024, 6, 1, 8, 10, tzinfo=timezone.utc).timestamp()
+        >>> datetime.fromtimestamp(period_anchor(created, "09:30", "UTC"), timezone.utc).isoformat()
+        '2024-06-01T09:30:00+00:00'
+    """
+    if at is None:
+        return created
+    hour, minute = parse_at(at, "daily")
+    zone = resolve_timezone(tz)
+    day = datetime.fromtimestamp(created, zone)
+    wall = datetime(day.year, day.month, day.day, hour, minute)
+    return _as_aware(wall, zone).timestamp()
+
+
+def period_fire_times(every: float, anchor: float, after: float, count: int, tz: str) -> list[datetime]:
+    """The ``count`` fire times ``anchor + k * every`` strictly after ``after``, in ``tz``.
+
+    Example:
+        >>> [t.strftime("%H:%M:%S") for t in period_fire_times(90.0, 0.0, 100.0, 2, "UTC")]
+        ['00:03:00', '00:04:30']
+    """
+    zone = resolve_timezone(tz)
+    k = math.floor((after - anchor) / every) + 1
+    return [datetime.fromtimestamp(anchor + (k + i) * every, zone) for i in range(max(0, count))]
+
+
+def due_period_times(
+    every: float,
+    anchor: float,
+    tz: str,
+    since: float,
+    now: float,
+    *,
+    catchup: Catchup = "latest",
+    grace_seconds: float = 60.0,
+) -> tuple[list[datetime], float]:
+    """:func:`due_fire_times` for a period: the times ``anchor + k * every`` in ``(since, now]``.
+
+    ``k`` may be negative: a period anchored at 09:00 by ``--at`` and created at 08:00
+    fires at 08:30 with ``30m``.
+
+    Example:
+        >>> due, handled = due_period_times(60.0, 0.0, "UTC", since=0.0, now=150.0, catchup="all")
+        >>> [t.strftime("%M:%S") for t in due], handled
+        (['01:00', '02:00'], 120.0)
+    """
+    zone = resolve_timezone(tz)
+    latest = anchor + math.floor((now - anchor) / every) * every
+    if latest <= since:
+        return [], since
+    if catchup != "all":
+        on_time = catchup == "latest" or now - latest <= grace_seconds
+        return ([datetime.fromtimestamp(latest, zone)] if on_time else []), latest
+    first = math.floor((since - anchor) / every) + 1
+    last = min(math.floor((now - anchor) / every), first + _MAX_ITERATIONS - 1)
+    due = [datetime.fromtimestamp(anchor + k * every, zone) for k in range(first, last + 1)]
+    return due, (due[-1].timestamp() if due else since)
+
+
+def interval_parts(text: str) -> tuple[str, str | None] | None:
+    """``(interval, at)`` of an interval written as text (``daily at 09:30``, ``5m``), else ``None``.
+
+    Example:
+        >>> interval_parts("daily at 09:30"), interval_parts("5m"), interval_parts("0 * * * *")
+        (('daily', '09:30'), ('5m', None), None)
+    """
+    match = _INTERVAL_RE.match(text)
+    if match is not None:
+        return match.group(1).lower(), match.group(2)
+    if _PERIOD_RE.match(text):
+        return text.strip().lower(), None
+    return None
 
 
 def validate_cron(expr: str) -> str:

@@ -6,8 +6,8 @@ Tables (created on first use through ``Store.transaction()``)::
         id TEXT PRIMARY KEY,      -- short id, 8 hex digits
         target TEXT NOT NULL,     -- flow name | absolute flow-file path | module:attr
         kind TEXT NOT NULL,       -- 'flow' | 'file' | 'python'
-        cron TEXT NOT NULL,       -- the 5-field expression actually used
-        spec TEXT NOT NULL,       -- as given: '*/15 * * * *', '@daily', 'daily at 09:30'
+        cron TEXT NOT NULL,       -- the 5-field expression actually used ('' for a period)
+        spec TEXT NOT NULL,       -- as given: '*/15 * * * *', '@daily', 'daily at 09:30', 'every 5m'
         tz TEXT NOT NULL,         -- IANA zone name
         description TEXT,
         enabled INTEGER NOT NULL,
@@ -15,7 +15,9 @@ Tables (created on first use through ``Store.transaction()``)::
         workdir TEXT NOT NULL,    -- folder relative paths (flows, tasks, output) resolve against
         flows_dir TEXT NOT NULL, tasks_dir TEXT NOT NULL, output_dir TEXT NOT NULL,
         created_at REAL NOT NULL, updated_at REAL NOT NULL,
-        last_fire REAL NOT NULL   -- epoch of the last fire time handled (run or skipped)
+        last_fire REAL NOT NULL,  -- epoch of the last fire time handled (run or skipped)
+        every REAL,               -- a period's seconds (NULL: the cron expression)
+        anchor REAL               -- the epoch a period counts from
     )
     schedule_runs(
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -27,6 +29,9 @@ Tables (created on first use through ``Store.transaction()``)::
         pid INTEGER, log_path TEXT, message TEXT,
         UNIQUE (schedule_id, fire_time)
     )
+
+Tables created before periods existed get the ``every`` and ``anchor`` columns
+(``NULL``) on first use, so their schedules keep firing on their cron expressions.
 
 The ``UNIQUE (schedule_id, fire_time)`` row is claimed before a run starts, so
 no fire time runs twice, whatever restarts happen in between.
@@ -55,7 +60,18 @@ from zoneinfo import ZoneInfo
 
 from ..errors import ScheduleError
 from ..safetext import json_default
-from .schedules import interval_to_cron, next_fire_times, resolve_timezone, validate_cron
+from .schedules import (
+    Catchup,
+    due_fire_times,
+    due_period_times,
+    interval_to_cron,
+    next_fire_times,
+    parse_period,
+    period_anchor,
+    period_fire_times,
+    resolve_timezone,
+    validate_cron,
+)
 
 if TYPE_CHECKING:
     from ..store.store import Store
@@ -92,7 +108,9 @@ CREATE TABLE IF NOT EXISTS schedules (
     output_dir TEXT NOT NULL,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
-    last_fire REAL NOT NULL
+    last_fire REAL NOT NULL,
+    every REAL,
+    anchor REAL
 );
 CREATE TABLE IF NOT EXISTS schedule_runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -114,7 +132,7 @@ _READY: set[str] = set()
 
 _COLUMNS = (
     "id, target, kind, cron, spec, tz, description, enabled, params, workdir, flows_dir, tasks_dir, "
-    "output_dir, created_at, updated_at, last_fire"
+    "output_dir, created_at, updated_at, last_fire, every, anchor"
 )
 
 
@@ -138,12 +156,36 @@ class Schedule:
     created_at: float
     updated_at: float
     last_fire: float
+    every: float | None = None
+    anchor: float | None = None
+
+    def fire_times(self, after: float | None = None, count: int = 5) -> list[datetime]:
+        """The next ``count`` fire times strictly after ``after`` (epoch; default now), in the schedule's zone."""
+        start = time.time() if after is None else after
+        if self.every is not None:
+            anchor = self.created_at if self.anchor is None else self.anchor
+            return period_fire_times(self.every, anchor, start, count, self.tz)
+        return next_fire_times(self.cron, tz=self.tz, after=datetime.fromtimestamp(start, ZoneInfo("UTC")), count=count)
 
     def next_fire(self, after: float | None = None) -> datetime | None:
         """The next fire time after ``after`` (default: the later of now and ``last_fire``)."""
         start = max(time.time(), self.last_fire) if after is None else after
-        times = next_fire_times(self.cron, tz=self.tz, after=datetime.fromtimestamp(start, ZoneInfo("UTC")), count=1)
+        times = self.fire_times(start, count=1)
         return times[0] if times else None
+
+    def due(
+        self, now: float, *, catchup: Catchup = "latest", grace_seconds: float = 60.0
+    ) -> tuple[list[datetime], float]:
+        """Fire times after ``last_fire`` up to ``now`` to run now, and the new ``last_fire``.
+
+        See :func:`~ferroflow.scheduling.schedules.due_fire_times` for the catch-up policies.
+        """
+        if self.every is not None:
+            anchor = self.created_at if self.anchor is None else self.anchor
+            return due_period_times(
+                self.every, anchor, self.tz, self.last_fire, now, catchup=catchup, grace_seconds=grace_seconds
+            )
+        return due_fire_times(self.cron, self.tz, self.last_fire, now, catchup=catchup, grace_seconds=grace_seconds)
 
     def describe(self) -> str:
         """The spec and zone, e.g. ``daily at 09:30 (Europe/Berlin)``."""
@@ -176,6 +218,10 @@ def ensure_tables(store: Store) -> None:
         for statement in _SCHEMA.split(";"):
             if statement.strip():
                 conn.execute(statement)
+        have = {row[1] for row in conn.execute("PRAGMA table_info(schedules)")}
+        for column in ("every", "anchor"):
+            if column not in have:  # a table from before periods: its rows stay cron schedules
+                conn.execute(f"ALTER TABLE schedules ADD COLUMN {column} REAL")
     _READY.add(key)
 
 
@@ -206,7 +252,10 @@ def add_schedule(
 ) -> Schedule:
     """Validate and store a new schedule; the first fire is the first time after ``now``.
 
-    Exactly one of ``cron`` or ``interval`` (with optional ``at``).
+    Exactly one of ``cron`` or ``interval`` (with optional ``at``). An interval is
+    ``hourly``, ``daily``, ``weekly`` (Sundays), ``monthly`` (the 1st), or a period
+    (``30s``, ``5m``, ``2h``, ``1d``) anchored to ``now`` or, with ``at``, to that
+    time on today's date.
 
     Raises:
         ScheduleError: Bad cron, interval, ``at`` or zone; nothing is written.
@@ -215,15 +264,23 @@ def add_schedule(
         raise ScheduleError("give exactly one of --cron or --interval")
     if at is not None and interval is None:
         raise ScheduleError("--at goes with --interval; with --cron put the time in the expression")
+    zone_name = resolve_timezone(tz).key
+    stamp = time.time() if now is None else now
+    every: float | None = None
+    anchor: float | None = None
     if cron is not None:
         expr, spec = validate_cron(cron), " ".join(cron.split())
     else:
         assert interval is not None
-        expr = interval_to_cron(interval, at)
-        spec = interval.lower() + (f" at {at}" if at else "")
-    zone_name = resolve_timezone(tz).key
+        every = parse_period(interval)
+        if every is None:
+            expr = interval_to_cron(interval, at)
+            spec = interval.lower() + (f" at {at}" if at else "")
+        else:
+            expr = ""
+            anchor = period_anchor(stamp, at, zone_name)
+            spec = f"every {interval.strip().lower()}" + (f" from {at}" if at else "")
     ensure_tables(store)
-    stamp = time.time() if now is None else now
     row = (
         secrets.token_hex(4),
         target,
@@ -241,6 +298,8 @@ def add_schedule(
         stamp,
         stamp,
         stamp,
+        every,
+        anchor,
     )
     with store.transaction() as conn:
         _refuse_duplicate(conn, row)
@@ -257,10 +316,11 @@ def _refuse_duplicate(conn: sqlite3.Connection, row: tuple[Any, ...]) -> None:
         ScheduleError: Naming the schedule that already does it.
     """
     _, target, _, expr, spec, zone, *_rest = row
-    params, workdir = row[8], row[9]
+    params, workdir, every = row[8], row[9], row[16]
     same = conn.execute(
-        "SELECT id, enabled FROM schedules WHERE target = ? AND cron = ? AND tz = ? AND params = ? AND workdir = ?",
-        (target, expr, zone, params, workdir),
+        "SELECT id, enabled FROM schedules WHERE target = ? AND cron = ? AND tz = ? AND params = ? AND workdir = ? "
+        "AND every IS ? AND (every IS NULL OR spec = ?)",
+        (target, expr, zone, params, workdir, every, spec),
     ).fetchone()
     if same is not None:
         off = " (disabled: `ferroflow schedule enable " + same[0] + "` turns it on)" if not same[1] else ""

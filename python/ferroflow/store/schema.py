@@ -7,7 +7,7 @@ a crash half-way leaves the old version intact. A file whose version is newer
 than this code knows is refused (:class:`~ferroflow.errors.StoreError`), never
 touched.
 
-Schema (version 4)::
+Schema (version 6)::
 
     runs   run_id TEXT PK, workflow TEXT, status TEXT ('running', 'completed',
            'failed', 'cancelled'), params TEXT (JSON), started_at REAL,
@@ -21,6 +21,8 @@ Schema (version 4)::
            target TEXT (what was run, as it can be run again), trigger
            TEXT (JSON: kind, target, detail), upstreams BLOB (pickled list:
            per task, the indexes of its upstream tasks)               [v4]
+           pid_birth TEXT (which process had ``pid``: see
+           :func:`ferroflow.processes.process_birth`)                  [v5]
     tasks  (run_id, name) PK, status TEXT, attempts INTEGER, started_at REAL,
            finished_at REAL, error TEXT, traceback TEXT, reason TEXT,
            has_result INTEGER, result BLOB (pickle), result_json TEXT,
@@ -37,8 +39,14 @@ Schema (version 4)::
            'stopped'), started_at REAL, finished_at REAL, pid INTEGER,
            host TEXT, roots TEXT, handlers TEXT, stats TEXT, errors TEXT,
            last_events TEXT (JSON): one per WatchApp run             [v4]
+           pid_birth TEXT (as in ``runs``)                            [v5]
     cache  key TEXT PK, task_name TEXT, value BLOB (pickle),
            created_at REAL, expires_at REAL (NULL = never)
+    run_processes (run_id, token) PK, task TEXT, pid INTEGER (also the
+           process group), start_time INTEGER (clock ticks since boot),
+           tmp_dir TEXT: the script processes a run started, so that a
+           resume can stop what a killed run left running and remove
+           its TMP_DIR                                                [v6]
 
 Other modules own their own tables in the same file (the scheduler's
 ``schedules``) and create them through ``Store.transaction()``.
@@ -133,6 +141,23 @@ CREATE TABLE IF NOT EXISTS watch_sessions (
 CREATE INDEX IF NOT EXISTS watch_sessions_by_start ON watch_sessions (started_at);
 """
 
+_V5 = """
+ALTER TABLE runs ADD COLUMN pid_birth TEXT;
+ALTER TABLE watch_sessions ADD COLUMN pid_birth TEXT;
+"""
+
+_V6 = """
+CREATE TABLE IF NOT EXISTS run_processes (
+    run_id     TEXT NOT NULL,
+    token      TEXT NOT NULL,
+    task       TEXT NOT NULL,
+    pid        INTEGER NOT NULL,
+    start_time INTEGER,
+    tmp_dir    TEXT,
+    PRIMARY KEY (run_id, token)
+) WITHOUT ROWID;
+"""
+
 
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     def apply(conn: sqlite3.Connection) -> None:
@@ -145,10 +170,17 @@ def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
 
 
 #: ``MIGRATIONS[i]`` upgrades a store from version ``i`` to ``i + 1``.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_script(_V1), _script(_V2), _script(_V3), _script(_V4)]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _script(_V1),
+    _script(_V2),
+    _script(_V3),
+    _script(_V4),
+    _script(_V5),
+    _script(_V6),
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_OWN_TABLES = {"runs", "tasks", "cache", "task_log", "watch_sessions"}
+_OWN_TABLES = {"runs", "tasks", "cache", "task_log", "watch_sessions", "run_processes"}
 
 
 def check(conn: sqlite3.Connection, path: object, target: int = SCHEMA_VERSION) -> int:

@@ -20,14 +20,17 @@ roots are rescanned and the differences reported, so no change is lost.
 
 from __future__ import annotations
 
-from .app import Handler, WatchApp, WatchHandlerError, default_app, reset_default_app, run
+from .app import RegisteredHandler, WatchApp, WatchHandlerError, default_app, reset_default_app, run
 from .decorators import on_any, on_created, on_deleted, on_modified
-from .events import Change, FileEvent
+from .events import AsyncHandler, Change, FileEvent, Handler, SyncHandler
 
 __all__ = [
+    "AsyncHandler",
     "Change",
     "FileEvent",
     "Handler",
+    "RegisteredHandler",
+    "SyncHandler",
     "WatchApp",
     "WatchHandlerError",
     "default_app",

@@ -12,9 +12,11 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +24,7 @@ from .._core import Watcher, check_glob
 from ..engine.atimport import refuse_run_at_import
 from ..errors import WatchError, WatchHandlerError
 from ..store.store import DEFAULT_STORE
-from .dispatch import Dispatcher, Entry
+from .dispatch import Dispatcher, Entry, remaining
 from .events import Change, FileEvent
 from .recording import SessionLog
 
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
     from ..engine.dag import WorkflowFront
     from ..engine.workflow import Workflow
 
-__all__ = ["Handler", "WatchApp", "WatchHandlerError", "default_app", "reset_default_app", "run"]
+__all__ = ["RegisteredHandler", "WatchApp", "WatchHandlerError", "default_app", "reset_default_app", "run"]
 
 logger = logging.getLogger("ferroflow.watch")
 
@@ -41,7 +43,7 @@ _CHANGES = {int(c): c for c in Change}
 # How the events of one (change, existing, matched subscriptions) are routed, worked out once:
 # the distinct (root, pattern) pairs an event is built for, and per handler (priority order)
 # its name, function, whether it is async, and which of those events it gets.
-_Plan = tuple[Change, tuple[tuple[str, str | None], ...], tuple[tuple[str, HandlerFn, bool, int], ...]]
+_Plan = tuple[Change, tuple[tuple[Path, str | None], ...], tuple[tuple[str, HandlerFn, bool, int], ...]]
 _MAX_PLANS = 4096
 
 
@@ -50,7 +52,7 @@ class _Terminate(BaseException):
 
 
 @dataclass(frozen=True, slots=True)
-class Handler:
+class RegisteredHandler:
     """A registered handler, as :attr:`WatchApp.handlers` lists it.
 
     Attributes:
@@ -91,7 +93,7 @@ class _Session:
 
     watcher: Watcher
     dispatcher: Dispatcher
-    routes: list[tuple[Handler, str | None, str]]
+    routes: list[tuple[RegisteredHandler, str | None, str]]
     rank: dict[int, tuple[int, int]]
     plans: dict[tuple[int | bool, ...], _Plan | None] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)
@@ -100,6 +102,13 @@ class _Session:
     thread: threading.Thread | None = None
     close_lock: threading.Lock = field(default_factory=threading.Lock)
     record: SessionLog | None = None
+    served: threading.Event = field(default_factory=threading.Event)  # the intake loop has returned
+    caller_closes: bool = False  # stop() closes the session (with its timeout), not the intake thread
+
+
+def _empty_row() -> dict[str, Any]:
+    """A handler's line of ``stats["handlers"]`` before any call."""
+    return {"calls": 0, "errors": 0, "running": 0, "waiting": 0, "stuck": 0, "longest_running_seconds": 0.0}
 
 
 def _describe(fn: object) -> str:
@@ -186,6 +195,14 @@ class WatchApp:
         store: Where each run (start .. stop) is recorded as a watch session, for
             ``ferroflow runs`` and the dashboard: a store path, a ``Store``, the default
             store, or ``None`` for no record.
+        max_per_handler: Calls of one sync handler running at once. Default:
+            ``max_workers - 1`` when several handlers are registered (one thread is
+            always left for the others), else ``max_workers``.
+        stuck_after: Seconds after which a running handler call counts as stuck:
+            a warning names it, :attr:`stats` lists it (``stuck``, and ``stuck`` per
+            handler), and another thread takes its place in the pool (``None``: never).
+        stop_timeout: Seconds :meth:`run` (and ``ferroflow run``) give running
+            handlers to finish on SIGINT / SIGTERM before returning without them.
 
     Example:
         >>> import pathlib, tempfile
@@ -216,6 +233,9 @@ class WatchApp:
         max_pending: int = 256,
         default_ignores: bool = True,
         store: Any = DEFAULT_STORE,
+        max_per_handler: int | None = None,
+        stuck_after: float | None = 10.0,
+        stop_timeout: float = 5.0,
     ) -> None:
         self.name = name
         self.store = store
@@ -229,15 +249,19 @@ class WatchApp:
         self.watch_limit = watch_limit
         self.max_pending = max_pending
         self.default_ignores = default_ignores
+        self.max_per_handler = max_per_handler
+        self.stuck_after = stuck_after
+        self.stop_timeout = stop_timeout
         self.error: BaseException | None = None
         """The error that stopped a background run, if any."""
-        self._handlers: list[Handler] = []
+        self._handlers: list[RegisteredHandler] = []
         self._lock = threading.RLock()
         self._session: _Session | None = None
         self._counts = {"events_total": 0, "added": 0, "modified": 0, "deleted": 0, "calls": 0, "errors": 0}
         self._rescans_before = 0
         self._recent: deque[FileEvent] = deque(maxlen=500)
         self._listeners: list[Callable[[FileEvent], None]] = []  # replaced, never mutated: read without a copy
+        self._handler_counts: dict[str, list[int]] = {}  # calls, errors of the stopped sessions' handlers
         self._draining: list[Dispatcher] = []  # of stopped sessions whose handlers still ran at close
         self._max_os_watches: int | None = None
 
@@ -247,7 +271,7 @@ class WatchApp:
     # ------------------------------------------------------------ registration
 
     @property
-    def handlers(self) -> list[Handler]:
+    def handlers(self) -> list[RegisteredHandler]:
         """The registered handlers, in registration order (a copy)."""
         with self._lock:
             return list(self._handlers)
@@ -273,7 +297,7 @@ class WatchApp:
         ignore: str | Sequence[str] | None = None,
         stable_for: float | None = None,
         name: str | None = None,
-    ) -> Handler:
+    ) -> RegisteredHandler:
         """Register ``fn`` for changes under ``root``.
 
         Args:
@@ -289,7 +313,7 @@ class WatchApp:
             name: Display name (default: ``module.qualname`` of ``fn``).
 
         Returns:
-            The registered :class:`Handler`. Handlers added while the app runs
+            The registered :class:`RegisteredHandler`. Handlers added while the app runs
             take effect at the next start.
 
         Raises:
@@ -306,7 +330,7 @@ class WatchApp:
             _check_pattern(p, root_str)
         if stable_for is not None and not stable_for >= 0:
             raise WatchError(f"stable_for of handler {label!r} must be >= 0 seconds, got {stable_for!r}")
-        handler = Handler(
+        handler = RegisteredHandler(
             fn=fn,
             name=label,
             root=root_str,
@@ -342,10 +366,10 @@ class WatchApp:
         recursive: bool | None = None,
         ignore: str | Sequence[str] | None = None,
         stable_for: float | None = None,
-    ) -> Handler:
+    ) -> RegisteredHandler:
         """Run ``workflow`` for each matching event.
 
-        Each run gets ``params={"event": event, "path": event.path}`` and is
+        Each run gets ``params={"event": event, "path": event.path}`` (a ``Path``) and is
         made with ``raise_on_failure=False`` (a failed run is logged, and
         recorded in the store like any other run).
 
@@ -361,7 +385,7 @@ class WatchApp:
             stable_for: As for :meth:`add_handler`.
 
         Returns:
-            The registered :class:`Handler`.
+            The registered :class:`RegisteredHandler`.
 
         Raises:
             WatchHandlerError: ``workflow`` has no callable ``run``.
@@ -408,7 +432,12 @@ class WatchApp:
         Keys: ``events_total``, ``by_change`` (``added``, ``modified``,
         ``deleted``), ``handler_calls``, ``handler_errors``, ``rescans`` (full
         rescans after an OS queue overflow or a lost watch), ``pending``
-        (events accepted and not yet handled), ``os_watches``.
+        (events accepted and not yet handled), ``os_watches``, ``handlers``
+        (per handler name: ``calls``, ``errors``, ``running``, ``waiting`` for
+        the handler's limit, ``stuck`` and ``longest_running_seconds``) and
+        ``stuck`` (the calls running ``stuck_after`` seconds or more, longest
+        first: ``handler``, ``path``, ``running_seconds``; also those of a
+        stopped session that could not wait for them).
         """
         with self._lock:
             c = dict(self._counts)
@@ -425,7 +454,30 @@ class WatchApp:
             "rescans": self._rescans_before + core.get("rescans", 0),
             "pending": session.dispatcher.pending if session is not None else 0,
             "os_watches": core.get("os_watches", 0),
+            **self._handler_stats(dispatchers),
         }
+
+    def _handler_stats(self, dispatchers: list[Dispatcher]) -> dict[str, Any]:
+        """``handlers`` and ``stuck`` of :attr:`stats`."""
+        with self._lock:
+            rows: dict[str, dict[str, Any]] = {h.name: _empty_row() for h in self._handlers}
+            for name, (calls, errors) in self._handler_counts.items():
+                row = rows.setdefault(name, _empty_row())
+                row["calls"] += calls
+                row["errors"] += errors
+        stuck: list[dict[str, Any]] = []
+        for dispatcher in dispatchers:
+            for name, part in dispatcher.handler_stats().items():
+                row = rows.setdefault(name, _empty_row())
+                for key in ("calls", "errors", "running", "waiting", "stuck"):
+                    row[key] += part[key]
+                row["longest_running_seconds"] = max(row["longest_running_seconds"], part["longest_running_seconds"])
+            stuck.extend(
+                {"handler": c.handler, "path": c.path, "running_seconds": round(c.seconds(), 3)}
+                for c in dispatcher.stuck_calls()
+            )
+        stuck.sort(key=lambda c: -c["running_seconds"])
+        return {"handlers": rows, "stuck": stuck}
 
     def recent_events(self, limit: int = 100) -> list[FileEvent]:
         """The last events seen (up to ``limit``, oldest first)."""
@@ -465,7 +517,7 @@ class WatchApp:
         if self.json_logs:
             _ensure_json_logs()
         subs: list[tuple[str, bool, list[str], list[str], bool, bool, float]] = []
-        routes: list[tuple[Handler, str | None, str]] = []
+        routes: list[tuple[RegisteredHandler, str | None, str]] = []
         for h in handlers:
             recursive = self.recursive if h.recursive is None else h.recursive
             real_root = os.path.realpath(h.root)
@@ -491,11 +543,17 @@ class WatchApp:
             max_buffered=max(1000, self.max_pending * 4),
             max_os_watches=self._max_os_watches,
         )
+        if self.max_per_handler is not None and self.max_per_handler < 1:
+            raise WatchError(f"max_per_handler must be at least 1, got {self.max_per_handler!r}")
+        if self.stuck_after is not None and not self.stuck_after > 0:
+            raise WatchError(f"stuck_after must be > 0 seconds or None, got {self.stuck_after!r}")
         record = SessionLog.open(self, self.store)
         dispatcher = Dispatcher(
             max_workers=self.max_workers,
             max_pending=self.max_pending,
             on_error=record.on_error if record is not None else None,
+            max_per_handler=self._per_handler_limit(handlers),
+            stuck_after=self.stuck_after,
         )
         # higher priority first, then registration order
         rank = {id(h): (-h.priority, i) for i, h in enumerate(handlers)}
@@ -512,12 +570,23 @@ class WatchApp:
         )
         return session
 
+    def _per_handler_limit(self, handlers: list[RegisteredHandler]) -> int:
+        if self.max_per_handler is not None:
+            return int(self.max_per_handler)
+        workers = max(1, int(self.max_workers))
+        sync = {h.name for h in handlers if not h.is_async}
+        return workers if len(sync) <= 1 else max(1, workers - 1)
+
     def _fold(self, dispatcher: Dispatcher) -> bool:
         """Add a stopped dispatcher's counts to the app's once its handlers finished (lock held)."""
         if dispatcher.pending:
             return False
         self._counts["calls"] += dispatcher.calls
         self._counts["errors"] += dispatcher.errors
+        for name, row in dispatcher.handler_stats().items():
+            done = self._handler_counts.setdefault(name, [0, 0])
+            done[0] += row["calls"]
+            done[1] += row["errors"]
         return True
 
     def _log_warnings(self, session: _Session) -> None:
@@ -527,7 +596,7 @@ class WatchApp:
     def _plan(self, session: _Session, change: int, subs: list[int], existing: bool) -> _Plan | None:
         """Work out which handlers get an event, in which order, with which event (``None``: none)."""
         kind = _CHANGES[change]
-        chosen: dict[int, tuple[Handler, str | None, str]] = {}
+        chosen: dict[int, tuple[RegisteredHandler, str | None, str]] = {}
         for i in subs:
             handler, pattern, root = session.routes[i]
             if id(handler) in chosen or (not existing and kind not in handler.events):
@@ -542,7 +611,8 @@ class WatchApp:
             if (root, pattern) not in slots:
                 slots.append((root, pattern))
             calls.append((handler.name, handler.fn, handler.is_async, slots.index((root, pattern))))
-        return kind, tuple(slots), tuple(calls)
+        # Each root becomes a Path once per plan, not once per event.
+        return kind, tuple((Path(root), pattern) for root, pattern in slots), tuple(calls)
 
     def _note(self, jobs: Sequence[tuple[str, Sequence[Entry]]]) -> None:
         """Count, remember and announce the events about to be handled (the first handler's event of each)."""
@@ -564,7 +634,7 @@ class WatchApp:
         if logger.isEnabledFor(logging.DEBUG):
             for event in events:
                 logger.debug(
-                    "%s %s", event.change.name, event.path, extra={"change": event.change.name, "path": event.path}
+                    "%s %s", event.change.name, event.path, extra={"change": event.change.name, "path": str(event.path)}
                 )
         for event in events:
             for listener in listeners:
@@ -575,8 +645,6 @@ class WatchApp:
 
     def _serve(self, session: _Session) -> None:
         """Pull batches, route each event and dispatch them until stopped."""
-        import time
-
         plans = session.plans
         missing: Any = object()
         next_warning_check = time.monotonic() + 1.0
@@ -616,7 +684,9 @@ class WatchApp:
             logger.error("watch app %s stopped: %s", self.name, exc, exc_info=exc)
         finally:
             session.alive = False
-            self._close(session, None)
+            session.served.set()
+            if not session.caller_closes:
+                self._close(session, None)
 
     def start(self) -> None:
         """Start watching in the background and return at once.
@@ -636,9 +706,11 @@ class WatchApp:
     def run(self) -> None:
         """Watch in the calling thread until :meth:`stop`, Ctrl+C or SIGTERM.
 
-        Returns normally on SIGINT / SIGTERM, after the running handlers
-        finished. On the main thread, a SIGTERM handler is installed for the
-        duration of the call (and the previous one restored).
+        Returns normally on SIGINT / SIGTERM, once the running handlers
+        finished or :attr:`stop_timeout` seconds passed (a handler still running
+        then is logged, with its path, and left to its daemon thread); a second
+        signal meanwhile returns at once. On the main thread, a SIGTERM handler
+        is installed for the duration of the call (and the previous one restored).
 
         Raises:
             WatchError: as for :meth:`start`, or if the watcher fails while running.
@@ -654,17 +726,23 @@ class WatchApp:
                 raise _Terminate()
 
             previous = signal.signal(signal.SIGTERM, on_term)
+        timeout: float | None = None
         try:
             self._serve(session)
         except (KeyboardInterrupt, _Terminate):
             logger.info("watch app %s: stopping on signal", self.name)
+            timeout = self.stop_timeout
         except BaseException as exc:
             self.error = exc
             raise
         finally:
             session.alive = False
             try:
-                self._close(session, None)
+                try:
+                    self._close(session, timeout)
+                except (KeyboardInterrupt, _Terminate):
+                    logger.warning("watch app %s: signalled again; stopping without the running handlers", self.name)
+                    self._close(session, 0)
             finally:
                 if on_main:
                     signal.signal(signal.SIGTERM, previous)
@@ -677,7 +755,11 @@ class WatchApp:
 
         Args:
             timeout: Seconds to wait for running handlers (``None``: as long as they take).
+                The call returns within about that time in all: handlers still running
+                then are logged (with their paths), left to their daemon threads, and
+                listed in :attr:`stats` (``stuck``) until they return.
         """
+        deadline = None if timeout is None else time.monotonic() + timeout
         session = self._session
         if session is None:
             return
@@ -686,10 +768,12 @@ class WatchApp:
         if session.dispatcher.in_worker():
             # Called by a handler: the intake side closes the session once this handler returns.
             return
+        session.caller_closes = True
+        session.dispatcher.close_intake()  # an intake blocked on backpressure returns at once
         thread = session.thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-        self._close(session, timeout)
+        if thread is not None and thread is not threading.current_thread() and session.served.wait(remaining(deadline)):
+            thread.join(remaining(deadline))  # it has left the loop: this takes a moment
+        self._close(session, remaining(deadline))
 
     def _close(self, session: _Session, timeout: float | None) -> None:
         """Stop the watcher, let running handlers finish, release the threads (idempotent)."""
@@ -702,7 +786,14 @@ class WatchApp:
                 return
             session.closed = True
             if not finished:
-                logger.warning("watch app %s: handlers still running after %ss", self.name, timeout)
+                running = sorted(session.dispatcher.running.snapshot().values(), key=lambda c: c.started)
+                logger.warning(
+                    "watch app %s: stopped after %ss with %d handler call(s) still running: %s",
+                    self.name,
+                    timeout,
+                    len(running),
+                    ", ".join(f"{c.handler} on {c.path} ({c.seconds():.1f}s)" for c in running) or "none",
+                )
             with self._lock:
                 if self._session is session:
                     self._rescans_before += int(session.watcher.stats().get("rescans", 0))

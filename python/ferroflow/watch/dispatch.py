@@ -10,6 +10,12 @@ The rules (docs/guide/watching.md, "Dispatch"):
   different paths run in parallel);
 - a handler's exception is logged with its traceback and counted; nothing
   else is affected;
+- at most ``max_per_handler`` calls of one sync handler run at once; the
+  other events for it wait (the handlers of other events go on meanwhile);
+- a call running ``stuck_after`` seconds or more is *stuck*: a warning names
+  it, the stats list it, and another worker thread takes its place, so handlers
+  that never return cannot take the whole pool from the others (the extra
+  thread ends once the stuck call returns);
 - at most ``max_pending`` events are accepted and not yet finished: past that,
   :meth:`Dispatcher.submit` and :meth:`Dispatcher.submit_many` block, so a
   slow handler slows the intake (and the watcher coalesces changes per path
@@ -23,16 +29,18 @@ import inspect
 import logging
 import queue
 import threading
+import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Hashable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
 from ..trigger import WATCH_EVENT
 from .events import FileEvent
+from .load import HandlerLoad, RunningCall, RunningCalls
 
-__all__ = ["Call", "Dispatcher", "Entry"]
+__all__ = ["Call", "Dispatcher", "Entry", "remaining"]
 
 logger = logging.getLogger("ferroflow.watch")
 
@@ -87,9 +95,12 @@ class Dispatcher:
     """Runs the handler chain of each event under the rules above.
 
     Args:
-        max_workers: Threads for sync handlers.
+        max_workers: Threads for sync handlers (not counting those of stuck calls).
         max_pending: Events accepted and not finished before ``submit`` blocks.
         on_call: Called after each handler call with ``(call, error)``.
+        on_error: Called with ``(handler name, event, exception)`` when a handler raises.
+        max_per_handler: Calls of one sync handler running at once (default: ``max_workers``).
+        stuck_after: Seconds after which a running call counts as stuck (``None``: never).
 
     Example:
         >>> from ferroflow.watch import Change
@@ -112,13 +123,21 @@ class Dispatcher:
         max_pending: int = 256,
         on_call: Callable[[Call, BaseException | None], None] | None = None,
         on_error: Callable[[str, FileEvent, BaseException], None] | None = None,
+        max_per_handler: int | None = None,
+        stuck_after: float | None = 10.0,
     ) -> None:
         # Long-lived workers on a C queue: cheaper per event than an executor's futures.
         self._ready: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._workers = [
-            threading.Thread(target=self._work, name=f"ferroflow-watch-{i}", daemon=True)
-            for i in range(max(1, max_workers))
-        ]
+        self._max_workers = max(1, max_workers)
+        self._workers: list[threading.Thread] = []
+        self._per_handler = max(1, max_per_handler if max_per_handler is not None else self._max_workers)
+        self.stuck_after = stuck_after
+        """Seconds after which a running handler call counts as stuck (``None``: never)."""
+        self._load: dict[str, HandlerLoad] = {}
+        self.running = RunningCalls()
+        """The handler calls in progress (for the stats: which handler is stuck, on which path)."""
+        self._replaced: set[int] = set()  # worker threads whose stuck call another thread stands in for
+        self._retiring: set[int] = set()  # ... whose call returned: they end after their job
         self._stopped = False
         self._closing = False
         self._loop: _LoopThread | None = None
@@ -139,8 +158,16 @@ class Dispatcher:
         self._on_call = on_call
         self._on_error = on_error
         self._worker_idents: set[int] = set()
-        for worker in self._workers:
-            worker.start()
+        self._watchdog_stop = threading.Event()
+        with self._lock:
+            for _ in range(self._max_workers):
+                self._add_worker()
+        self._watchdog_thread: threading.Thread | None = None
+        if stuck_after is not None:
+            self._watchdog_thread = threading.Thread(
+                target=self._watchdog, name="ferroflow-watch-watchdog", daemon=True
+            )
+            self._watchdog_thread.start()
 
     # ------------------------------------------------------------ intake
 
@@ -240,6 +267,42 @@ class Dispatcher:
         """Handler calls that raised."""
         return self._errors
 
+    @property
+    def max_per_handler(self) -> int:
+        """Calls of one sync handler that may run at once."""
+        return self._per_handler
+
+    def handler_stats(self) -> dict[str, dict[str, Any]]:
+        """Per handler name: ``calls``, ``errors``, ``running``, ``waiting`` (events held back by the
+        handler's limit), ``stuck`` (calls running ``stuck_after`` seconds or more) and
+        ``longest_running_seconds``."""
+        after = self.stuck_after if self.stuck_after is not None else float("inf")
+        now = time.monotonic()
+        running: dict[str, list[float]] = {}
+        for call in self.running.snapshot().values():
+            running.setdefault(call.handler, []).append(call.seconds(now))
+        with self._lock:
+            loads = {name: (load.calls, load.errors, len(load.parked)) for name, load in self._load.items()}
+        out: dict[str, dict[str, Any]] = {}
+        for name in sorted(set(loads) | set(running)):
+            calls, errors, waiting = loads.get(name, (0, 0, 0))
+            seconds = running.get(name, [])
+            out[name] = {
+                "calls": calls,
+                "errors": errors,
+                "running": len(seconds),
+                "waiting": waiting,
+                "stuck": sum(1 for s in seconds if s >= after),
+                "longest_running_seconds": round(max(seconds, default=0.0), 3),
+            }
+        return out
+
+    def stuck_calls(self) -> list[RunningCall]:
+        """The calls running ``stuck_after`` seconds or more, longest first (none when it is ``None``)."""
+        if self.stuck_after is None:
+            return []
+        return self.running.stuck(self.stuck_after)
+
     def in_worker(self) -> bool:
         """Whether the current thread runs handlers (a pool thread or the loop thread)."""
         ident = threading.get_ident()
@@ -254,38 +317,129 @@ class Dispatcher:
                 return
         self._finish(job[0], 0, 0, dropped=True)  # the workers are gone: the job will never run
 
+    def _add_worker(self) -> None:
+        """Start one more worker thread (lock held)."""
+        self._workers = [w for w in self._workers if w.is_alive()]
+        worker = threading.Thread(target=self._work, name=f"ferroflow-watch-{len(self._workers)}", daemon=True)
+        self._workers.append(worker)
+        worker.start()
+
     def _work(self) -> None:
-        self._worker_idents.add(threading.get_ident())
+        ident = threading.get_ident()
+        self._worker_idents.add(ident)
         get = self._ready.get
+        retiring = self._retiring
         while (job := get()) is not None:
             self._run(job)
+            if retiring and ident in retiring:
+                # A stuck call of this thread returned; the thread that stood in for it stays.
+                with self._lock:
+                    retiring.discard(ident)
+                return
+
+    def _load_of(self, name: str) -> HandlerLoad:
+        """The counters of handler ``name`` (lock held)."""
+        load = self._load.get(name)
+        if load is None:
+            load = self._load[name] = HandlerLoad()
+        return load
 
     def _run(self, job: _Job) -> None:
         """Run the job's sync handlers from its index on; hand async ones to the loop."""
         path, entries, index = job
-        calls = errors = 0
+        ident = threading.get_ident()
+        lock = self._lock
+        table = self.running.table
+        loads = self._load
+        monotonic = time.monotonic
         for i in range(index, len(entries)):
             name, fn, is_async, event = entries[i]
             if is_async:
-                if calls:
-                    self._count(calls, errors)
                 self._run_async(path, entries, i)
                 return
+            with lock:
+                load = loads.get(name) or self._load_of(name)
+                if load.running >= self._per_handler:
+                    # The handler's limit is reached: the event waits for one of its calls to end.
+                    if self._closing:
+                        self._drop_locked(path)
+                    else:
+                        load.parked.append((path, entries, i))
+                    return
+                load.running += 1
             error: BaseException | None = None
             token = WATCH_EVENT.set(event)
+            table[ident] = (name, path, monotonic())
             try:
                 fn(event)
             except Exception as exc:
                 error = exc
-                errors += 1
                 logger.exception("watch handler %s failed on %s %s", name, event.change.name, event.path)
                 self._failed(name, event, exc)
             finally:
                 WATCH_EVENT.reset(token)
-            calls += 1
+                del table[ident]
+                with lock:
+                    load.running -= 1
+                    load.calls += 1
+                    self._calls += 1
+                    if error is not None:
+                        load.errors += 1
+                        self._errors += 1
+                    if load.parked or self._replaced:
+                        self._returned(ident, name, load)
             if self._on_call is not None:
                 self._report(Call(name, fn, is_async, event), error)
-        self._finish(path, calls, errors)
+        self._finish(path, 0, 0)
+
+    def _returned(self, ident: int, name: str, load: HandlerLoad) -> None:
+        """After a call of ``name`` returned (counted): retire a replaced thread, let a waiting event go on (lock held)."""
+        if ident in self._replaced:
+            self._replaced.discard(ident)
+            self._retiring.add(ident)
+            logger.info("watch handler %s returned; its stand-in worker thread stays", name)
+        if load.parked:
+            job = load.parked.popleft()
+            if self._closing:
+                self._drop_locked(job[0])
+            else:
+                self._ready.put(job)
+
+    def _drop_locked(self, path: str) -> None:
+        """An accepted event of ``path`` will not run because of a shutdown (lock held)."""
+        self._dropped += 1
+        self._waiting.pop(path, None)
+        self._active -= 1
+        self._wake()
+
+    def _watchdog(self) -> None:
+        """Give every stuck call's worker thread a stand-in, so that the pool keeps ``max_workers`` threads."""
+        after = self.stuck_after
+        assert after is not None
+        interval = min(1.0, max(0.01, after / 4))
+        reported: set[tuple[Hashable, float]] = set()
+        while not self._watchdog_stop.wait(interval):
+            now = time.monotonic()
+            calls = self.running.snapshot()
+            reported &= {(k, c.started) for k, c in calls.items()}
+            for key, call in calls.items():
+                if now - call.started < after or (key, call.started) in reported:
+                    continue
+                reported.add((key, call.started))
+                logger.warning(
+                    "watch handler %s has been running for %.1fs on %s; it looks stuck",
+                    call.handler,
+                    now - call.started,
+                    call.path,
+                )
+                if not isinstance(key, int):
+                    continue  # an async call: the loop thread cannot be stood in for
+                with self._lock:
+                    # (Still the same call: once it returned, _returned sees the mark and the thread retires.)
+                    if self._stopped or key in self._replaced or self.running.get(key) != call:
+                        continue
+                    self._replaced.add(key)
+                    self._add_worker()
 
     def _run_async(self, path: str, entries: Sequence[Entry], index: int) -> None:
         if self._loop is None:
@@ -306,6 +460,8 @@ class Dispatcher:
         name, fn, is_async, event = entry
         error: BaseException | None = None
         token = WATCH_EVENT.set(event)
+        key = ("async", object())
+        self.running.begin(key, name, str(event.path))
         try:
             result = fn(event)
             if inspect.isawaitable(result):
@@ -316,7 +472,14 @@ class Dispatcher:
             self._failed(name, event, exc)
         finally:
             WATCH_EVENT.reset(token)
-        self._count(1, 0 if error is None else 1)
+            self.running.end(key)
+        with self._lock:
+            load = self._load_of(name)
+            load.calls += 1
+            self._calls += 1
+            if error is not None:
+                load.errors += 1
+                self._errors += 1
         if self._on_call is not None:
             self._report(Call(name, fn, is_async, event), error)
 
@@ -326,11 +489,6 @@ class Dispatcher:
                 self._on_error(name, event, error)
             except Exception:
                 logger.exception("watch error callback failed")
-
-    def _count(self, calls: int, errors: int) -> None:
-        with self._lock:
-            self._calls += calls
-            self._errors += errors
 
     def _report(self, call: Call, error: BaseException | None) -> None:
         if self._on_call is not None:
@@ -365,24 +523,39 @@ class Dispatcher:
 
     # ------------------------------------------------------------ shutdown
 
+    def close_intake(self) -> None:
+        """Accept no more events (a blocked ``submit`` returns) and drop those not started yet."""
+        with self._lock:
+            self._close_locked()
+
+    def _close_locked(self) -> None:
+        self._closing = True
+        self._room.notify_all()
+        for later in self._waiting.values():
+            if later:
+                self._dropped += len(later)
+                self._active -= len(later)
+                later.clear()
+        for load in self._load.values():
+            while load.parked:
+                self._drop_locked(load.parked.popleft()[0])
+        self._wake()
+
     def shutdown(self, timeout: float | None = None, wait: bool = True) -> bool:
         """Stop accepting events, let running handler chains finish, stop the threads.
 
         Events accepted but not started yet are dropped (and counted in
         :attr:`dropped`). With ``wait=False`` (used when a handler itself stops
-        the app) nothing is waited for.
+        the app) nothing is waited for. The whole call takes at most about
+        ``timeout`` seconds: handlers still running then are left to their
+        (daemon) threads and reported by :meth:`stuck_calls` / :attr:`running`.
 
         Returns:
             Whether everything finished within ``timeout``.
         """
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
-            self._closing = True
-            self._room.notify_all()
-            for later in self._waiting.values():
-                if later:
-                    self._dropped += len(later)
-                    self._active -= len(later)
-                    later.clear()
+            self._close_locked()
             finished = True
             if wait:
                 self._shutdown_waiting += 1
@@ -391,18 +564,27 @@ class Dispatcher:
                 finally:
                     self._shutdown_waiting -= 1
             first, self._stopped = not self._stopped, True
+            workers = list(self._workers)
         if first:  # shutdown may be called by several threads; tear down once
+            self._watchdog_stop.set()
             if self._dropped:
                 logger.info("watch: %d queued event(s) were not handled because the app stopped", self._dropped)
-            for _ in self._workers:
+            for _ in workers:
                 self._ready.put(None)
             if self._loop is not None:
                 self._loop.stop()
         if wait and finished:
             me = threading.current_thread()
-            for worker in self._workers:
+            for worker in workers:
                 if worker is not me:
-                    worker.join(timeout)
+                    worker.join(remaining(deadline))
             if self._loop is not None:
-                self._loop.join(timeout)
+                self._loop.join(remaining(deadline))
+            if self._watchdog_thread is not None and self._watchdog_thread is not me:
+                self._watchdog_thread.join(remaining(deadline))
         return finished
+
+
+def remaining(deadline: float | None) -> float | None:
+    """Seconds until ``deadline`` (``None``: no deadline), never negative."""
+    return None if deadline is None else max(0.0, deadline - time.monotonic())

@@ -1,11 +1,15 @@
-"""What a watch handler receives: :class:`Change` and :class:`FileEvent`."""
+"""What a watch handler receives: :class:`Change` and :class:`FileEvent`, and the handler types."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from enum import IntEnum
+from pathlib import Path
+from typing import Any, TypeAlias
 
-__all__ = ["Change", "FileEvent"]
+__all__ = ["AsyncHandler", "Change", "FileEvent", "Handler", "SyncHandler"]
 
 
 class Change(IntEnum):
@@ -29,31 +33,43 @@ class Change(IntEnum):
     """The file disappeared (deleted or moved away)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class FileEvent:
     """One debounced change of one file, as a handler receives it.
 
     Attributes:
         change: What happened.
-        path: Absolute path of the file (under the resolved root).
-        root: The watched root, resolved to an absolute path.
+        path: Absolute path of the file (under the resolved root), a ``pathlib.Path``.
+        root: The watched root, resolved to an absolute path, a ``pathlib.Path``.
         pattern: The glob of the handler that matched, or ``None`` when the
             handler has no pattern.
 
     Example:
         >>> e = FileEvent(Change.added, "/data/inbox/a.csv", "/data/inbox", "*.csv")
-        >>> e.is_created, e.is_deleted, e.name
-        (True, False, 'a.csv')
+        >>> e.is_created, e.is_deleted, e.name, e.path.suffix
+        (True, False, 'a.csv', '.csv')
+        >>> e.path
+        PosixPath('/data/inbox/a.csv')
     """
 
     change: Change
-    path: str
-    root: str
-    pattern: str | None = None
+    path: Path
+    root: Path
+    pattern: str | None
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.change, Change):
-            object.__setattr__(self, "change", Change(self.change))
+    def __init__(
+        self,
+        change: Change | int,
+        path: str | os.PathLike[str],
+        root: str | os.PathLike[str],
+        pattern: str | None = None,
+    ) -> None:
+        """Build an event; ``path`` and ``root`` may be strings or path-likes (kept as ``Path``)."""
+        setattr_ = object.__setattr__
+        setattr_(self, "change", change if isinstance(change, Change) else Change(change))
+        setattr_(self, "path", path if isinstance(path, Path) else Path(path))
+        setattr_(self, "root", root if isinstance(root, Path) else Path(root))
+        setattr_(self, "pattern", pattern)
 
     @property
     def is_created(self) -> bool:
@@ -73,10 +89,21 @@ class FileEvent:
     @property
     def name(self) -> str:
         """The file name (last path component)."""
-        return self.path.rsplit("/", 1)[-1]
+        return self.path.name
 
     @property
     def relative_path(self) -> str:
-        """The path relative to the root, with ``/`` separators."""
-        prefix = self.root.rstrip("/") + "/"
-        return self.path.removeprefix(prefix)
+        """The path relative to the root, as a string with ``/`` separators."""
+        path, root = str(self.path), str(self.root)
+        prefix = root.rstrip("/") + "/"
+        return path.removeprefix(prefix)
+
+
+SyncHandler: TypeAlias = Callable[[FileEvent], None]
+"""A handler called in the app's thread pool: ``def handle(event: FileEvent) -> None``."""
+
+AsyncHandler: TypeAlias = Callable[[FileEvent], Coroutine[Any, Any, None]]
+"""A handler awaited on the app's event loop: ``async def handle(event: FileEvent) -> None``."""
+
+Handler: TypeAlias = SyncHandler | AsyncHandler
+"""Either kind of handler (what the ``on_*`` decorators and ``WatchApp.add_handler`` take)."""

@@ -1,0 +1,1 @@
+"""The predecessor libraries' documented examples, ported by renaming the import only."""
