@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Iterator
 
 import pytest
-from ferroflow import CycleError, Task, TaskStatus, registry, task
+from ferroflow import CycleError, Task, TaskStatus, Workflow, registry, task
 from ferroflow.engine.retries import RetryPolicy
 
 
@@ -247,3 +248,33 @@ def test_task_options_match_the_task_signature() -> None:
     hints = typing.get_type_hints(TaskOptions)
     init_hints = typing.get_type_hints(Task.__init__)
     assert {k: hints[k] for k in hints} == {k: init_hints[k] for k in hints}
+
+
+def test_a_callable_object_whose_class_states_its_signature() -> None:
+    class Runner:
+        __signature__ = inspect.Signature()
+
+        def __init__(self, doc: str, value: int) -> None:
+            self.__doc__ = doc
+            self.value = value
+
+        def __call__(self) -> int:
+            return self.value
+
+    class AsyncRunner:
+        __signature__ = inspect.Signature([inspect.Parameter("x", inspect.Parameter.POSITIONAL_OR_KEYWORD)])
+
+        async def __call__(self, x: int) -> int:
+            await asyncio.sleep(0)
+            return x + 1
+
+    first, second = Task(fn=Runner("first doc", 1), name="first"), Task(fn=Runner("second doc", 2), name="second")
+    assert first.params == second.params == () and not first.is_async
+    assert (first.description, second.description) == ("first doc", "second doc")  # per object, not per class
+    sink = Task(fn=AsyncRunner(), name="sink")
+    assert [p.name for p in sink.params] == ["x"] and sink.is_async and sink.named_params == ("x",)
+    wf = Workflow("stated")
+    wf.add_task(first)
+    wf.add_task(Task(fn=AsyncRunner(), name="plus"), depends_on=["first"])
+    result = wf.run(executor="sequential", store=None)
+    assert result["first"] == 1 and result["plus"] == 2

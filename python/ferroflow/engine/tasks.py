@@ -81,6 +81,11 @@ def _fn_info(fn: Callable[..., Any]) -> _FnInfo:
     last_fn, last = _last_info
     if last_fn is fn and last is not None:  # tasks made in a loop: the same function again
         return last
+    stated = _stated_info(fn)
+    if stated is not None:
+        info = (*stated[:2], _first_doc_line(fn), *stated[3:])
+        _last_info = (fn, info)
+        return info
     try:
         info = _info_cache[fn]
     except (KeyError, TypeError):
@@ -92,6 +97,27 @@ def _fn_info(fn: Callable[..., Any]) -> _FnInfo:
             pass
     _last_info = (fn, info)
     return info
+
+
+_class_info: weakref.WeakKeyDictionary[type, _FnInfo] = weakref.WeakKeyDictionary()
+
+
+def _stated_info(fn: Callable[..., Any]) -> _FnInfo | None:
+    """The info of a callable object whose class states its signature (a class attribute
+    ``__signature__``), read once per class: a workflow may hold thousands of such objects.
+    None for anything else (functions, classes, objects that state no signature)."""
+    cls = type(fn)
+    if not isinstance(getattr(cls, "__signature__", None), inspect.Signature) or "__signature__" in getattr(
+        fn, "__dict__", ()
+    ):
+        return None
+    try:
+        return _class_info[cls]
+    except KeyError:
+        params = _read_params(fn)
+        info = (params, _is_async(fn), None, _plain_arity(params), _named_params(params))
+        _class_info[cls] = info
+        return info
 
 
 def _plain_arity(params: tuple[Param, ...]) -> int:

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -336,6 +337,10 @@ class ScriptTaskRunner:
     task's captured logs and returns it; a non-zero exit raises
     :class:`~ferroflow.flowfiles.scripts.ScriptFailedError`.
     """
+
+    #: It takes no arguments; said once for every instance, so a task is built without
+    #: inspecting each runner's ``__call__`` (a flow file may hold tens of thousands).
+    __signature__ = inspect.Signature()
 
     def __init__(self, flow: FlowDefinition, task: TaskSpec, tmp_holder: dict[str, Any]) -> None:
         self.flow = flow

@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from itertools import accumulate
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 
@@ -32,7 +34,8 @@ __all__ = [
 ]
 
 Path_ = tuple[str | int, ...]
-Positions = dict[Path_, tuple[int, int]]
+Positions = Mapping[Path_, tuple[int, int]]
+_PositionMap = dict[Path_, tuple[int, int]]
 
 #: Appended to a path to hold the position of the mapping key itself (not its value).
 KEY = "\x00key"
@@ -67,10 +70,20 @@ def parse_with_positions(text: str, fmt: str) -> tuple[Any, Positions]:
         raise SyntaxProblem(f"nested deeper than {MAX_DEPTH} levels", 1, 1) from None
 
 
-_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
-_TOML_TOKENS = re.compile(
-    r'"""(?:[^\\]|\\.)*?"""|\'\'\'.*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*|[\[\]{}]', re.DOTALL
-)
+_JSON_SKIPPED = r'"(?:[^"\\]|\\.)*"'
+_TOML_SKIPPED = r'"""(?:[^\\]|\\.)*?"""|\'\'\'.*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*'
+_JSON_TOKENS = re.compile(_JSON_SKIPPED + r"|[\[\]{}]")
+_TOML_TOKENS = re.compile(_TOML_SKIPPED + r"|[\[\]{}]", re.DOTALL)
+_SKIPPED = {"json": re.compile(_JSON_SKIPPED), "toml": re.compile(_TOML_SKIPPED, re.DOTALL)}
+_NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def _deepest(text: str, fmt: str) -> int:
+    """The deepest nesting of brackets outside strings (and TOML comments), at the speed of
+    the regular expression engine: the slow scan that finds the place runs only past the limit."""
+    brackets = _NOT_A_BRACKET.sub("", _SKIPPED[fmt].sub("", text))
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
 
 
 def check_nesting(text: str, fmt: str) -> None:
@@ -91,6 +104,8 @@ def check_nesting(text: str, fmt: str) -> None:
     if fmt == "yaml":
         _check_yaml_nesting(text)
         return
+    if _deepest(text, fmt) <= MAX_DEPTH:
+        return
     depth = 0
     for match in (_TOML_TOKENS if fmt == "toml" else _JSON_TOKENS).finditer(text):
         token = match.group(0)
@@ -100,6 +115,32 @@ def check_nesting(text: str, fmt: str) -> None:
                 raise SyntaxProblem(f"nested deeper than {MAX_DEPTH} levels", *_LineIndex(text).at(match.start()))
         elif token in ("]", "}"):
             depth -= 1
+
+
+class _LazyPositions(Mapping[Path_, tuple[int, int]]):
+    """The positions of a parsed document, found the first time one is asked for.
+
+    A valid flow file never needs them, so loading one costs the parser alone; the
+    walk that finds them runs only when there is a problem to point at.
+    """
+
+    def __init__(self, find: Callable[[], _PositionMap]) -> None:
+        self._find: Callable[[], _PositionMap] | None = find
+        self._map: _PositionMap = {}
+
+    def _positions(self) -> _PositionMap:
+        if self._find is not None:
+            self._map, self._find = self._find(), None
+        return self._map
+
+    def __getitem__(self, path: Path_) -> tuple[int, int]:
+        return self._positions()[path]
+
+    def __iter__(self) -> Iterator[Path_]:
+        return iter(self._positions())
+
+    def __len__(self) -> int:
+        return len(self._positions())
 
 
 # ---------------------------------------------------------------- JSON
@@ -124,23 +165,50 @@ _WS = re.compile(r"[ \t\n\r]*")
 _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
 
+class _Refused(Exception):
+    """Raised by the JSON decoder's hooks: the text holds what flow files refuse (a repeated
+    key, ``NaN``); the walk of :func:`_json_positions` then says where."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise _Refused("a repeated key")
+    return found
+
+
+def _no_constant(literal: str) -> Any:
+    raise _Refused(f"{literal} is not valid JSON: use a number")
+
+
 def _parse_json(text: str) -> tuple[Any, Positions]:
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise SyntaxProblem(exc.msg, exc.lineno, exc.colno) from None
-    index = _LineIndex(text)
-    positions: Positions = {}
-    # The text is valid JSON now, so this walk only records offsets.
-    _walk_json(text, _WS.match(text, 0).end(), (), positions, index)  # type: ignore[union-attr]
-    return data, positions
+    except _Refused as exc:
+        _json_positions(text)  # raises the SyntaxProblem at the place
+        raise SyntaxProblem(str(exc), 1, 1) from None
+    return data, _LazyPositions(lambda: _json_positions(text))
+
+
+def _json_positions(text: str) -> _PositionMap:
+    """The position of every value (and key) of valid JSON ``text``.
+
+    Raises:
+        SyntaxProblem: At a repeated key or a ``NaN`` / ``Infinity``.
+    """
+    positions: _PositionMap = {}
+    # The text is valid JSON, so this walk only records offsets.
+    _walk_json(text, _WS.match(text, 0).end(), (), positions, _LineIndex(text))  # type: ignore[union-attr]
+    return positions
 
 
 def _skip(text: str, i: int) -> int:
     return _WS.match(text, i).end()  # type: ignore[union-attr]
 
 
-def _walk_json(text: str, i: int, path: Path_, positions: Positions, index: _LineIndex) -> int:
+def _walk_json(text: str, i: int, path: Path_, positions: _PositionMap, index: _LineIndex) -> int:
     positions[path] = index.at(i)
     ch = text[i]
     if ch == "{":
@@ -160,7 +228,7 @@ def _walk_json(text: str, i: int, path: Path_, positions: Positions, index: _Lin
     return _json_scalar_end(text, i, index)
 
 
-def _walk_json_object(text: str, i: int, path: Path_, positions: Positions, index: _LineIndex) -> int:
+def _walk_json_object(text: str, i: int, path: Path_, positions: _PositionMap, index: _LineIndex) -> int:
     i = _skip(text, i + 1)
     if text[i] == "}":
         return i + 1
@@ -216,9 +284,9 @@ def _parse_yaml(text: str) -> tuple[Any, Positions]:
         raise SyntaxProblem(reason, line, col) from None
     except yaml.YAMLError as exc:
         raise SyntaxProblem(str(exc), 1, 1) from None
-    positions: Positions = {}
+    positions: _PositionMap = {}
     if node is not None:
-        _walk_yaml(node, (), positions)
+        _walk_yaml(node, (), positions)  # also where repeated keys are refused: not deferred
     return data, positions
 
 
@@ -289,7 +357,7 @@ def _mark(mark: Any) -> tuple[int, int]:
     return mark.line + 1, mark.column + 1
 
 
-def _walk_yaml(node: Any, path: Path_, positions: Positions) -> None:
+def _walk_yaml(node: Any, path: Path_, positions: _PositionMap) -> None:
     import yaml
 
     positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
@@ -330,17 +398,17 @@ def _parse_toml(text: str) -> tuple[Any, Positions]:
         if match:
             raise SyntaxProblem(reason, int(match.group(1)), int(match.group(2))) from None
         raise SyntaxProblem(reason, max(1, text.count("\n") + 1), 1) from None
-    return data, _toml_positions(text)
+    return data, _LazyPositions(lambda: _toml_positions(text))
 
 
-def _toml_positions(text: str) -> Positions:
+def _toml_positions(text: str) -> _PositionMap:
     """Positions of top-level keys, ``[[array]]`` entries and their keys.
 
     ``tomllib`` keeps no positions; flow files use plain ``key = value`` lines
     and ``[[tasks]]`` tables, which a line scan locates exactly. Keys inside
     inline tables point at the line of their parent key.
     """
-    positions: Positions = {(): (1, 1)}
+    positions: _PositionMap = {(): (1, 1)}
     counters: dict[str, int] = {}
     current: Path_ = ()
     for lineno, line in enumerate(text.splitlines(), start=1):

@@ -40,6 +40,7 @@ from ..engine.workflow import Workflow
 from ..errors import FerroflowError, FlowFileError
 from ..results import RunResult, TaskRecord
 from ..store.store import DEFAULT_STORE, Store, open_store
+from .bulk import collector_paused
 from .execute import FlowDefinition, ScriptTaskRunner, default_output_dir
 from .model import FLOW_SUFFIXES, display_path, suggest
 from .positions import SyntaxProblem, parse_with_positions
@@ -163,6 +164,10 @@ class FlowWorkflow(Workflow):
 
     def dry_run(self, params: dict[str, Any] | None = None) -> DryRun:
         """Write the equivalent bash script to the output folder; run nothing."""
+        with collector_paused():
+            return self._dry_run(params)
+
+    def _dry_run(self, params: dict[str, Any] | None) -> DryRun:
         merged = self.flow.merged_params(params)
         self.flow.check(merged)
         script = self.flow.bash_script(merged)
@@ -225,7 +230,8 @@ def load_flow(
         >>> [[t.name for t in layer] for layer in load_flow(file).get_execution_plan()]
         [['a'], ['b']]
     """
-    return FlowWorkflow(FlowDefinition.load(path, tasks_dir=tasks_dir, output_dir=output_dir))
+    with collector_paused():
+        return FlowWorkflow(FlowDefinition.load(path, tasks_dir=tasks_dir, output_dir=output_dir))
 
 
 class Project:
