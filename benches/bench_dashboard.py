@@ -16,6 +16,7 @@ Sections:
 
     python benches/bench_dashboard.py            # 10k runs, 200 files x 50 clients
     python benches/bench_dashboard.py --quick    # 2k runs, 100 files x 20 clients
+    python benches/bench_dashboard.py --only live
 """
 
 from __future__ import annotations
@@ -318,6 +319,9 @@ def live_section(root: Path, n_files: int, n_clients: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2k runs, 100 files, 20 clients")
+    parser.add_argument(
+        "--only", choices=("history", "big", "live"), action="append", help="run only these sections (repeatable)"
+    )
     parser.add_argument("--clients", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.clients:
@@ -328,9 +332,13 @@ def main() -> None:
     chromium = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        history_section(root, n_runs)
-        big_run_section(root, chromium)
-        live_section(root, n_files, n_clients)
+        only = set(args.only or ("history", "big", "live"))
+        if "history" in only:
+            history_section(root, n_runs)
+        if "big" in only:
+            big_run_section(root, chromium)
+        if "live" in only:
+            live_section(root, n_files, n_clients)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from the built-in class a caller would expect to catch::
      │    └── WatchHandlerError  (also TypeError)    a handler is not callable with one event
      ├── StoreError                                  the run store cannot be used
      ├── TaskTimeoutError        (also TimeoutError) a task attempt ran out of time
+     ├── TaskCancelledError                          a task was stopped by the user or the run
      ├── ScriptFailedError       (also RuntimeError) a script or command task exited non-zero
      ├── AlreadyRunningError                         a scheduler daemon already runs for the store
      ├── FilePreviewError        (also ValueError)   the dashboard refuses to show a file
@@ -46,6 +47,7 @@ __all__ = [
     "ScriptFailedError",
     "StoreError",
     "SyntaxProblem",
+    "TaskCancelledError",
     "TaskTimeoutError",
     "UnknownDependencyError",
     "WatchError",
@@ -108,6 +110,15 @@ class TaskTimeoutError(FerroflowError, TimeoutError):
     """Raised (and recorded) when a task attempt exceeds its ``timeout``."""
 
 
+class TaskCancelledError(FerroflowError):
+    """Raised inside a task that was stopped by the user or the run (e.g. a script whose
+    process tree a cancel stopped).
+
+    The task is recorded ``cancelled`` (not ``failed``), with the message as its reason; it
+    is not retried, and the tasks downstream of it are ``cancelled`` too.
+    """
+
+
 class WorkflowError(FerroflowError, RuntimeError):
     """Raised by ``run()`` when tasks failed, unless ``raise_on_failure=False``.
 
@@ -161,12 +172,14 @@ class AlreadyRunningError(FerroflowError):
     """Raised when a scheduler daemon already runs for this store.
 
     Attributes:
-        pid: The running daemon's pid.
+        pid: The running daemon's pid (``None`` when its pid file is damaged
+            and the system does not tell which process holds the lock).
     """
 
-    def __init__(self, pid: int, path: str | os.PathLike[str]) -> None:
+    def __init__(self, pid: int | None, path: str | os.PathLike[str]) -> None:
+        who = f"pid {pid}" if pid is not None else "pid unknown: its pid file is damaged"
         super().__init__(
-            f"the scheduler is already running (pid {pid}, pid file {path}); stop it with `ferroflow scheduler stop`"
+            f"the scheduler is already running ({who}, pid file {path}); stop it with `ferroflow scheduler stop`"
         )
         self.pid = pid
 

@@ -33,11 +33,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from .context import current_task
+from .safetext import json_default, safe_repr, safe_str
 
 __all__ = [
     "IsoFormatter",
     "JsonFormatter",
     "LogLevel",
+    "SafeFormatter",
     "TaskLogCapture",
     "configure_logging",
     "console_log_handler",
@@ -107,18 +109,27 @@ def _strip_markup(text: str, record: logging.LogRecord) -> str:
     return text
 
 
+def _record_message(record: logging.LogRecord) -> str:
+    """``record.getMessage()``, or the message and its arguments shown apart when formatting them raises."""
+    try:
+        return record.getMessage()
+    except Exception:  # noqa: BLE001 - an argument's __str__ may raise anything; the line is kept
+        args = record.args if isinstance(record.args, tuple) else (record.args,)
+        return f"{safe_str(record.msg)} (arguments: {', '.join(safe_repr(a) for a in args)})"
+
+
 def _json_safe(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {safe_str(k): _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [_json_safe(v) for v in value]
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, os.PathLike):
         return os.fspath(value)
-    return str(value)
+    return safe_str(value)
 
 
 def iso_timestamp(created: float) -> str:
@@ -146,6 +157,28 @@ class IsoFormatter(logging.Formatter):
         return iso_timestamp(record.created)
 
 
+class SafeFormatter(IsoFormatter):
+    """An :class:`IsoFormatter` that never loses a line to an argument whose ``__str__`` raises.
+
+    Example:
+        >>> class Bad:
+        ...     def __str__(self):
+        ...         raise ValueError
+        ...     __repr__ = __str__
+        >>> rec = logging.LogRecord("ferroflow", logging.INFO, __file__, 1, "got %s", (Bad(),), None)
+        >>> SafeFormatter("%(message)s").format(rec)
+        'got %s (arguments: <unprintable Bad object>)'
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Like :meth:`logging.Formatter.format`, computing the message safely first."""
+        try:
+            return super().format(record)
+        except Exception:  # noqa: BLE001 - getMessage raised inside the base class: retry with a safe message
+            record.msg, record.args = _record_message(record), None
+            return super().format(record)
+
+
 _PLAIN_FORMAT = "%(asctime)s %(levelname)-8s %(name)s: %(message)s"
 
 
@@ -162,13 +195,15 @@ def rich_log_handler(console: Any) -> logging.Handler:
     from rich.logging import RichHandler
     from rich.text import Text
 
-    return RichHandler(
+    handler = RichHandler(
         console=console,
         show_path=False,
         rich_tracebacks=True,
         omit_repeated_times=False,
         log_time_format=lambda moment: Text(moment.astimezone().isoformat(timespec="milliseconds")),
     )
+    handler.setFormatter(SafeFormatter("%(message)s"))
+    return handler
 
 
 class JsonFormatter(logging.Formatter):
@@ -191,7 +226,7 @@ class JsonFormatter(logging.Formatter):
             "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": _strip_markup(record.getMessage(), record),
+            "message": _strip_markup(_record_message(record), record),
         }
         ctx = current_task()
         if ctx is not None:
@@ -206,7 +241,7 @@ class JsonFormatter(logging.Formatter):
             data["exception"] = record.exc_text
         if record.stack_info:
             data["stack"] = record.stack_info
-        return json.dumps(data, ensure_ascii=False, default=str)
+        return json.dumps(data, ensure_ascii=False, default=json_default)
 
 
 class TaskLogCapture(logging.Handler):
@@ -217,7 +252,7 @@ class TaskLogCapture(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__(logging.NOTSET)
-        self.setFormatter(IsoFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
         """Capture ``record`` into the running task's context, if any."""
@@ -283,7 +318,7 @@ def _console_handler(stream: IO[str], use_colors: bool, json_output: bool, conso
 
         return rich_log_handler(Console(file=stream, theme=log_theme()))
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(IsoFormatter(_PLAIN_FORMAT))
+    handler.setFormatter(SafeFormatter(_PLAIN_FORMAT))
     return handler
 
 
@@ -342,7 +377,7 @@ def configure_logging(
         path = Path(log_file)
         path.parent.mkdir(parents=True, exist_ok=True)
         file_handler = logging.FileHandler(path, encoding="utf-8")
-        file_handler.setFormatter(JsonFormatter() if json_output else IsoFormatter(_PLAIN_FORMAT))
+        file_handler.setFormatter(JsonFormatter() if json_output else SafeFormatter(_PLAIN_FORMAT))
         handlers.append(file_handler)
     for handler in handlers:
         handler.setLevel(lvl)

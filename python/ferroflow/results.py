@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from .safetext import describe_error, safe_repr
+
 __all__ = [
     "NOT_GATHERED",
     "RUN_FIELDS",
@@ -240,7 +242,10 @@ class RunResult(Mapping[str, Any]):
         return self.status == "completed"
 
     def __repr__(self) -> str:
-        return f"RunResult(run_id={self.run_id!r}, workflow={self.workflow!r}, status={self.status!r}, results={self._results!r})"
+        return (
+            f"RunResult(run_id={self.run_id!r}, workflow={self.workflow!r}, status={self.status!r}, "
+            f"results={{{', '.join(f'{safe_repr(k)}: {safe_repr(v)}' for k, v in self._results.items())}}})"
+        )
 
 
 def error_text(record: TaskRecord) -> tuple[str | None, str | None]:
@@ -255,8 +260,7 @@ def error_text(record: TaskRecord) -> tuple[str | None, str | None]:
     err = record.error
     if err is None:
         return None, record.traceback
-    msg = str(err)
-    text = f"{type(err).__name__}: {msg}" if msg else type(err).__name__
+    text = describe_error(err)
     trace = record.traceback
     if trace is None and err.__traceback__ is not None:
         trace = "".join(tb.format_exception(type(err), err, err.__traceback__))

@@ -248,8 +248,9 @@ def test_watch_target_reacts_to_a_file_and_exits_130_on_sigint(tmp_path: Path) -
         table = "".join(lines)
         assert "watcher.mark" in table and "inbox" in table and "*.txt" in table and "added" in table
         (tmp_path / "inbox" / "a.txt").write_text("hello")
-        wait_until(lambda: (tmp_path / "seen" / "a.txt").exists(), timeout=20)
-        assert (tmp_path / "seen" / "a.txt").read_text() == "hello"
+        seen = tmp_path / "seen" / "a.txt"
+        # The handler writes the copy: wait for its content, not just for the file to exist.
+        wait_until(lambda: seen.exists() and seen.read_text() == "hello", timeout=20)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) == 130
     finally:
@@ -289,6 +290,13 @@ def test_sigterm_during_a_flow_run_stops_the_script_tree(tmp_path: Path) -> None
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 130
         wait_until(lambda: not _alive(child), timeout=15)
+        # The script is cancelled with the reason (not "failed ... exit code -15"), and so is its run.
+        listed = ferroflow("--json-logs", "runs", cwd=tmp_path)
+        run = json.loads(listed.stdout.splitlines()[0])
+        assert run["status"] == "cancelled", run
+        shown = ferroflow("--json-logs", "runs", run["run_id"], cwd=tmp_path)
+        assert shown.returncode == 0, shown.stderr
+        assert "stopped by a cancel of the run" in shown.stdout and "-15" not in shown.stdout
     finally:
         if proc.poll() is None:
             proc.kill()

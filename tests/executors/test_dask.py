@@ -19,12 +19,14 @@ from ferroflow import (
     FerroflowError,
     SequentialExecutor,
     Task,
+    TaskCancelledError,
     TaskStatus,
     TaskTimeoutError,
     Workflow,
     WorkflowError,
 )
 from ferroflow.executors.dask import DaskExecutor
+from ferroflow.safetext import describe_error
 
 from .test_equivalence import add_all, fail_if_multiple_of_7, outcome, random_workflow
 
@@ -425,3 +427,41 @@ def test_fusion_with_gather_sinks(client: Any, tmp_path: Path) -> None:
 def test_bad_fuse_value() -> None:
     with pytest.raises(FerroflowError, match="fuse must be 'auto', 'all' or 'off'"):
         DaskExecutor(fuse="maybe")
+
+
+@pytest.mark.parametrize("fuse", ["off", "all"])
+def test_one_status_vocabulary_on_dask(client: Any, fuse: str, tmp_path: Path) -> None:
+    calls = tmp_path / "calls"
+
+    def quitter() -> None:
+        sys.exit(3)
+
+    def stopped() -> None:
+        with calls.open("a") as f:
+            f.write("x")
+        raise TaskCancelledError("stopped from outside")
+
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise ValueError("__str__ is broken")
+
+        __repr__ = __str__
+
+    def boom() -> None:
+        raise Unprintable()
+
+    wf = Workflow(f"vocabulary-{fuse}")
+    wf.add_task(Task(fn=quitter, name="quitter", retries=1, delay=0))
+    wf.add_task(Task(fn=stopped, name="stopped", retries=2, delay=0))
+    wf.add_task(Task(fn=lambda stopped: stopped, name="after"))
+    wf.add_task(Task(fn=boom, name="boom"))
+    wf.add_task(Task(fn=lambda: "fine", name="fine"))
+    result = wf.run(executor=DaskExecutor(client=client, fuse=fuse), store=tmp_path, raise_on_failure=False)
+    assert result.status == "failed" and result["fine"] == "fine"
+    assert "task 'quitter' called sys.exit(3)" in str(result.errors["quitter"])
+    assert result.records["quitter"].attempts == 2
+    assert calls.read_text() == "x"  # cancelled: not retried
+    assert result.records["stopped"].status is TaskStatus.CANCELLED
+    assert result.records["stopped"].reason == "cancelled: stopped from outside"
+    assert result.records["after"].status is TaskStatus.CANCELLED
+    assert describe_error(result.errors["boom"]) == "Unprintable: <unprintable Unprintable object>"

@@ -116,8 +116,16 @@ def test_stop_cancels_an_in_flight_run_and_kills_its_processes(daemon: Path, hom
     stopped = ferroflow("scheduler", "stop", "--timeout", "30", cwd=daemon)
     assert stopped.returncode == 0
     wait_until(lambda: not _alive(sleeper), timeout=15)
-    (row,) = schedule_runs(open_store(home), schedule_id)
+    store = open_store(home)
+    (row,) = schedule_runs(store, schedule_id)
     assert row.status == "cancelled"
+    # The same word in the runs table, and the task says why it stopped (not "exit code -15").
+    assert row.run_id is not None
+    run = store.get_run(row.run_id)
+    assert run.run.status == "cancelled"
+    task = run.task("sleep")
+    assert task.status == "cancelled" and task.error is None
+    assert task.reason is not None and "stopped by a cancel of the run" in task.reason
 
 
 def test_stale_pid_file_is_detected_and_cleaned(tmp_path: Path, home: Path, flows: Path) -> None:

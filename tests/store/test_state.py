@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import multiprocessing.synchronize
 import os
 import subprocess
 import sys
@@ -224,3 +226,89 @@ def test_readers_and_writers_on_sqlite_state_do_not_see_lock_errors(tmp_path: Pa
         th.join()
     assert state.get("counter") == 299
     assert os.path.exists(tmp_path / "busy.db")
+
+
+# ---------------------------------------------------------------- atomic read-modify-write
+
+
+def _count_up(path: str, times: int, start: multiprocessing.synchronize.Event) -> None:
+    state = StateManager(path)
+    start.wait(60)
+    for _ in range(times):
+        state.incr("counter")
+        state.update("log", lambda seen: [*seen, os.getpid()], default=[])
+    state.close()
+
+
+@pytest.mark.parametrize("suffix", [".json", ".db"])
+def test_four_processes_incrementing_one_counter_lose_nothing(suffix: str, tmp_path: Path) -> None:
+    path = tmp_path / f"counter{suffix}"
+    StateManager(path).set("counter", 0)
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Event()
+    times = 150
+    procs = [ctx.Process(target=_count_up, args=(str(path), times, start)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    start.set()  # all four at once: they contend for every increment
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    state = StateManager(path)
+    assert state.get("counter") == 4 * times
+    log = state.get("log")
+    assert len(log) == 4 * times and sorted(set(log)) == sorted(p.pid for p in procs)
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_update_and_incr_keep_ttl_and_metadata_unless_given(kind: str, tmp_path: Path) -> None:
+    state = _make(kind, tmp_path)
+    state.set("n", 5, ttl=3600, metadata={"by": "importer"})
+    expires = state.get_entry("n").expires_at  # type: ignore[union-attr]
+    assert state.incr("n", 2) == 7 and state.incr("n", by=0.5) == 7.5
+    entry = state.get_entry("n")
+    assert entry is not None and entry.expires_at == expires and entry.metadata == {"by": "importer"}
+    assert state.update("n", lambda v: v * 2, metadata={"by": "doubler"}) == 15
+    assert state.get_metadata("n") == {"by": "doubler"}
+    assert state.incr("fresh") == 1 and state.get_entry("fresh").expires_at is None  # type: ignore[union-attr]
+    state.set("gone", 100, ttl=0.01)
+    wait_until(lambda: not state.has("gone"), timeout=10)
+    assert state.incr("gone", ttl=60) == 1  # expired: starts from 0 again
+    assert state.update("names", lambda names: [*names, "a"], default=[]) == ["a"]
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_incr_on_a_value_that_is_not_a_number_names_the_key_and_changes_nothing(kind: str, tmp_path: Path) -> None:
+    state = _make(kind, tmp_path)
+    state.set("name", "abc")
+    with pytest.raises(TypeError, match=r"state key 'name' holds str, not a number"):
+        state.incr("name")
+    assert state.get("name") == "abc"
+
+
+def test_temporary_files_of_a_killed_json_writer_are_removed_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    code = """
+        import sys
+        from ferroflow import StateManager
+        state = StateManager(sys.argv[1])
+        i = 0
+        while True:  # big saves: a temporary file is there most of the time
+            state.set(f"k{i % 20}", "v" * 400_000)
+            i += 1
+    """
+    leftovers: list[str] = []
+    for _ in range(20):  # until a kill lands in the middle of a save
+        child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), str(path)])
+        try:
+            wait_until(lambda: any(p.name.endswith(".tmp") for p in tmp_path.iterdir()), timeout=60, interval=0.001)
+        finally:
+            child.kill()
+            child.wait(timeout=30)
+        leftovers = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+        if leftovers:
+            break
+    assert leftovers, "no kill landed in the middle of a save"
+    state = StateManager(path)
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+    assert all(v == "v" * 400_000 for v in state.get_all().values())

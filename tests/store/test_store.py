@@ -373,7 +373,7 @@ def test_a_store_from_schema_version_1_is_migrated(tmp_path: Path) -> None:
 
     store = open_store(path)
     assert store is not None
-    assert store.schema_version == SCHEMA_VERSION == 5
+    assert store.schema_version == SCHEMA_VERSION == 6
     detail = store.get_run("old")
     assert detail.run.params == {"x": 1} and detail.task("a").logs == []
     assert store.resume_results("old", "wf") == ("old", {"a": 41})
@@ -404,7 +404,7 @@ def test_a_version_4_store_gets_the_run_processes_table_and_reclaims_a_dead_runs
     conn.close()
 
     store = open_store(path)
-    assert store is not None and store.schema_version == 5
+    assert store is not None and store.schema_version == SCHEMA_VERSION
     tree = ProcessTree()
     left = subprocess.Popen(
         [sys.executable, "-c", "import time; time.sleep(60)"],

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..errors import FerroflowError, WorkflowError
+from ..safetext import safe_str
 
 __all__ = ["CliState", "Output", "fail", "iso_time", "state", "user_errors", "when"]
 
@@ -29,7 +30,7 @@ EXIT_INTERRUPTED = 130
 
 def _json_value(value: object) -> object:
     """Times as ISO 8601 (as everywhere else in the JSON output); anything else as text."""
-    return value.isoformat() if isinstance(value, datetime) else str(value)
+    return value.isoformat() if isinstance(value, datetime) else safe_str(value)
 
 
 class Output:
@@ -131,8 +132,12 @@ class CliState:
         return path
 
     def existing_store(self) -> Any:
-        """The store if its database exists, else None: read-only commands create nothing."""
-        return self.store() if self.store_file().exists() else None
+        """The store opened for reading if its database exists, else None: read-only commands create nothing."""
+        from ..store.store import DEFAULT_STORE, open_store
+
+        if not self.store_file().exists():
+            return None
+        return open_store(self.home if self.home is not None else DEFAULT_STORE, readonly=True)
 
 
 def default_state() -> CliState:
@@ -186,9 +191,9 @@ def user_errors(output: Output) -> Iterator[None]:
     try:
         yield
     except WorkflowError as exc:
-        fail(output, str(exc).splitlines()[0], EXIT_FAILED)
+        fail(output, safe_str(exc).splitlines()[0], EXIT_FAILED)
     except FerroflowError as exc:
-        fail(output, str(exc), EXIT_USAGE)
+        fail(output, safe_str(exc), EXIT_USAGE)
     except FileExistsError as exc:
         fail(output, f"cannot create the folder {exc.filename}: a file of that name is in the way", EXIT_USAGE)
     except OSError as exc:

@@ -19,6 +19,7 @@ from rich.markup import escape
 from ..engine.display import LiveProgress
 from ..log import console_log_handler
 from ..results import RunResult, TaskRecord, TaskStatus, run_fields
+from ..safetext import safe_str
 from ._output import Output
 
 __all__ = ["RunProgress", "print_run_summary"]
@@ -98,7 +99,7 @@ class RunProgress:
                 total=self.total,
                 failed=failed,
                 reason=record.reason,
-                error=str(record.error) if record.error is not None else None,
+                error=safe_str(record.error) if record.error is not None else None,
             )
         else:
             reason = f": {record.reason}" if record.reason and record.status is not TaskStatus.COMPLETED else ""
@@ -113,7 +114,7 @@ def print_run_summary(output: Output, result: RunResult, log_dir: str | None = N
         output.json(
             "run_finished",
             **run_fields(result, ("run_id", "workflow", "status", "stats")),
-            errors={name: str(err) for name, err in result.errors.items()},
+            errors={name: safe_str(err) for name, err in result.errors.items()},
             log_dir=log_dir,
         )
         return
@@ -137,7 +138,7 @@ def print_run_summary(output: Output, result: RunResult, log_dir: str | None = N
         highlight=False,
     )
     for name, err in result.errors.items():
-        text = str(err).strip()
+        text = safe_str(err).strip()
         first, _, rest = text.partition("\n")
         output.print(f"  [red]✗ {escape(name)}[/]: {escape(first)}", highlight=False, markup=True)
         for line in rest.splitlines()[-15:]:

@@ -13,6 +13,7 @@ from rich.tree import Tree
 
 from ..errors import FlowFileError, StoreError
 from ..results import RUN_FIELDS, run_fields
+from ..safetext import safe_str
 from ._help import FlagGroup
 from ._output import Output, state, user_errors, when
 
@@ -220,7 +221,7 @@ def render_report(report: PipelineReport) -> Tree:
         for step in file.steps:
             _add_step(node, step)
     for error in report.errors:
-        tree.add(Text(f"error: {error}", style="red"))
+        tree.add(Text(f"error: {safe_str(error)}", style="red"))
     return tree
 
 
@@ -232,12 +233,12 @@ def _add_step(parent: Tree, step: StepReport) -> None:
     node = parent.add(Text.assemble((step.label, "bold"), " ", (status, _STATUS_STYLE.get(status, "")), took + extra))
     logs = step.metadata.get("logs") if isinstance(step.metadata, dict) else None
     for note in [*step.notes[-6:], *(logs or [])[-4:]]:
-        for line in str(note).splitlines()[-8:]:
+        for line in safe_str(note).splitlines()[-8:]:
             node.add(Text(line, style="dim"))
     for warning in step.warnings:
         node.add(Text(f"warning: {warning}", style="yellow"))
     for error in step.errors:
-        node.add(Text(f"error: {str(error).strip()}", style="red"))
+        node.add(Text(f"error: {safe_str(error).strip()}", style="red"))
 
 
 @report_app.command("show")

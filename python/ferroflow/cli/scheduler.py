@@ -88,16 +88,36 @@ def stop(
 
 def status_renderable(status: SchedulerStatus) -> Group:
     """The status screen: daemon line plus a table of schedules."""
-    if status.running and status.info is not None:
+    damaged: Text | None = None
+    if status.running and status.info is not None and not status.pid_file_damaged:
         info = status.info
         head = Text.assemble(
             ("scheduler running", "bold green"),
             f"  pid {info.pid}  uptime {timedelta_text(info.uptime_seconds)}  "
             f"check every {info.check_interval:g}s  catch-up {info.catchup}",
         )
+    elif status.running and status.info is not None:
+        info = status.info
+        head = Text.assemble(
+            ("scheduler running", "bold green"), f"  pid {info.pid}  uptime {timedelta_text(info.uptime_seconds)}"
+        )
+        damaged = Text(
+            f"its pid file {status.pid_file} is damaged: the pid comes from the lock the scheduler holds "
+            "(it rewrites the file at its next check)",
+            style="yellow",
+        )
+    elif status.running:
+        head = Text.assemble(("scheduler running", "bold green"), "  pid unknown")
+        damaged = Text(
+            f"its pid file {status.pid_file} is damaged and this system does not tell which process holds "
+            f"its lock; it rewrites the file at its next check, or stop it with `kill $(lsof -t {status.pid_file})`",
+            style="yellow",
+        )
     else:
         head = Text("scheduler not running", style="bold yellow")
     parts: list[Any] = [head]
+    if damaged is not None:
+        parts.append(damaged)
     if status.stale_pid is not None:
         parts.append(
             Text(f"removed a stale pid file left by a crashed scheduler (pid {status.stale_pid})", style="yellow")
@@ -133,6 +153,7 @@ def _status_json(out: Output, status: SchedulerStatus) -> None:
         pid=info.pid if info else None,
         uptime_seconds=info.uptime_seconds if info else None,
         stale_pid=status.stale_pid,
+        pid_file_damaged=status.pid_file_damaged,
         schedules=[
             {
                 "id": st.schedule.id,

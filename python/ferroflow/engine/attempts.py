@@ -29,13 +29,14 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..context import CURRENT_TASK, TaskContext
-from ..errors import TaskTimeoutError
+from ..errors import FerroflowError, TaskTimeoutError
+from ..safetext import safe_repr
 from . import bridge
 
 if TYPE_CHECKING:
     from .tasks import Task
 
-__all__ = ["SyncAttempt", "async_attempt", "call_when", "inline_attempt"]
+__all__ = ["SyncAttempt", "async_attempt", "call_when", "exit_failure", "inline_attempt"]
 
 logger = logging.getLogger("ferroflow")
 
@@ -56,6 +57,23 @@ def call_when(t: Task[..., Any], args: list[Any], kwargs: dict[str, Any]) -> boo
     return bool(value)
 
 
+def exit_failure(task_name: str, exc: SystemExit) -> FerroflowError:
+    """The error that fails a task whose code called ``sys.exit(code)``.
+
+    A task's ``SystemExit`` does not end the run (nor set the CLI's exit code): the task is
+    ``failed`` and the run goes on like after any other error.
+
+    Example:
+        >>> str(exit_failure("load", SystemExit(3)))
+        "task 'load' called sys.exit(3): raise an exception to fail a task; the run goes on"
+    """
+    error = FerroflowError(
+        f"task {task_name!r} called sys.exit({safe_repr(exc.code)}): raise an exception to fail a task; the run goes on"
+    )
+    error.__cause__ = exc
+    return error
+
+
 def _invoke(t: Task[..., Any], args: list[Any], kwargs: dict[str, Any], ctx: TaskContext) -> Any:
     token = CURRENT_TASK.set(ctx)
     try:
@@ -66,6 +84,8 @@ def _invoke(t: Task[..., Any], args: list[Any], kwargs: dict[str, Any], ctx: Tas
             else:
                 value = bridge.run_coroutine_sync(value)
         return value
+    except SystemExit as e:
+        raise exit_failure(t.name, e) from e
     finally:
         CURRENT_TASK.reset(token)
 
@@ -135,5 +155,7 @@ async def async_attempt(t: Task[..., Any], args: list[Any], kwargs: dict[str, An
             raise TaskTimeoutError(
                 f"task {t.name!r} timed out after {t.timeout:g} s (attempt {ctx.attempt}); {detail}"
             ) from None
+    except SystemExit as e:
+        raise exit_failure(t.name, e) from e
     finally:
         CURRENT_TASK.reset(token)

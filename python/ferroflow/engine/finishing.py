@@ -10,6 +10,7 @@ from typing import Any
 
 from ..errors import WorkflowError
 from ..results import RunResult, TaskStatus
+from ..safetext import describe_error
 from .capture import capture_output
 from .plan import PlanExecutor, RunPlan
 
@@ -125,7 +126,7 @@ def _attach_report(result: RunResult, plan: RunPlan) -> None:
 
 def _workflow_error(result: RunResult) -> WorkflowError:
     failed = [(n, e) for n, e in result.errors.items()]
-    shown = "; ".join(f"{n} ({type(e).__name__}: {e})" for n, e in failed[:5])
+    shown = "; ".join(f"{n} ({describe_error(e)})" for n, e in failed[:5])
     more = f"; and {len(failed) - 5} more" if len(failed) > 5 else ""
     blocked = sum(1 for r in result.records.values() if r.status is TaskStatus.UPSTREAM_FAILED)
     tail = f"; {blocked} downstream task(s) did not run" if blocked else ""

@@ -27,10 +27,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..context import CURRENT_TASK, TaskContext, TaskSlot
+from ..errors import TaskCancelledError
 from ..results import NOT_GATHERED, FailedAttempt, RunResult, TaskRecord, TaskStatus
+from ..safetext import describe_error, safe_str
 from ..store.store import DEFAULT_STORE
 from ..trigger import Trigger, current_trigger
-from .attempts import SyncAttempt, async_attempt, call_when, inline_attempt
+from .attempts import SyncAttempt, async_attempt, call_when, exit_failure, inline_attempt
 from .inputs import Binding
 from .retries import RetryPolicy
 from .tasklog import OnFinal, OnStart, task_log_hooks
@@ -328,10 +330,10 @@ class RunPlan:
                     value = fns[i](results[a], results[b], results[c])
                 else:
                     value = fns[i](*map(get, up))
-            except Exception as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
+            except (Exception, SystemExit) as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
                 slot.node = -1
                 return fail(i, e, slot.taken(i))
-            except BaseException:  # KeyboardInterrupt, SystemExit: stop the run, leave no context behind
+            except BaseException:  # KeyboardInterrupt: stop the run, leave no context behind
                 slot.node = -1
                 slot.built = None
                 raise
@@ -382,8 +384,11 @@ class RunPlan:
             return True
         return False
 
-    def _fail_attempt(self, i: int, error: Exception, ctx: TaskContext | None) -> bool:
-        """The fast path's failure: keep what the attempt logged, then fail the task."""
+    def _fail_attempt(self, i: int, error: Exception | SystemExit, ctx: TaskContext | None) -> bool:
+        """The fast path's failure: keep what the attempt logged, then fail the task (a task
+        calling ``sys.exit()`` fails; the run goes on)."""
+        if isinstance(error, SystemExit):
+            error = exit_failure(self.names[i], error)
         if ctx is not None:
             ctx.flush_output()
             if ctx.logs:
@@ -425,7 +430,8 @@ class RunPlan:
     def mark_blocked(self, nodes: Sequence[int]) -> None:
         """Mark ``nodes`` ``UPSTREAM_FAILED`` (an upstream failed, so they never run)."""
         for i in nodes:
-            self._set_final(i, _UPSTREAM_FAILED, reason=self._blocked_reason(i))
+            reason = self._blocked_reason(i)
+            self._set_final(i, _CANCELLED if reason.startswith("cancelled:") else _UPSTREAM_FAILED, reason=reason)
 
     def mark_cancelled(
         self, nodes: Sequence[int], reason: str = "cancelled: an earlier task failed (fail_fast)"
@@ -468,6 +474,9 @@ class RunPlan:
                 if status[p] is _FAILED:
                     found = f"upstream task {self.names[p]!r} failed"
                     break
+                if status[p] is _CANCELLED:
+                    found = f"cancelled: upstream task {self.names[p]!r} was cancelled"
+                    break
                 if p in roots:
                     found = roots[p]
                     break
@@ -498,12 +507,15 @@ class RunPlan:
             self._final_hook(i)
 
     def _fail(self, i: int, error: BaseException, *, log: bool = True) -> bool:
+        if isinstance(error, TaskCancelledError):  # stopped by the user or the run: not a failure
+            self._set_final(i, _CANCELLED, reason=f"cancelled: {safe_str(error)}")
+            return False
         if self.fail_fast:
             self.stopping.set()
         self.errors[i] = error
         self.tracebacks[i] = "".join(traceback.format_exception(error))
         if log:
-            logger.error("task %r failed: %s: %s", self.names[i], type(error).__name__, error)
+            logger.error("task %r failed: %s", self.names[i], describe_error(error))
         self._set_final(i, _FAILED)
         return False
 
@@ -541,7 +553,7 @@ class RunPlan:
             try:
                 go = call_when(t, args, kwargs)
             except Exception as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
-                logger.error("task %r: its `when` condition raised %s: %s", t.name, type(e).__name__, e)
+                logger.error("task %r: its `when` condition raised %s", t.name, describe_error(e))
                 e.add_note(f"raised by the `when` condition of task {t.name!r}")
                 return self._fail(i, e, log=False)
             if not go:
@@ -575,11 +587,10 @@ class RunPlan:
             raise error
         delay = policy.delay_for(attempt, self.options.rand) if self.options.rand else policy.delay_for(attempt)
         logger.warning(
-            "task %r attempt %d failed (%s: %s); retry %d/%d in %.3g s",
+            "task %r attempt %d failed (%s); retry %d/%d in %.3g s",
             t.name,
             attempt,
-            type(error).__name__,
-            error,
+            describe_error(error),
             attempt,
             policy.retries,
             delay,
@@ -642,16 +653,12 @@ class RunPlan:
 
     def _keep_failed_attempt(self, i: int, error: Exception, attempt: int) -> None:
         now = time.time()
-        try:
-            message = str(error)
-        except Exception:  # noqa: BLE001 - a user's __str__ may raise
-            message = "<the error's message could not be formatted>"
         self.failed_attempts.setdefault(i, []).append(
             FailedAttempt(
                 attempt,
                 self.attempt_started.get(i, self.started[i] or now),
                 now,
-                f"{type(error).__name__}: {message}" if message else type(error).__name__,
+                describe_error(error),
                 "".join(traceback.format_exception(error)),
             )
         )
@@ -699,9 +706,9 @@ class RunPlan:
         token = CURRENT_TASK.set(ctx)
         try:
             value = await t.fn(*[results[j] for j in up_pos])
-        except Exception as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
             self._add_logs(i, ctx)
-            return self._fail(i, e)
+            return self._fail(i, exit_failure(t.name, e) if isinstance(e, SystemExit) else e)
         finally:
             CURRENT_TASK.reset(token)
         results[i] = value

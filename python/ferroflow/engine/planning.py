@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
+from ..safetext import json_default
 from ..store.store import open_store
 from . import bridge
 from .plan import Bindings, FastTable, RunOptions, RunPlan
@@ -149,7 +150,7 @@ def _resolve_resume(store: Store | None, options: RunOptions, workflow: str) -> 
 def _warn_changed_params(store: Store, run_id: str, workflow: str, params: dict[str, Any]) -> None:
     """Resuming reuses results computed with the earlier run's parameters: say so when they differ."""
     earlier = store.get_run_summary(run_id).params
-    now = json.loads(json.dumps(params, default=str))  # compared as the store keeps them
+    now = json.loads(json.dumps(params, default=json_default))  # compared as the store keeps them
     changed = sorted(k for k in earlier.keys() | now.keys() if earlier.get(k) != now.get(k))
     if changed:
         logger.warning(

@@ -18,6 +18,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..errors import TaskCancelledError
+
 __all__ = ["RetryPolicy"]
 
 
@@ -64,8 +66,13 @@ class RetryPolicy:
         return self.retries + 1
 
     def should_retry(self, error: BaseException, attempt: int) -> bool:
-        """Whether attempt number ``attempt`` (1-based) failing with ``error`` is retried."""
-        return attempt <= self.retries and isinstance(error, self.retry_on)
+        """Whether attempt number ``attempt`` (1-based) failing with ``error`` is retried.
+
+        A :class:`~ferroflow.errors.TaskCancelledError` never is: the task was stopped, it did not fail.
+        """
+        return (
+            attempt <= self.retries and isinstance(error, self.retry_on) and not isinstance(error, TaskCancelledError)
+        )
 
     def delay_for(self, retry: int, rand: Callable[[], float] = random.random) -> float:
         """Seconds to wait before retry number ``retry`` (1 for the first retry).

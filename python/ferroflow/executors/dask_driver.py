@@ -32,6 +32,7 @@ from .._core import Graph, ReadyTracker
 from ..engine.remote import RemoteCall, RemoteSteps
 from ..errors import FerroflowError
 from ..results import NOT_GATHERED, TaskStatus
+from ..safetext import describe_error
 from .dask_worker import Outcome, Payload, Upstream, run_attempt, run_group, summarize, summarize_group
 
 if TYPE_CHECKING:
@@ -168,9 +169,9 @@ class DaskDriver:
         """A future that ended without an outcome: the cluster lost it, or it was cancelled."""
         try:
             exc = f.exception(timeout=5)
-            detail = f"{type(exc).__name__}: {exc}"
+            detail = describe_error(exc)
         except Exception as e:  # noqa: BLE001 - whatever the cluster says, the task fails naming it
-            detail = f"{type(e).__name__}: {e}"
+            detail = describe_error(e)
         nodes = self.units[w.unit]
         for node in nodes:
             if self.plan.status[node] in _GOOD or self.plan.status[node] is TaskStatus.FAILED:
@@ -293,7 +294,7 @@ class DaskDriver:
         except Exception as e:
             raise FerroflowError(
                 f"task {t.name!r}: its function or inputs cannot be pickled to send them to Dask workers "
-                f"({type(e).__name__}: {e}); use module-level functions and plain data"
+                f"({describe_error(e)}); use module-level functions and plain data"
             ) from e
         return payload
 

@@ -33,6 +33,7 @@ from ..engine.attempts import call_when, inline_attempt
 from ..engine.capture import install_for_good
 from ..engine.retries import RetryPolicy
 from ..errors import FerroflowError
+from ..safetext import describe_error
 
 __all__ = [
     "Outcome",
@@ -148,7 +149,7 @@ def _carried(e: BaseException) -> BaseException:
     try:
         cloudpickle.dumps(e)
     except Exception:  # noqa: BLE001 - whatever pickling raises, the error still travels
-        return RuntimeError(f"{type(e).__name__}: {e}")
+        return RuntimeError(describe_error(e))
     return e
 
 
@@ -175,7 +176,7 @@ def run_attempt(payload: bytes, attempt: int, upstream: Mapping[int, Any]) -> Ou
         p: Payload = cloudpickle.loads(payload)
     except Exception as e:  # noqa: BLE001 - a worker missing a module: the task fails naming it
         error = FerroflowError(
-            f"the Dask worker could not load the task ({type(e).__name__}: {e}); install the module it needs "
+            f"the Dask worker could not load the task ({describe_error(e)}); install the module it needs "
             "on every worker, or make it importable there"
         )
         return Outcome("err", None, error, [], started, time.time())
@@ -205,7 +206,7 @@ def run_attempt(payload: bytes, attempt: int, upstream: Mapping[int, Any]) -> Ou
     except Exception as e:  # noqa: BLE001 - user code may return anything; the task fails naming itself
         error = FerroflowError(
             f"task {p.name!r} returned an object that cannot be pickled ({type(value).__name__}: "
-            f"{type(e).__name__}: {e}); results travel between Dask workers: return plain data"
+            f"{describe_error(e)}); results travel between Dask workers: return plain data"
         )
         return Outcome("err", None, error, ctx.logs, started, time.time())
     return Outcome("ok", blob, None, ctx.logs, started, time.time())

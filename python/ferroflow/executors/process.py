@@ -26,9 +26,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import cloudpickle
 
 from ..context import CURRENT_TASK, TaskContext
+from ..engine.attempts import exit_failure
 from ..engine.capture import install_for_good
 from ..errors import FerroflowError, TaskTimeoutError
 from ..processes import DIE_WITH_PARENT, spawn
+from ..safetext import describe_error
 from .base import BaseExecutor, check_workers, drive_with_pool
 
 if TYPE_CHECKING:
@@ -58,7 +60,7 @@ def _run_call(message: bytes) -> bytes:
         fn, args, kwargs, ctx_fields = cloudpickle.loads(message)
     except Exception as e:  # noqa: BLE001 - whatever unpickling raises is reported, never fatal to the worker
         error = FerroflowError(
-            f"the worker process could not load the task ({type(e).__name__}: {e}); the process executor "
+            f"the worker process could not load the task ({describe_error(e)}); the process executor "
             "imports the task's module in a fresh interpreter: make it importable there, or use the thread executor"
         )
         return bytes(cloudpickle.dumps(("err", error, traceback.format_exc(), [])))
@@ -68,13 +70,17 @@ def _run_call(message: bytes) -> bytes:
         value = fn(*args, **kwargs)
         if asyncio.iscoroutine(value):
             value = asyncio.run(value)
-    except Exception as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
+    except (Exception, SystemExit, KeyboardInterrupt) as e:  # noqa: BLE001 - user code may raise anything
         tb = traceback.format_exc()
         ctx.flush_output()
+        if isinstance(e, SystemExit):
+            e = exit_failure(ctx.task, e)
+        elif isinstance(e, KeyboardInterrupt):  # interrupts the run, as it does on the other executors
+            return bytes(cloudpickle.dumps(("interrupted", None, tb, ctx.logs)))
         try:
             return bytes(cloudpickle.dumps(("err", e, tb, ctx.logs)))
         except Exception:  # noqa: BLE001 - user code may raise anything; recorded, never lost
-            carried = RuntimeError(f"{type(e).__name__}: {e}")
+            carried = RuntimeError(describe_error(e))
             return bytes(cloudpickle.dumps(("err", carried, tb, ctx.logs)))
     finally:
         CURRENT_TASK.reset(token)
@@ -84,7 +90,7 @@ def _run_call(message: bytes) -> bytes:
     except Exception as e:  # noqa: BLE001 - user code may raise anything; recorded, never lost
         error = FerroflowError(
             f"task {ctx.task!r} returned an object that cannot be pickled "
-            f"({type(value).__name__}: {type(e).__name__}: {e}); the process executor must send results "
+            f"({type(value).__name__}: {describe_error(e)}); the process executor must send results "
             "back to the parent: return plain data, or use the thread executor"
         )
         return bytes(cloudpickle.dumps(("err", error, traceback.format_exc(), ctx.logs)))
@@ -192,7 +198,7 @@ class _Pool:
         except Exception as e:
             raise FerroflowError(
                 f"task {t.name!r}: its function or inputs cannot be pickled for the process executor "
-                f"({type(e).__name__}: {e})"
+                f"({describe_error(e)})"
             ) from e
         w = self._worker()
         w.send.send_bytes(message)
@@ -212,6 +218,8 @@ class _Pool:
         ctx.logs.extend(logs)
         if kind == "ok":
             return value
+        if kind == "interrupted":
+            raise KeyboardInterrupt(f"task {t.name!r} was interrupted (KeyboardInterrupt in its worker process)")
         if tb:
             value.add_note(f"in the worker process:\n{tb}")
         raise value

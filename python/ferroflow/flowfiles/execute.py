@@ -32,7 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from ..context import current_task
+from ..errors import TaskCancelledError
 from ..processes import ProcessTree, process_start_time
+from ..safetext import json_default
 from .model import FlowSpec, TaskSpec, check_placeholders, parse_flow_file, resolve_tasks_dir, script_path
 from .params import check_params
 from .scripts import (
@@ -194,7 +196,7 @@ class FlowDefinition:
             "FERROFLOW_RUN_ID": run_id,
             "FERROFLOW_FLOW": self.name,
             "FERROFLOW_TASK": task.id,
-            "FERROFLOW_PARAMS": json.dumps(params, default=str, sort_keys=True),
+            "FERROFLOW_PARAMS": json.dumps(params, default=json_default, sort_keys=True),
             "FERROFLOW_OUTPUT_DIR": str(self.output_dir),
         }
 
@@ -236,7 +238,7 @@ class FlowDefinition:
             "",
             f"export FERROFLOW_FLOW={shlex.quote(self.name)}",
             'export FERROFLOW_RUN_ID="dry-run-$(date +%Y%m%dT%H%M%S)-$$"',
-            f"export FERROFLOW_PARAMS={shlex.quote(json.dumps(params, default=str, sort_keys=True))}",
+            f"export FERROFLOW_PARAMS={shlex.quote(json.dumps(params, default=json_default, sort_keys=True))}",
             f"export FERROFLOW_OUTPUT_DIR={shlex.quote(str(self.output_dir))}",
             f'TMP_DIR="$(mktemp -d -t {shlex.quote("ferroflow-" + self.name + ".XXXXXX")})"',
             "export TMP_DIR",
@@ -387,7 +389,9 @@ class ScriptTaskRunner:
             if outcome.stderr_tail:
                 ctx.logs.append("stderr (tail):\n" + outcome.stderr_tail)
         if outcome.cancelled:
-            raise ScriptFailedError(self.task.id, outcome.exit_code, f"cancelled: {outcome.tree_state()}")
+            raise TaskCancelledError(
+                f"task {self.task.id!r} was stopped by a cancel of the run ({outcome.tree_state()})"
+            )
         if outcome.exit_code != 0:
             raise ScriptFailedError(self.task.id, outcome.exit_code, outcome.stderr_tail[-1500:], str(stderr_path))
         return summary

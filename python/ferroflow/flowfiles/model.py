@@ -42,7 +42,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from .._core import Graph
 from ..errors import CycleError, FlowFileError
@@ -151,6 +151,7 @@ class FlowSpec(BaseModel):
     version: str | None = None
     params: dict[str, Scalar | None] = Field(default_factory=dict)
     tasks: list[TaskSpec] = Field(min_length=1)
+    _by_id: dict[str, TaskSpec] = PrivateAttr(default_factory=dict)
 
     @field_validator("version", mode="before")
     @classmethod
@@ -169,12 +170,16 @@ class FlowSpec(BaseModel):
             _check_scalar(item, f"param {key!r}")
         return value
 
+    def model_post_init(self, context: Any, /) -> None:
+        """Index the tasks by id, once: :meth:`task` is a dict lookup, so loading stays linear."""
+        by_id: dict[str, TaskSpec] = {}
+        for t in self.tasks:
+            by_id.setdefault(t.id, t)  # the first of a repeated id, as a scan would find it
+        self._by_id = by_id
+
     def task(self, task_id: str) -> TaskSpec:
         """The task with this id (``KeyError`` if none)."""
-        for t in self.tasks:
-            if t.id == task_id:
-                return t
-        raise KeyError(task_id)
+        return self._by_id[task_id]
 
 
 def format_path(loc: Path_) -> str:
@@ -460,18 +465,21 @@ def check_placeholders(spec: FlowSpec, file: Path, available: Mapping[str, objec
     """
     from .scripts import placeholder_names
 
+    missing = [
+        (("tasks", n, *loc), name)
+        for n, task in enumerate(spec.tasks)
+        for loc, text in _templated_fields(task)
+        for name in placeholder_names(text)
+        if name not in available
+    ]
+    if not missing:
+        return  # the file is read again for positions only when there is something to point at
     _, positions = parse_with_positions(file.read_text(encoding="utf-8"), FLOW_SUFFIXES[file.suffix.lower()])
     problems = _Problems(file, positions, {n: task.id for n, task in enumerate(spec.tasks)})
     names = sorted(available)
-    for n, task in enumerate(spec.tasks):
-        for loc, text in _templated_fields(task):
-            for name in placeholder_names(text):
-                if name not in available:
-                    hint = suggest(name, names)
-                    problems.add(
-                        ("tasks", n, *loc),
-                        f'no value for placeholder "{{{name}}}"{hint}: add it to "params" or pass --params',
-                    )
+    for loc, name in missing:
+        hint = suggest(name, names)
+        problems.add(loc, f'no value for placeholder "{{{name}}}"{hint}: add it to "params" or pass --params')
     problems.raise_if_any()
 
 

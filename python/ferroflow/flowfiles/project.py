@@ -173,12 +173,9 @@ class FlowWorkflow(Workflow):
         tmp.chmod(0o755)
         os.replace(tmp, path)
         layers = [[self.flow.spec.task(t) for t in layer] for layer in self.flow.layers()]
-        plan = [[(t.id, t.depends_on, self._command_text(t.id, merged)) for t in layer] for layer in layers]
+        values = self.flow.values(merged, run_id="$FERROFLOW_RUN_ID", tmp_dir=Path("$TMP_DIR"))
+        plan = [[(t.id, t.depends_on, self.flow.command_for(t, values).as_bash()) for t in layer] for layer in layers]
         return DryRun(flow=self.flow.name, params=merged, plan=plan, script_path=path, script=script)
-
-    def _command_text(self, task_id: str, params: dict[str, Any]) -> str:
-        values = self.flow.values(params, run_id="$FERROFLOW_RUN_ID", tmp_dir=Path("$TMP_DIR"))
-        return self.flow.command_for(self.flow.spec.task(task_id), values).as_bash()
 
 
 @dataclass(slots=True)

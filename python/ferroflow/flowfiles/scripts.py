@@ -40,6 +40,7 @@ from pathlib import Path
 
 from ..errors import ScriptFailedError, TaskTimeoutError
 from ..processes import DIE_WITH_PARENT, ProcessInfo, ProcessTree, describe, spawn
+from ..safetext import json_default
 
 logger = logging.getLogger("ferroflow.flow")
 
@@ -203,7 +204,7 @@ def render_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None or isinstance(value, list | tuple | dict):
-        return json.dumps(value, ensure_ascii=False, default=str)
+        return json.dumps(value, ensure_ascii=False, default=json_default)
     return str(value)
 
 

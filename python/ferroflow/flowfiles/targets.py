@@ -36,6 +36,7 @@ from typing import Any
 
 from ..context import LOADING_TARGET
 from ..errors import FerroflowError, FlowFileError
+from ..safetext import describe_error
 from .model import FLOW_SUFFIXES, display_path, suggest
 from .project import Project, Target
 
@@ -162,7 +163,7 @@ def _import_user_code(target: Target) -> Any:
             "",
         )
         at = f" (at {where})" if where else ""
-        raise FlowFileError(f"cannot import {target.spec}: {type(exc).__name__}: {exc}{at}") from None
+        raise FlowFileError(f"cannot import {target.spec}: {describe_error(exc)}{at}") from None
 
 
 def load_python_target(target: Target) -> PythonTarget:

@@ -21,6 +21,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from ..errors import StoreError
+from ..safetext import describe_error
 from .models import FileReport, PipelineReport, StepReport, utc_now
 
 __all__ = ["bind_pipeline", "current_pipeline", "pipeline_file", "pipeline_step"]
@@ -56,11 +57,6 @@ def bind_pipeline(report: PipelineReport) -> Iterator[PipelineReport]:
         yield report
     finally:
         _PIPELINE.reset(token)
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _trace(exc: BaseException) -> str:
@@ -111,11 +107,11 @@ def pipeline_step(
         yield step
     except Exception as exc:
         step.metadata["traceback"] = _trace(exc)
-        step.fail(_describe(exc))
+        step.fail(describe_error(exc))
         if raise_on_exception:
             raise
     except BaseException as exc:
-        step.fail(f"interrupted: {_describe(exc)}")
+        step.fail(f"interrupted: {describe_error(exc)}")
         raise
     else:
         step.end()
@@ -199,10 +195,10 @@ def _record_failure(
     file: FileReport, exc: BaseException, save_to: PipelineReport | None, *, interrupted: bool = False
 ) -> None:
     file.metadata["traceback"] = _trace(exc)
-    file.error(f"interrupted: {_describe(exc)}" if interrupted else _describe(exc))
+    file.error(f"interrupted: {describe_error(exc)}" if interrupted else describe_error(exc))
     for step in file.steps:
         if not step.status.is_final:
-            step.fail(f"interrupted: {_describe(exc)}" if interrupted else _describe(exc))
+            step.fail(f"interrupted: {describe_error(exc)}" if interrupted else describe_error(exc))
     if save_to is not None and save_to.output_path is not None:
         file.finished_at = utc_now()
         try:

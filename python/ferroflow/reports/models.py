@@ -33,6 +33,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field, model_validator
 
 from ..errors import StoreError
+from ..safetext import json_default
 
 __all__ = [
     "REPORT_VERSION",
@@ -463,7 +464,7 @@ def dump_report(path: str | os.PathLike[str], report: BaseModel) -> Path:
         'b'
     """
     target = Path(path)
-    data = report.model_dump_json(indent=2, fallback=str).encode()
+    data = report.model_dump_json(indent=2, fallback=json_default).encode()
     fd, tmp = -1, ""
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)

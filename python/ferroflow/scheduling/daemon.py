@@ -5,11 +5,16 @@ detached process (its own session, parent gone) or runs the same loop in the
 foreground. The daemon holds an exclusive ``flock`` on ``scheduler.pid`` next to
 the store file for its whole life, so:
 
-- a second daemon cannot start (it reads the running pid from the file);
+- the lock, not the file's text, says whether a daemon runs: a reader finds
+  the holder in the kernel's lock table (``/proc/locks`` on Linux) without
+  locking anything, so a damaged or emptied file never hides a live daemon,
+  and the daemon rewrites such a file at its next check;
+- a second daemon cannot start (it names the lock holder's pid); a reader's
+  brief shared-lock probe (off Linux) only delays a start, never fails it;
 - a pid file left by a crashed daemon is not locked, which marks it stale: it
   is reported and replaced;
-- ``stop`` from any shell sends ``SIGTERM`` to the pid and waits for the lock
-  to be released.
+- ``stop`` from any shell sends ``SIGTERM`` to the lock holder and waits for
+  the lock to be released.
 
 The loop itself lives in :mod:`ferroflow.scheduling.loop`. On ``SIGTERM`` the
 daemon starts nothing new, lets in-flight runs finish for ``grace`` seconds,
@@ -42,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import AlreadyRunningError, FerroflowError, StoreError
 from ..flowfiles.scripts import read_tail
-from ..processes import process_alive
+from ..processes import flock_holders, process_alive, process_started_at
 from .loop import Scheduler, run_one
 from .schedules import Catchup
 from .table import Schedule, ScheduleRun, ensure_tables, last_schedule_run, list_schedules
@@ -54,9 +59,11 @@ __all__ = [
     "AlreadyRunningError",
     "DaemonInfo",
     "PidFile",
+    "PidFileState",
     "Scheduler",
     "SchedulerStatus",
     "pid_file_path",
+    "probe_pid_file",
     "scheduler_status",
     "serve",
     "start_daemon",
@@ -99,11 +106,36 @@ def _read_info(path: Path) -> DaemonInfo | None:
     if not isinstance(data, dict) or not isinstance(data.get("pid"), int):
         return None
     known = {k: data[k] for k in DaemonInfo.__dataclass_fields__ if k in data}
-    return DaemonInfo(**known)
+    try:
+        return DaemonInfo(**known)
+    except TypeError:
+        return None
+
+
+#: Longest a reader's probe can hold a shared lock on the pid file: a start that
+#: meets a lock held by no known daemon retries this long before giving up.
+_PROBE_WAIT_S = 1.0
+
+
+def _exclusive_holder(path: Path) -> int | None | bool:
+    """The pid holding an exclusive ``flock`` on ``path``; ``False`` if none does; ``None`` if unknown."""
+    holders = flock_holders(path)
+    if holders is None:
+        return None
+    for pid, exclusive in holders:
+        if exclusive:
+            return pid
+    return False
 
 
 class PidFile:
     """The daemon's pid file, locked with ``flock`` while the daemon lives.
+
+    The lock, not the file's text, decides whether a daemon runs: a reader
+    finds the lock holder in the kernel's lock table (``/proc/locks`` on
+    Linux) without taking any lock, and falls back to a brief shared-lock probe
+    elsewhere; a daemon starting while such a probe holds the lock waits for it
+    rather than failing.
 
     Example:
         >>> import tempfile, pathlib
@@ -117,6 +149,7 @@ class PidFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = None
+        self._info: DaemonInfo | None = None
 
     def acquire(self, info: DaemonInfo) -> int | None:
         """Lock the file and write ``info``; returns the pid of a stale file it replaced.
@@ -139,11 +172,15 @@ class PidFile:
         else:  # pragma: no cover - needs twenty lost races in a row
             raise StoreError(f"cannot lock the scheduler pid file {self.path}")
         stale = _read_info(self.path)
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps(_info_dict(info)).encode())
-        os.fsync(fd)
-        self._fd = fd
+        self._fd, self._info = fd, info
+        self._write()
         return stale.pid if stale is not None and stale.pid != info.pid else None
+
+    def _write(self) -> None:
+        assert self._fd is not None and self._info is not None
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, json.dumps(_info_dict(self._info)).encode(), 0)
+        os.fsync(self._fd)
 
     def _open_locked(self) -> int:
         try:
@@ -151,17 +188,48 @@ class PidFile:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise StoreError(f"cannot write the scheduler pid file {self.path}: {exc.strerror or exc}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            running = _wait_for_info(self.path)
-            raise AlreadyRunningError(running.pid if running else -1, self.path) from None
-        return fd
+        deadline = time.monotonic() + _PROBE_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                pass
+            holder = _exclusive_holder(self.path)
+            # A shared lock is a reader's probe, gone in a moment; an exclusive one is a daemon.
+            if holder or time.monotonic() > deadline:
+                os.close(fd)
+                state = _running_state(self.path, holder if isinstance(holder, int) and holder else None)
+                raise AlreadyRunningError(state.info.pid if state.info else None, self.path) from None
+            time.sleep(0.005)
 
     def holder(self) -> DaemonInfo | None:
-        """The live daemon holding the lock, if any (a stale file is removed)."""
-        return read_pid_file(self.path)[0]
+        """The live daemon holding the lock, if its pid is known (a stale file is removed)."""
+        return probe_pid_file(self.path).info
+
+    def repair(self) -> None:
+        """Rewrite the file if its text no longer names this daemon (the daemon calls this as it runs).
+
+        If the file was replaced by another (a new inode), the lock is taken on
+        the new one; if another daemon holds that one already, ``AlreadyRunningError``.
+        """
+        if self._fd is None or self._info is None:
+            return
+        try:
+            same = os.fstat(self._fd).st_ino == os.stat(self.path).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:
+            fd = self._open_locked()
+            os.close(self._fd)
+            self._fd = fd
+            logger.warning("the pid file %s was replaced; locked and rewrote it", self.path)
+            self._write()
+            return
+        current = _read_info(self.path)
+        if current is None or _info_dict(current) != _info_dict(self._info):
+            logger.warning("the pid file %s was damaged; rewrote it", self.path)
+            self._write()
 
     def release(self) -> None:
         """Remove the file and drop the lock."""
@@ -179,7 +247,7 @@ def _info_dict(info: DaemonInfo) -> dict[str, Any]:
     return {k: getattr(info, k) for k in DaemonInfo.__dataclass_fields__}
 
 
-def _wait_for_info(path: Path, timeout: float = 2.0) -> DaemonInfo | None:
+def _wait_for_info(path: Path, timeout: float) -> DaemonInfo | None:
     # A daemon that just took the lock may not have written its pid yet.
     deadline = time.monotonic() + timeout
     while True:
@@ -189,29 +257,67 @@ def _wait_for_info(path: Path, timeout: float = 2.0) -> DaemonInfo | None:
         time.sleep(0.02)
 
 
-def read_pid_file(path: Path) -> tuple[DaemonInfo | None, int | None]:
-    """``(live daemon, pid of a stale file that was removed)``."""
+@dataclass(slots=True)
+class PidFileState:
+    """What the lock on the pid file and its text say.
+
+    Attributes:
+        running: A daemon holds the lock.
+        info: That daemon (``None`` if none runs, or if its pid cannot be found).
+        stale_pid: The pid in a stale file (left by a daemon that is gone), now removed.
+        damaged: A daemon runs but the file's text does not name it; its pid
+            (if known) comes from the lock table.
+    """
+
+    running: bool
+    info: DaemonInfo | None = None
+    stale_pid: int | None = None
+    damaged: bool = False
+
+
+def _running_state(path: Path, holder: int | None) -> PidFileState:
+    """A daemon holds the lock (``holder``: its pid from the lock table, if known)."""
+    info = _wait_for_info(path, 0.5 if holder is not None else 2.0)
+    if info is not None and (holder is None or info.pid == holder):
+        return PidFileState(True, info)
+    if holder is None:
+        return PidFileState(True, None, damaged=True)
+    started = process_started_at(holder)
+    return PidFileState(True, DaemonInfo(pid=holder, started_at=started or time.time()), damaged=True)
+
+
+def probe_pid_file(path: Path) -> PidFileState:
+    """Whether a daemon holds the lock on ``path``, and which; a stale file is removed."""
+    holder = _exclusive_holder(path)
+    if holder:
+        return _running_state(path, int(holder))
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
-        return None, None
+        return PidFileState(False)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            return _wait_for_info(path), None
+            return _running_state(path, None)
         stale = _read_info(path)
         if stale is None:
             # Empty: a daemon has just created it and is about to lock it.
-            return None, None
+            return PidFileState(False)
         # Nobody holds the lock, yet a pid was written: that daemon is gone.
         try:
             path.unlink()
         except OSError:
             pass
-        return None, stale.pid
+        return PidFileState(False, stale_pid=stale.pid)
     finally:
         os.close(fd)
+
+
+def read_pid_file(path: Path) -> tuple[DaemonInfo | None, int | None]:
+    """``(live daemon, pid of a stale file that was removed)`` (see :func:`probe_pid_file`)."""
+    state = probe_pid_file(path)
+    return state.info, state.stale_pid
 
 
 # ---------------------------------------------------------------- status
@@ -235,20 +341,30 @@ class SchedulerStatus:
     stale_pid: int | None
     pid_file: Path
     schedules: list[ScheduleState] = field(default_factory=list)
+    pid_file_damaged: bool = False
 
 
 def scheduler_status(store: Store) -> SchedulerStatus:
     """The daemon (if running) and every schedule with next and last run.
 
     A stale pid file (its daemon crashed) is detected, removed and reported in
-    ``stale_pid``.
+    ``stale_pid``. A daemon whose pid file was damaged still shows as running
+    (``pid_file_damaged``), with its pid from the lock it holds where the
+    system tells (``info`` is ``None`` where it does not).
     """
     path = pid_file_path(store)
-    info, stale = read_pid_file(path)
+    probe = probe_pid_file(path)
     states = []
     for s in list_schedules(store):
         states.append(ScheduleState(s, s.next_fire() if s.enabled else None, last_schedule_run(store, s.id)))
-    return SchedulerStatus(running=info is not None, info=info, stale_pid=stale, pid_file=path, schedules=states)
+    return SchedulerStatus(
+        running=probe.running,
+        info=probe.info,
+        stale_pid=probe.stale_pid,
+        pid_file=path,
+        schedules=states,
+        pid_file_damaged=probe.damaged,
+    )
 
 
 # ---------------------------------------------------------------- start / stop
@@ -273,9 +389,10 @@ def start_daemon(
         FerroflowError: The daemon did not come up (its log's tail is in the message).
     """
     path = pid_file_path(store)
-    running, stale = read_pid_file(path)
-    if running is not None:
-        raise AlreadyRunningError(running.pid, path)
+    probe = probe_pid_file(path)
+    if probe.running:
+        raise AlreadyRunningError(probe.info.pid if probe.info else None, path)
+    stale = probe.stale_pid
     ensure_tables(store)
     _check_writable(path.parent)
     log_file = path.parent / "scheduler.log"
@@ -305,9 +422,9 @@ def start_daemon(
     pid = int(launched.stdout.strip())
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        info, _ = read_pid_file(path)
-        if info is not None and info.pid == pid:
-            return info, stale
+        state = probe_pid_file(path)
+        if state.info is not None and state.info.pid == pid and not state.damaged:
+            return state.info, stale
         if not process_alive(pid):
             break
         time.sleep(0.05)
@@ -333,21 +450,31 @@ def stop_daemon(store: Store, timeout: float = 60.0) -> DaemonInfo | None:
     Returns:
         The daemon that was stopped, or ``None`` when none was running.
 
+    The daemon is the process holding the lock on its pid file, whatever the
+    file's text says.
+
     Raises:
-        FerroflowError: It did not stop within ``timeout`` seconds.
+        FerroflowError: It did not stop within ``timeout`` seconds, or it runs
+            but its pid cannot be found (the message says how to stop it).
     """
     path = pid_file_path(store)
-    info, _ = read_pid_file(path)
-    if info is None:
+    probe = probe_pid_file(path)
+    if not probe.running:
         return None
+    info = probe.info
+    if info is None:
+        raise FerroflowError(
+            f"the scheduler is running (it holds the lock on {path}) but its pid file is damaged and this "
+            f"system does not tell which process holds the lock; stop it with `kill $(lsof -t {path})`"
+        )
     try:
         os.kill(info.pid, signal.SIGTERM)
     except ProcessLookupError:
         return info
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        running, _ = read_pid_file(path)
-        if running is None or running.pid != info.pid:
+        state = probe_pid_file(path)
+        if not state.running or (state.info is not None and state.info.pid != info.pid):
             return info
         time.sleep(0.05)
     raise FerroflowError(f"the scheduler (pid {info.pid}) did not stop within {timeout:g}s")
@@ -377,6 +504,15 @@ def serve(
         log_file=log_file,
     )
     scheduler = Scheduler(store, check_interval=check_interval, catchup=catchup, grace=grace)
+
+    def check_pid_file() -> None:
+        try:
+            pid_file.repair()
+        except AlreadyRunningError as exc:
+            logger.error("another scheduler holds the pid file now (%s); stopping", exc)
+            scheduler.stop_event.set()
+
+    scheduler.on_tick = check_pid_file
 
     def on_signal(signum: int, _frame: object) -> None:
         logger.info("received %s, stopping", signal.Signals(signum).name)

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 from ..errors import FerroflowError, StoreError
 from ..flowfiles.scripts import kill_process_group
 from ..processes import process_alive
+from ..safetext import safe_str
 from ..trigger import started_by
 from .schedules import Catchup, due_fire_times
 from .table import Schedule, ensure_tables, get_schedule, list_schedules
@@ -73,6 +74,8 @@ class Scheduler:
         self.stop_event = threading.Event()
         self.in_flight: list[_InFlight] = []
         self.log_dir = Path(store.path).parent / "scheduler" / "logs"
+        #: Called before every tick (the daemon checks its pid file there).
+        self.on_tick: Callable[[], None] | None = None
 
     def run(self) -> None:
         """Tick until :attr:`stop_event` is set, then wind down."""
@@ -83,6 +86,8 @@ class Scheduler:
         )
         while not self.stop_event.is_set():
             try:
+                if self.on_tick is not None:
+                    self.on_tick()
                 wait = self.tick()
             except StoreError as exc:
                 logger.error("store error, retrying next tick: %s", exc)
@@ -267,8 +272,8 @@ def run_one(store: Store, row_id: int) -> int:
         try:
             run_id, status = run_scheduled(schedule, store, cancel=cancelled)
         except FerroflowError as exc:
-            logger.error("schedule %s: %s", schedule.id, exc)
-            _record(store, row_id, "error", None, str(exc))
+            logger.error("schedule %s: %s", schedule.id, safe_str(exc))
+            _record(store, row_id, "error", None, safe_str(exc))
             return 2
     if cancelled.is_set() and status != "completed":
         status = "cancelled"

@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ..errors import ScheduleError
+from ..safetext import json_default
 from .schedules import interval_to_cron, next_fire_times, resolve_timezone, validate_cron
 
 if TYPE_CHECKING:
@@ -232,7 +233,7 @@ def add_schedule(
         zone_name,
         description,
         int(enabled),
-        json.dumps(params or {}, sort_keys=True, default=str),
+        json.dumps(params or {}, sort_keys=True, default=json_default),
         str(Path(workdir).resolve() if workdir is not None else Path.cwd().resolve()),
         flows_dir,
         tasks_dir,

@@ -45,6 +45,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from ..safetext import describe_error
+
 __all__ = ["CACHE_KEY_VERSION", "UncacheableWarning", "cache_key", "function_fingerprint", "stable_digest"]
 
 #: Part of every key; bumped when the key layout changes (old entries are then never hit).
@@ -323,16 +325,16 @@ def cache_key(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str |
     inputs = _bound_inputs(fn, args, kwargs)
     if custom is not None:
         try:
-            text = custom(inputs)
+            text = str(custom(inputs))
         except Exception as exc:  # noqa: BLE001 - user code; a failing key means "not cached", never an error
-            _warn(name, f"its cache_key function raised {type(exc).__name__}: {exc}")
+            _warn(name, f"its cache_key function raised {describe_error(exc)}")
             return None
-        h.update(b"custom:" + str(text).encode())
+        h.update(b"custom:" + text.encode())
     else:
         try:
             h.update(b"inputs:" + stable_digest(inputs))
         except Exception as exc:  # noqa: BLE001 - any __reduce__ may raise anything; uncached, never an error
-            _warn(name, f"an input cannot be pickled ({type(exc).__name__}: {exc})")
+            _warn(name, f"an input cannot be pickled ({describe_error(exc)})")
             return None
     return h.hexdigest()
 

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
 from ..results import NOT_GATHERED, RunResult, TaskRecord, TaskStatus, error_text
+from ..safetext import json_default
 from .records import ACTIVE_RUNS
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ def json_view(value: Any) -> str | None:
         return json.dumps(value)
     try:
         text = json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError, RecursionError):
+    except Exception:  # noqa: BLE001 - any value's encoding may raise anything; no JSON view then
         return None
     return text if len(text) <= _JSON_VIEW_LIMIT else None
 
@@ -331,12 +332,12 @@ class RunRecorder:
         self._finished = True
         self._stop_writer()
         report = _materialized_report(result)
-        report_json = report.model_dump_json(fallback=str) if hasattr(report, "model_dump_json") else None
+        report_json = report.model_dump_json(fallback=json_default) if hasattr(report, "model_dump_json") else None
         with self._lock:
             log, rows = self._drain()
             self._add_missing(result, log, rows)
             finished_at = result.finished_at if result.finished_at is not None else time.time()
-            stats = json.dumps(result.stats, default=str)
+            stats = json.dumps(result.stats, default=json_default)
 
             def write(conn: Any) -> None:
                 self._write(conn, log, rows)

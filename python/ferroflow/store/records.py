@@ -9,7 +9,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..processes import process_alive
+from ..processes import process_birth, same_process
 
 __all__ = [
     "FINAL_STATUSES",
@@ -19,12 +19,19 @@ __all__ = [
     "TaskSummary",
     "effective_status",
     "logged_summary",
+    "own_birth",
     "pending_summary",
     "run_summary",
     "task_summary",
 ]
 
 HOST = socket.gethostname()
+
+
+def own_birth() -> str | None:
+    """This process's :func:`~ferroflow.processes.process_birth`, recorded beside its pid."""
+    return process_birth(os.getpid())
+
 
 # Run ids with a live recorder in this process: a 'running' row of ours that is
 # not in here belongs to a run that died without finishing.
@@ -117,7 +124,11 @@ class RunDetail:
 
 
 def effective_status(row: sqlite3.Row) -> str:
-    """A run's status, with ``interrupted`` for a 'running' run whose process is gone."""
+    """A run's status, with ``interrupted`` for a 'running' run whose process is gone.
+
+    The process is named by host, pid and birth (its start time), so a pid the
+    kernel has since handed to another process does not keep a dead run running.
+    """
     status: str = row["status"]
     if status != "running":
         return status
@@ -126,7 +137,7 @@ def effective_status(row: sqlite3.Row) -> str:
         return status
     if pid == os.getpid():
         return status if row["run_id"] in ACTIVE_RUNS else "interrupted"
-    return status if process_alive(int(pid)) else "interrupted"
+    return status if same_process(int(pid), _column(row, "pid_birth")) else "interrupted"
 
 
 def _json_or_empty(text: str | None) -> Any:

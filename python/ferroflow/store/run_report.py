@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..reports.models import REPORT_VERSION, PipelineReport, ReportStatus, StepReport
 from ..results import RunResult, TaskStatus, error_text, run_fields
+from ..safetext import json_default
 
 if TYPE_CHECKING:
     from .records import RunDetail
@@ -136,10 +137,10 @@ def _header(
         metadata={
             "workflow": workflow,
             "run_status": status,
-            "params": json.loads(json.dumps(params, default=str)),
+            "params": json.loads(json.dumps(params, default=json_default)),
             "started_at": started_at,
             "finished_at": finished_at,
-            "stats": json.loads(json.dumps(stats, default=str)),
+            "stats": json.loads(json.dumps(stats, default=json_default)),
         },
     )
 

@@ -7,7 +7,7 @@ a crash half-way leaves the old version intact. A file whose version is newer
 than this code knows is refused (:class:`~ferroflow.errors.StoreError`), never
 touched.
 
-Schema (version 5)::
+Schema (version 6)::
 
     runs   run_id TEXT PK, workflow TEXT, status TEXT ('running', 'completed',
            'failed', 'cancelled'), params TEXT (JSON), started_at REAL,
@@ -21,6 +21,8 @@ Schema (version 5)::
            target TEXT (what was run, as it can be run again), trigger
            TEXT (JSON: kind, target, detail), upstreams BLOB (pickled list:
            per task, the indexes of its upstream tasks)               [v4]
+           pid_birth TEXT (which process had ``pid``: see
+           :func:`ferroflow.processes.process_birth`)                  [v5]
     tasks  (run_id, name) PK, status TEXT, attempts INTEGER, started_at REAL,
            finished_at REAL, error TEXT, traceback TEXT, reason TEXT,
            has_result INTEGER, result BLOB (pickle), result_json TEXT,
@@ -37,13 +39,14 @@ Schema (version 5)::
            'stopped'), started_at REAL, finished_at REAL, pid INTEGER,
            host TEXT, roots TEXT, handlers TEXT, stats TEXT, errors TEXT,
            last_events TEXT (JSON): one per WatchApp run             [v4]
+           pid_birth TEXT (as in ``runs``)                            [v5]
     cache  key TEXT PK, task_name TEXT, value BLOB (pickle),
            created_at REAL, expires_at REAL (NULL = never)
     run_processes (run_id, token) PK, task TEXT, pid INTEGER (also the
            process group), start_time INTEGER (clock ticks since boot),
            tmp_dir TEXT: the script processes a run started, so that a
            resume can stop what a killed run left running and remove
-           its TMP_DIR                                                [v5]
+           its TMP_DIR                                                [v6]
 
 Other modules own their own tables in the same file (the scheduler's
 ``schedules``) and create them through ``Store.transaction()``.
@@ -139,6 +142,11 @@ CREATE INDEX IF NOT EXISTS watch_sessions_by_start ON watch_sessions (started_at
 """
 
 _V5 = """
+ALTER TABLE runs ADD COLUMN pid_birth TEXT;
+ALTER TABLE watch_sessions ADD COLUMN pid_birth TEXT;
+"""
+
+_V6 = """
 CREATE TABLE IF NOT EXISTS run_processes (
     run_id     TEXT NOT NULL,
     token      TEXT NOT NULL,
@@ -168,6 +176,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(_V3),
     _script(_V4),
     _script(_V5),
+    _script(_V6),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

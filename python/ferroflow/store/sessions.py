@@ -25,13 +25,16 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..processes import process_alive
-from .records import HOST
+from ..processes import same_process
+from .records import HOST, own_birth
 from .store import Store
 
 __all__ = ["WatchSession", "begin_session", "list_sessions", "update_session"]
 
-_COLUMNS = "session_id, app, status, started_at, finished_at, pid, host, roots, handlers, stats, errors, last_events"
+_COLUMNS = (
+    "session_id, app, status, started_at, finished_at, pid, pid_birth, host, roots, handlers, stats, errors,"
+    " last_events"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +80,18 @@ def begin_session(store: Store, app: str, *, roots: list[str], handlers: list[di
     session_id = uuid.uuid4().hex[:16]
     with store.transaction() as conn:
         conn.execute(
-            "INSERT INTO watch_sessions (session_id, app, status, started_at, pid, host, roots, handlers)"
-            " VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
-            (session_id, app, time.time(), os.getpid(), HOST, json.dumps(roots), json.dumps(handlers, default=str)),
+            "INSERT INTO watch_sessions (session_id, app, status, started_at, pid, pid_birth, host, roots, handlers)"
+            " VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+            (
+                session_id,
+                app,
+                time.time(),
+                os.getpid(),
+                own_birth(),
+                HOST,
+                json.dumps(roots),
+                json.dumps(handlers, default=str),
+            ),
         )
     return session_id
 
@@ -123,7 +135,7 @@ def _status(row: dict[str, Any]) -> str:
         return status
     if row["pid"] == os.getpid():
         return status
-    return status if process_alive(int(row["pid"])) else "interrupted"
+    return status if same_process(int(row["pid"]), row["pid_birth"]) else "interrupted"
 
 
 def list_sessions(store: Store, limit: int = 20) -> list[WatchSession]:

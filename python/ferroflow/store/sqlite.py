@@ -3,7 +3,8 @@
 One connection per thread (and per process: a forked child opens its own), WAL
 journal, a busy timeout plus a retry loop around ``BEGIN IMMEDIATE`` so that
 several processes can write at once without "database is locked" ever reaching
-the user. Every ``sqlite3`` error leaves this module as a
+the user. A database opened ``readonly`` is read through a read-only connection
+that writes nothing beside the file (see :meth:`SQLiteDB.readonly_uri`). Every ``sqlite3`` error leaves this module as a
 :class:`~ferroflow.errors.StoreError` naming the file and the operation.
 """
 
@@ -15,6 +16,7 @@ import random
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -67,6 +69,8 @@ class SQLiteDB:
             migrate); it runs once per ``SQLiteDB``.
         probe: Called with the first connection before anything is written
             (not even the switch to WAL); raise to refuse the file untouched.
+        readonly: Read the file without writing anything, to it or beside it;
+            every write raises ``StoreError``.
 
     Example:
         >>> import tempfile, pathlib
@@ -85,14 +89,18 @@ class SQLiteDB:
         synchronous: str = "FULL",
         init: Callable[[sqlite3.Connection], None] | None = None,
         probe: Callable[[sqlite3.Connection], None] | None = None,
+        readonly: bool = False,
     ) -> None:
         self.path = path
+        self.readonly = readonly
         self._synchronous = synchronous
         self._local = threading.local()
         self._lock = threading.Lock()
         self._closed = False
         self._all: list[sqlite3.Connection] = []
         self._probe = probe
+        if readonly:
+            return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -102,11 +110,52 @@ class SQLiteDB:
 
     # ------------------------------------------------------------ connections
 
+    def readonly_uri(self) -> str:
+        """The URI of a read-only connection that creates no ``-wal`` / ``-shm`` file.
+
+        With a ``-shm`` file beside the database (a writer is or was at work),
+        SQLite reads the write-ahead log through it, even where it cannot write
+        it. Without one and with no log to read, the file is read as
+        ``immutable`` (no locks, no shared memory): nobody writes a WAL
+        database without a ``-shm``, and none can be made here.
+
+        Raises:
+            StoreError: A write-ahead log with committed data but no ``-shm``
+                beside it, in a folder where none can be created.
+        """
+        uri = f"file:{urllib.parse.quote(str(self.path))}?mode=ro"
+        wal, shm = Path(f"{self.path}-wal"), Path(f"{self.path}-shm")
+        if shm.exists():
+            return uri
+        try:
+            logged = wal.stat().st_size > 0
+        except OSError:
+            logged = False
+        if not logged:
+            return uri + "&immutable=1"
+        if os.access(self.path.parent, os.W_OK):
+            return uri
+        raise StoreError(
+            f"cannot read store {self.path}: its write-ahead log {wal.name} holds data, but there is no {shm.name} "
+            f"beside it and its folder {self.path.parent} is read-only, so SQLite cannot read the log; make the "
+            "folder writable for one ferroflow command (it folds the log into the store), or copy the folder "
+            "somewhere writable and pass the copy with --home"
+        )
+
     def _connect(self) -> sqlite3.Connection:
         try:
-            conn = sqlite3.connect(
-                str(self.path), timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-            )
+            if self.readonly:
+                conn = sqlite3.connect(
+                    self.readonly_uri(),
+                    uri=True,
+                    timeout=_BUSY_TIMEOUT_S,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+            else:
+                conn = sqlite3.connect(
+                    str(self.path), timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+                )
         except sqlite3.Error as exc:
             raise describe_error(self.path, "open", exc) from exc
         try:
@@ -115,6 +164,10 @@ class SQLiteDB:
             if self._probe is not None:
                 self._probe(conn)
                 self._probe = None
+            if self.readonly:
+                with self._lock:
+                    self._all.append(conn)
+                return conn
             mode = self._retry(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchone())
             if mode is None or str(mode[0]).lower() != "wal":
                 raise sqlite3.OperationalError(f"journal mode is {mode!r}, WAL is required (read-only medium?)")
@@ -186,12 +239,17 @@ class SQLiteDB:
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.25)
 
+    def _check_writable(self) -> None:
+        if self.readonly:
+            raise StoreError(f"store {self.path} was opened read-only; open it for writing to change it")
+
     def run_write(self, fn: Callable[[sqlite3.Connection], T], *, action: str = "write to") -> T:
         """Run ``fn(conn)`` in one ``BEGIN IMMEDIATE`` transaction, retried while busy.
 
         ``fn`` may run more than once when the database was busy, so it must
         only touch the database.
         """
+        self._check_writable()
         conn = self.connection()
 
         def attempt() -> T:
@@ -219,6 +277,7 @@ class SQLiteDB:
         the body runs once, and is committed on success or rolled back on an
         exception.
         """
+        self._check_writable()
         conn = self.connection()
         if conn.in_transaction:
             raise StoreError(f"nested transaction on store {self.path}: finish the outer one first")

@@ -8,6 +8,15 @@ never see half a file and concurrent processes never lose each other's writes
 SQLite file (WAL, one connection per thread). Every backend is thread-safe;
 the file backends are also process-safe.
 
+Atomic calls: each of ``set``, ``delete``, ``clear``, ``cleanup_expired``,
+``update`` and ``incr`` is one atomic step, in every backend and across
+processes for the file backends. A ``get`` followed by a ``set`` is two steps:
+another writer can come in between, so a read-modify-write must use
+:meth:`StateManager.update` (or :meth:`StateManager.incr` for counters), which
+reads, computes and writes under the backend's write lock (the JSON file's
+``flock``, SQLite's ``BEGIN IMMEDIATE``). A JSON file's writer killed half-way
+leaves a temporary file beside it; opening the state removes such leftovers.
+
 JSON file layout (``{"version": 1, "entries": {...}}``), one entry per key::
 
     {"value": <JSON>, "created_at": float, "updated_at": float,
@@ -31,12 +40,13 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, Self
 
 from ..errors import StoreError
+from ..safetext import json_default
 from .recorder import decode_value, encode_value
 from .sqlite import SQLiteDB, describe_error
 
@@ -60,8 +70,13 @@ class StateEntry:
         return self.expires_at is None or self.expires_at > now
 
 
+#: ``fn(old entry or None, now) -> new entry``: the step :meth:`StateManager.update` runs atomically.
+_Change = Callable[[StateEntry | None, float], StateEntry]
+
+
 class _Backend(Protocol):
     def put(self, key: str, value: Any, expires_at: float | None, metadata: dict[str, Any] | None) -> None: ...
+    def change(self, key: str, fn: _Change) -> StateEntry: ...
     def entry(self, key: str) -> StateEntry | None: ...
     def delete(self, key: str) -> bool: ...
     def clear(self) -> None: ...
@@ -83,6 +98,12 @@ class _MemoryBackend:
             old = self._data.get(key)
             created = old.created_at if old is not None and old.live(now) else now
             self._data[key] = StateEntry(value, created, now, expires_at, dict(metadata or {}))
+
+    def change(self, key: str, fn: _Change) -> StateEntry:
+        with self._lock:
+            new = fn(self._data.get(key), time.time())
+            self._data[key] = new
+            return new
 
     def entry(self, key: str) -> StateEntry | None:
         with self._lock:
@@ -111,6 +132,16 @@ class _MemoryBackend:
 # ---------------------------------------------------------------- JSON file
 
 
+def _check_json(key: str, value: Any, metadata: dict[str, Any] | None) -> None:
+    try:
+        json.dumps(value)
+        json.dumps(metadata or {})
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"state key {key!r}: a .json state file stores JSON values only ({exc}); use a non-.json path for SQLite"
+        ) from exc
+
+
 class _JsonBackend:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -120,9 +151,22 @@ class _JsonBackend:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise describe_error(path, "create the directory of", exc) from exc
-        if path.exists():
-            with self._locked():
+        with self._locked():
+            self._remove_leftovers()
+            if path.exists():
                 self._load()  # fail early on a file that is not ours
+
+    def _remove_leftovers(self) -> None:
+        """Delete temporary files of writers killed in the middle of a save (we hold the lock: none is live)."""
+        prefix = f".{self.path.name}."
+        try:
+            names = os.listdir(self.path.parent)
+        except OSError:
+            return
+        for name in names:
+            if name.startswith(prefix) and name.endswith(".tmp"):
+                with contextlib.suppress(OSError):
+                    os.unlink(self.path.parent / name)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -194,14 +238,7 @@ class _JsonBackend:
                     os.unlink(tmp)
 
     def put(self, key: str, value: Any, expires_at: float | None, metadata: dict[str, Any] | None) -> None:
-        try:
-            json.dumps(value)
-            json.dumps(metadata or {})
-        except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"state key {key!r}: a .json state file stores JSON values only ({exc}); "
-                "use a non-.json path for SQLite"
-            ) from exc
+        _check_json(key, value, metadata)
         now = time.time()
         with self._locked():
             data = self._load()
@@ -209,6 +246,15 @@ class _JsonBackend:
             created = old.created_at if old is not None and old.live(now) else now
             data[key] = StateEntry(value, created, now, expires_at, dict(metadata or {}))
             self._save(data)
+
+    def change(self, key: str, fn: _Change) -> StateEntry:
+        with self._locked():
+            data = self._load()
+            new = fn(data.get(key), time.time())
+            _check_json(key, new.value, new.metadata)
+            data[key] = new
+            self._save(data)
+            return new
 
     def entry(self, key: str) -> StateEntry | None:
         with self._locked():
@@ -259,7 +305,7 @@ class _SQLiteBackend:
         blob = encode_value(value)
         if blob is None:
             raise TypeError(f"state key {key!r}: value of type {type(value).__name__} cannot be pickled")
-        meta = json.dumps(metadata or {}, default=str)
+        meta = json.dumps(metadata or {}, default=json_default)
         now = time.time()
         self._db.run_write(
             lambda conn: conn.execute(
@@ -272,6 +318,27 @@ class _SQLiteBackend:
             ),
             action=f"set state key {key!r} in",
         )
+
+    def change(self, key: str, fn: _Change) -> StateEntry:
+        def step(conn: sqlite3.Connection) -> StateEntry:
+            cur = conn.cursor()
+            cur.row_factory = sqlite3.Row
+            row = cur.execute(
+                "SELECT value, metadata, created_at, updated_at, expires_at FROM state WHERE key = ?", (key,)
+            ).fetchone()
+            new = fn(None if row is None else self._entry(row), time.time())
+            blob = encode_value(new.value)
+            if blob is None:
+                raise TypeError(f"state key {key!r}: value of type {type(new.value).__name__} cannot be pickled")
+            conn.execute(
+                "INSERT OR REPLACE INTO state (key, value, metadata, created_at, updated_at, expires_at)"
+                " VALUES (?,?,?,?,?,?)",
+                (key, blob, json.dumps(new.metadata, default=str), new.created_at, new.updated_at, new.expires_at),
+            )
+            return new
+
+        # BEGIN IMMEDIATE holds the write lock from the read to the write: no other process comes in between.
+        return self._db.run_write(step, action=f"update state key {key!r} in")
 
     @staticmethod
     def _entry(row: sqlite3.Row) -> StateEntry:
@@ -370,6 +437,74 @@ class StateManager:
         seconds = ttl if ttl is not None else self.default_ttl
         expires_at = None if seconds is None else time.time() + float(seconds)
         self._backend.put(key, value, expires_at, metadata)
+
+    def update(
+        self,
+        key: str,
+        fn: Callable[[Any], Any],
+        default: Any = None,
+        ttl: float | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Any:
+        """Replace the value of ``key`` with ``fn(value)`` in one atomic step; returns the new value.
+
+        ``fn`` gets ``default`` when the key is missing or expired. No other
+        writer, thread or process, can come between the read and the write.
+        The entry keeps its expiry and metadata unless ``ttl`` / ``metadata``
+        are given (a new or expired entry gets ``ttl`` or ``default_ttl``).
+        ``fn`` runs while the state's write lock is held: keep it short, and
+        free of side effects (on SQLite it runs again if the database was
+        busy when its transaction started).
+
+        Raises:
+            TypeError: As for :meth:`set`.
+            StoreError: The file cannot be written.
+
+        Example:
+            >>> state = StateManager()
+            >>> state.update("seen", lambda names: [*names, "a.csv"], default=[])
+            ['a.csv']
+        """
+        if not isinstance(key, str):
+            raise TypeError(f"state keys are str, not {type(key).__name__}")
+
+        def step(old: StateEntry | None, now: float) -> StateEntry:
+            live = old is not None and old.live(now)
+            value = fn(old.value if live and old is not None else default)
+            if ttl is not None:
+                expires_at: float | None = now + float(ttl)
+            elif live and old is not None:
+                expires_at = old.expires_at
+            else:
+                expires_at = None if self.default_ttl is None else now + float(self.default_ttl)
+            if metadata is not None:
+                meta = dict(metadata)
+            else:
+                meta = dict(old.metadata) if live and old is not None else {}
+            created = old.created_at if live and old is not None else now
+            return StateEntry(value, created, now, expires_at, meta)
+
+        return self._backend.change(key, step).value
+
+    def incr(self, key: str, by: float = 1, ttl: float | None = None) -> float:
+        """Add ``by`` to the number under ``key`` (missing or expired: 0) atomically; returns the new number.
+
+        Raises:
+            TypeError: The key holds something that is not a number.
+
+        Example:
+            >>> state = StateManager()
+            >>> state.incr("files"), state.incr("files", 2)
+            (1, 3)
+        """
+
+        def add(value: Any) -> float:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"state key {key!r} holds {type(value).__name__}, not a number: incr cannot add to it")
+            return value + by
+
+        result: float = self.update(key, add, default=0, ttl=ttl)
+        return result
 
     def _live(self, key: str) -> StateEntry | None:
         entry = self._backend.entry(key)

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import StoreError
+from ..safetext import json_default
 from .leftovers import RunProcess, forget_processes, reclaim_run, record_process
 from .recorder import RunRecorder, decode_value, encode_value
 from .records import (
@@ -57,6 +58,7 @@ from .records import (
     TaskSummary,
     effective_status,
     logged_summary,
+    own_birth,
     pending_summary,
     run_summary,
     task_summary,
@@ -142,7 +144,7 @@ def store_path(spec: object = DEFAULT_STORE) -> Path | None:
     raise TypeError(f"store= takes a path, a Store, DEFAULT_STORE or None, not {type(spec).__name__}")
 
 
-def open_store(spec: object = DEFAULT_STORE) -> Store | None:
+def open_store(spec: object = DEFAULT_STORE, *, readonly: bool = False) -> Store | None:
     """Open (or reuse) the store named by ``spec``.
 
     Args:
@@ -150,6 +152,10 @@ def open_store(spec: object = DEFAULT_STORE) -> Store | None:
             store; a path ending in ``.db`` (or an existing file) for that
             file; any other path for a directory holding ``ferroflow.db``; a
             :class:`Store` for itself.
+        readonly: The caller only reads (see :class:`Store`): a store whose
+            file or folder cannot be written is opened read-only instead of
+            refused. A store already open for writing in this process is
+            shared.
 
     Returns:
         The store, shared by every caller in this process that names the same
@@ -181,15 +187,21 @@ def open_store(spec: object = DEFAULT_STORE) -> Store | None:
     path = path.resolve()
     with _OPEN_LOCK:
         store = _OPEN.get(path)
-        if store is None or store.closed or not path.exists():
-            store = Store(path)
-            _OPEN[path] = store
+        if store is not None and not store.closed and path.exists() and (readonly or not store.readonly):
+            return store
+        store = Store(path, readonly=readonly)
+        _OPEN[path] = store
         return store
+
+
+def _writable(path: Path) -> bool:
+    """Whether this process may write ``path`` and create files beside it."""
+    return os.access(path.parent, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
 
 
 _RUN_COLUMNS = (
     "run_id, workflow, status, params, started_at, finished_at, resumed_from, pid, host, task_count, stats,"
-    " target, trigger"
+    " target, trigger, pid_birth"
 )
 
 
@@ -198,9 +210,16 @@ class Store:
 
     Args:
         path: The SQLite file (created, with its directory, if missing).
+        readonly: The caller only reads. Where the file or its folder cannot be
+            written, the store is then opened through a read-only connection
+            that leaves nothing beside the file (writes raise ``StoreError``);
+            where they can, it opens as usual. Without ``readonly``, a file
+            that cannot be written is refused at once, before anything is
+            created beside it.
 
     Raises:
-        StoreError: As for :func:`open_store`.
+        StoreError: As for :func:`open_store`; also a read-only store whose
+            schema is older than this ferroflow's (upgrading it needs writing).
 
     Example:
         >>> import tempfile, pathlib
@@ -209,15 +228,41 @@ class Store:
         []
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False) -> None:
         self.path = Path(path).absolute()
         if self.path.is_dir():
             raise StoreError(f"cannot open store {self.path}: it is a directory; pass the directory itself to store=")
         self._version = -1
+        if readonly and not _writable(self.path):
+            self._open_readonly()
+            return
+        if self.path.exists() and not os.access(self.path, os.W_OK):
+            raise StoreError(
+                f"cannot open store {self.path} for writing: the file is read-only; make it writable or pass "
+                "another store path (`ferroflow runs` and `ferroflow report show` can still read it)"
+            )
         self._db = SQLiteDB(self.path, synchronous="FULL", probe=self._probe)
         self._db.connection()  # opens the file, refusing it untouched if it is not ours
         if self._version < SCHEMA_VERSION:  # new or older file: create / migrate, then drop expired cache
             self._db.run_write(self._init, action="initialise")
+
+    def _open_readonly(self) -> None:
+        if not self.path.exists():
+            raise StoreError(f"no store at {self.path}")
+        self._db = SQLiteDB(self.path, readonly=True, probe=self._probe)
+        self._db.connection()
+        if self._version < SCHEMA_VERSION:
+            self._db.close()
+            raise StoreError(
+                f"store {self.path} has schema version {self._version}, older than this ferroflow's "
+                f"({SCHEMA_VERSION}), and it is read-only here: upgrading it needs write access; run any "
+                "ferroflow command once where it can be written"
+            )
+
+    @property
+    def readonly(self) -> bool:
+        """Whether the store was opened through a read-only connection (every write raises ``StoreError``)."""
+        return self._db.readonly
 
     def _probe(self, conn: sqlite3.Connection) -> None:
         self._version = check(conn, self.path)
@@ -290,15 +335,17 @@ class Store:
         Raises:
             StoreError: The run id exists already, or the store cannot be written.
         """
-        params_json = json.dumps(params, default=str)
+        params_json = json.dumps(params, default=json_default)
         names_blob = pickle.dumps(list(task_names), protocol=4)
         graph_blob = None if upstreams is None else pickle.dumps(upstreams, protocol=4)
         trigger_json = None if trigger is None else json.dumps(trigger, default=str)
+        birth = own_birth()
 
         def insert(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "INSERT INTO runs (run_id, workflow, status, params, started_at, resumed_from, pid, host, task_count,"
-                " task_names, target, trigger, upstreams) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO runs (run_id, workflow, status, params, started_at, resumed_from, pid, pid_birth, host,"
+                " task_count, task_names, target, trigger, upstreams)"
+                " VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     workflow,
@@ -306,6 +353,7 @@ class Store:
                     time.time(),
                     resumed_from,
                     os.getpid(),
+                    birth,
                     HOST,
                     len(task_names),
                     names_blob,
