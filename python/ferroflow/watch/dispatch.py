@@ -134,6 +134,10 @@ class Dispatcher:
         self.stuck_after = stuck_after
         """Seconds after which a running handler call counts as stuck (``None``: never)."""
         self._load: dict[str, HandlerLoad] = {}
+        # Limits are checked (under the lock) once one handler could exceed its limit: when it is
+        # below max_workers, or once a stand-in thread was added. Until then no lock is taken per call.
+        self._limited = self._per_handler < self._max_workers
+        self._thread_counts: list[dict[str, list[int]]] = []  # per worker thread: handler -> [calls, errors]
         self.running = RunningCalls()
         """The handler calls in progress (for the stats: which handler is stuck, on which path)."""
         self._replaced: set[int] = set()  # worker threads whose stuck call another thread stands in for
@@ -283,9 +287,18 @@ class Dispatcher:
             running.setdefault(call.handler, []).append(call.seconds(now))
         with self._lock:
             loads = {name: (load.calls, load.errors, len(load.parked)) for name, load in self._load.items()}
+            per_thread = [dict(counts) for counts in self._thread_counts]
+        done: dict[str, list[int]] = {}
+        for counts in per_thread:
+            for name, (calls, errors) in counts.items():
+                total = done.setdefault(name, [0, 0])
+                total[0] += calls
+                total[1] += errors
         out: dict[str, dict[str, Any]] = {}
-        for name in sorted(set(loads) | set(running)):
+        for name in sorted(set(loads) | set(running) | set(done)):
             calls, errors, waiting = loads.get(name, (0, 0, 0))
+            calls += done.get(name, [0, 0])[0]
+            errors += done.get(name, [0, 0])[1]
             seconds = running.get(name, [])
             out[name] = {
                 "calls": calls,
@@ -327,10 +340,13 @@ class Dispatcher:
     def _work(self) -> None:
         ident = threading.get_ident()
         self._worker_idents.add(ident)
+        counts: dict[str, list[int]] = {}  # this thread's alone: written without a lock
+        with self._lock:
+            self._thread_counts.append(counts)
         get = self._ready.get
         retiring = self._retiring
         while (job := get()) is not None:
-            self._run(job)
+            self._run(job, counts)
             if retiring and ident in retiring:
                 # A stuck call of this thread returned; the thread that stood in for it stays.
                 with self._lock:
@@ -344,32 +360,37 @@ class Dispatcher:
             load = self._load[name] = HandlerLoad()
         return load
 
-    def _run(self, job: _Job) -> None:
+    def _run(self, job: _Job, counts: dict[str, list[int]]) -> None:
         """Run the job's sync handlers from its index on; hand async ones to the loop."""
         path, entries, index = job
         ident = threading.get_ident()
-        lock = self._lock
         table = self.running.table
-        loads = self._load
         monotonic = time.monotonic
+        calls = errors = 0
         for i in range(index, len(entries)):
             name, fn, is_async, event = entries[i]
             if is_async:
+                if calls:
+                    self._count(calls, errors)
                 self._run_async(path, entries, i)
                 return
-            with lock:
-                load = loads.get(name) or self._load_of(name)
-                if load.running >= self._per_handler:
-                    # The handler's limit is reached: the event waits for one of its calls to end.
-                    if self._closing:
-                        self._drop_locked(path)
-                    else:
-                        load.parked.append((path, entries, i))
-                    return
-                load.running += 1
+            if self._limited:
+                with self._lock:
+                    if self._running_of(name) >= self._per_handler:
+                        # The handler's limit is reached: the event waits for one of its calls to end.
+                        if self._closing:
+                            self._drop_locked(path)
+                        else:
+                            self._load_of(name).parked.append((path, entries, i))
+                        if calls:
+                            self._calls += calls
+                            self._errors += errors
+                        return
+                    table[ident] = (name, path, monotonic())
+            else:
+                table[ident] = (name, path, monotonic())
             error: BaseException | None = None
             token = WATCH_EVENT.set(event)
-            table[ident] = (name, path, monotonic())
             try:
                 fn(event)
             except Exception as exc:
@@ -379,31 +400,48 @@ class Dispatcher:
             finally:
                 WATCH_EVENT.reset(token)
                 del table[ident]
-                with lock:
-                    load.running -= 1
-                    load.calls += 1
-                    self._calls += 1
-                    if error is not None:
-                        load.errors += 1
-                        self._errors += 1
-                    if load.parked or self._replaced:
-                        self._returned(ident, name, load)
+                # (_limited is read after the call left the table: see _running_of.)
+                if self._limited:
+                    self._returned(ident, name)
+            done = counts.get(name)
+            if done is None:
+                done = counts[name] = [0, 0]
+            done[0] += 1
+            calls += 1
+            if error is not None:
+                done[1] += 1
+                errors += 1
             if self._on_call is not None:
                 self._report(Call(name, fn, is_async, event), error)
-        self._finish(path, 0, 0)
+        self._finish(path, calls, errors)
 
-    def _returned(self, ident: int, name: str, load: HandlerLoad) -> None:
-        """After a call of ``name`` returned (counted): retire a replaced thread, let a waiting event go on (lock held)."""
-        if ident in self._replaced:
-            self._replaced.discard(ident)
-            self._retiring.add(ident)
-            logger.info("watch handler %s returned; its stand-in worker thread stays", name)
-        if load.parked:
-            job = load.parked.popleft()
-            if self._closing:
-                self._drop_locked(job[0])
-            else:
-                self._ready.put(job)
+    def _running_of(self, name: str) -> int:
+        """Sync calls of ``name`` in progress (lock held).
+
+        A call that started before the limits were checked leaves the table and then reads
+        ``_limited``; one that a parked event counted is therefore seen by :meth:`_returned`.
+        """
+        return sum(1 for key, row in self.running.table.copy().items() if row[0] == name and isinstance(key, int))
+
+    def _count(self, calls: int, errors: int) -> None:
+        with self._lock:
+            self._calls += calls
+            self._errors += errors
+
+    def _returned(self, ident: int, name: str) -> None:
+        """A call of ``name`` returned: retire a replaced thread, let an event waiting for the handler go on."""
+        with self._lock:
+            if ident in self._replaced:
+                self._replaced.discard(ident)
+                self._retiring.add(ident)
+                logger.info("watch handler %s returned; its stand-in worker thread stays", name)
+            load = self._load.get(name)
+            if load is not None and load.parked:
+                job = load.parked.popleft()
+                if self._closing:
+                    self._drop_locked(job[0])
+                else:
+                    self._ready.put(job)
 
     def _drop_locked(self, path: str) -> None:
         """An accepted event of ``path`` will not run because of a shutdown (lock held)."""
@@ -439,6 +477,7 @@ class Dispatcher:
                     if self._stopped or key in self._replaced or self.running.get(key) != call:
                         continue
                     self._replaced.add(key)
+                    self._limited = True  # more threads than max_workers: a handler could exceed its limit
                     self._add_worker()
 
     def _run_async(self, path: str, entries: Sequence[Entry], index: int) -> None:

@@ -29,17 +29,15 @@ __all__ = ["HandlerLoad", "RunningCall", "RunningCalls"]
 
 @dataclass(slots=True)
 class HandlerLoad:
-    """The counters of one handler (changed under the dispatcher's lock).
+    """What the dispatcher keeps per handler under its lock (sync calls are counted per thread).
 
     Attributes:
-        running: Calls in progress.
-        parked: Events waiting because ``running`` reached the handler's limit,
+        parked: Events waiting because the handler's calls in progress reached its limit,
             as the dispatcher's jobs (path, chain, index of this handler's call).
-        calls: Calls made (failed ones included).
-        errors: Calls that raised.
+        calls: Async calls made (failed ones included).
+        errors: Async calls that raised.
     """
 
-    running: int = 0
     parked: deque[Any] = field(default_factory=deque)
     calls: int = 0
     errors: int = 0
