@@ -269,10 +269,10 @@ def test_a_callable_object_whose_class_states_its_signature() -> None:
             return x + 1
 
     first, second = Task(fn=Runner("first doc", 1), name="first"), Task(fn=Runner("second doc", 2), name="second")
-    assert first.params == second.params == () and not first.is_async
+    assert first.params == second.params == () and not first.is_async()
     assert (first.description, second.description) == ("first doc", "second doc")  # per object, not per class
     sink = Task(fn=AsyncRunner(), name="sink")
-    assert [p.name for p in sink.params] == ["x"] and sink.is_async and sink.named_params == ("x",)
+    assert [p.name for p in sink.params] == ["x"] and sink.is_async() and sink.named_params == ("x",)
     wf = Workflow("stated")
     wf.add_task(first)
     wf.add_task(Task(fn=AsyncRunner(), name="plus"), depends_on=["first"])

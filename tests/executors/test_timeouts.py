@@ -98,7 +98,7 @@ def test_process_timeout_kills_the_worker(tmp_path: Path) -> None:
         return "fine"
 
     wf = Workflow("proc-timeout")
-    wf.add_task(Task(fn=stuck, name="slow", timeout=1.0))
+    wf.add_task(Task(fn=stuck, name="slow", timeout=5.0))  # room for the worker to start on a busy machine
     wf.add_task(Task(fn=lambda slow: slow, name="after"))
     wf.add_task(Task(fn=fine, name="independent"))
     result = wf.run(executor="process", max_workers=2, store=None, raise_on_failure=False)

@@ -240,9 +240,10 @@ def test_submit_many_takes_what_max_pending_allows_and_keeps_each_path_in_order(
 
 def test_submit_many_stops_taking_events_at_shutdown() -> None:
     d = Dispatcher(max_workers=1, max_pending=1)
-    gate = threading.Event()
+    gate, started = threading.Event(), threading.Event()
 
     def block(event: FileEvent) -> None:
+        started.set()
         gate.wait(30)
 
     e = FileEvent(Change.added, "/r/a", "/r")
@@ -250,6 +251,7 @@ def test_submit_many_stops_taking_events_at_shutdown() -> None:
     accepted: list[int] = []
     intake = threading.Thread(target=lambda: accepted.append(d.submit_many(jobs)))
     intake.start()
+    assert started.wait(30)  # the first handler runs (not merely queued)
     wait_until(lambda: d.pending == 1)
     assert not d.shutdown(timeout=0.05)  # the first handler still runs
     intake.join(30)
