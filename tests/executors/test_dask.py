@@ -208,6 +208,58 @@ def test_fail_fast_cancels_the_futures_not_finished(dask: DaskExecutor, tmp_path
     assert result.status == "failed"
 
 
+def _scheduler_keys(dask_scheduler: Any) -> list[str]:
+    return [str(k) for k in dask_scheduler.tasks]
+
+
+def test_downstream_tasks_are_submitted_before_their_upstream_ends(client: Any, tmp_path: Path) -> None:
+    """As with plain Dask futures, the scheduler knows a chain's later tasks while the first
+    runs (no round trip through the client per hop), and statuses still come in order."""
+    stop = str(tmp_path / "go")
+    seen: list[tuple[str, TaskStatus]] = []
+    log = lambda name, status: seen.append((name, status))  # noqa: E731
+    wf = Workflow("ahead")
+    wf.add_task(Task(fn=lambda: len(_wait_for(stop)), name="first", on_status_change=log))
+    wf.add_task(Task(fn=lambda first: first * 2, name="second", on_status_change=log))
+    wf.add_task(Task(fn=lambda second: second + 1, name="third", on_status_change=log))
+    box: dict[str, Any] = {}
+    runner = threading.Thread(target=lambda: box.update(r=wf.run(executor=DaskExecutor(client=client), store=None)))
+    runner.start()
+    try:
+        deadline = time.monotonic() + 30
+        keys: list[str] = []
+        while time.monotonic() < deadline:
+            keys = client.run_on_scheduler(_scheduler_keys)
+            if any(k.startswith("third-") for k in keys):
+                break
+            time.sleep(0.05)
+        assert any(k.startswith("third-") for k in keys), keys
+        assert not any(status is TaskStatus.RUNNING for name, status in seen if name != "first")
+    finally:
+        Path(stop).touch()
+        runner.join(60)
+    assert box["r"]["third"] == 2 * box["r"]["first"] + 1
+    assert [s for n, s in seen if n == "third"] == [TaskStatus.RUNNING, TaskStatus.COMPLETED]
+    order = [n for n, s in seen if s is TaskStatus.RUNNING]
+    assert order == ["first", "second", "third"]
+
+
+def test_a_failure_ahead_blocks_the_tasks_submitted_after_it(dask: DaskExecutor) -> None:
+    wf = Workflow("ahead-fails")
+    wf.add_task(Task(fn=lambda: 1 / 0, name="root"))
+    wf.add_task(Task(fn=lambda root: root, name="mid"))
+    wf.add_task(Task(fn=lambda mid: mid, name="leaf"))
+    wf.add_task(Task(fn=lambda: "ok", name="apart"))
+    result = wf.run(executor=dask, store=None, raise_on_failure=False)
+    statuses = {n: r.status for n, r in result.records.items()}
+    assert statuses == {
+        "root": TaskStatus.FAILED,
+        "mid": TaskStatus.UPSTREAM_FAILED,
+        "leaf": TaskStatus.UPSTREAM_FAILED,
+        "apart": TaskStatus.COMPLETED,
+    }
+
+
 # ---------------------------------------------------------------- store, resume, gather
 
 

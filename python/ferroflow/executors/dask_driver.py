@@ -2,9 +2,16 @@
 
 The run's tasks are cut into *units* (:mod:`~ferroflow.executors.dask_fusion`): one task
 each, or a fused group of short tasks that runs as one Dask task. One thread (the
-caller's) owns a ``_core.ReadyTracker`` over the units. A unit is submitted when its
-last upstream unit finished, with the futures of its upstream units as arguments, so Dask
-moves their results from worker to worker. Finished futures arrive on a queue (a Dask
+caller's) owns a ``_core.ReadyTracker`` over the units. A unit is submitted with the
+futures of its upstream units as arguments, so Dask moves their results from worker to
+worker, and, as plain Dask futures are, *ahead* of its upstream units' ends when it can
+be: a unit whose tasks have no retries, no cache, no binding error and are not resumed
+(a *look-ahead* unit) is submitted as soon as each of its upstream units is either
+finished well or itself a submitted look-ahead unit, so the scheduler starts it the
+moment its inputs exist, without a round trip through this client. Such a unit runs
+like a fused group (its upstream outcomes are checked on the worker: one that failed
+makes it ``UPSTREAM_FAILED`` there); its tasks show ``RUNNING`` here when their last
+upstream unit finished, as on every executor. Finished futures arrive on a queue (a Dask
 done-callback puts them there) and are gathered in batches; each task's outcome goes
 through :class:`~ferroflow.engine.remote.RemoteSteps`, which keeps statuses, callbacks,
 retries and the store as on every executor.
@@ -47,6 +54,8 @@ __all__ = ["DaskDriver"]
 _INTERRUPTED = "cancelled: the run was interrupted"
 _FAIL_FAST = "cancelled: an earlier task failed (fail_fast)"
 _GOOD = (TaskStatus.COMPLETED, TaskStatus.SKIPPED)
+_UNDECIDED = (TaskStatus.PENDING, TaskStatus.RUNNING)
+_LINGER_S = 0.02  # how long completions of units submitted ahead are collected before a gather
 _BLOCKED = Outcome("blocked")
 
 
@@ -103,12 +112,37 @@ class DaskDriver:
         fused = any(len(nodes) > 1 for nodes in self.units)
         self._workers: list[str] = sorted(client.nthreads()) if fused else []
         self._next_worker = 0
+        self._succ_units: list[list[int]] = [[] for _ in self.units]
+        self._waiting_subs = [0] * len(self.units)  # upstream units neither finished nor launched ahead
+        for a, b in self._unit_edges:
+            self._succ_units[a].append(b)
+            self._waiting_subs[b] += 1
+        self._ahead = [all(self._can_go_ahead(i) for i in nodes) for nodes in self.units]
+        self._launched: set[int] = set()  # units submitted as look-ahead (group-style) units
+        self._finished: set[int] = set()
+        self._to_release: list[int] = []  # launched or finished units whose successors to count down
+        self._handed: set[int] = set()  # launched units the ready set has handed out
+        self._early: dict[int, tuple[_Inflight, Any, Future | None]] = {}  # ends that came before that
+        self._replay: list[tuple[_Inflight, Any, Future | None]] = []  # early ends now due
+        self._waiting_here = 0  # units in flight that were not submitted ahead
+
+    def _can_go_ahead(self, node: int) -> bool:
+        """A task that can be submitted before its upstream tasks end (see the module doc)."""
+        plan = self.plan
+        t = plan.tasks[node]
+        return (
+            t.retry.retries == 0
+            and t.cache_ttl is None
+            and node not in plan.resumed_ids
+            and plan.bindings[node].error is None
+        )
 
     def _unit_graph(self) -> Graph:
         g = Graph()
         g.extend([str(u) for u in range(len(self.units))])
         edges = {(self.unit_of[p], u) for u, nodes in enumerate(self.units) for i in nodes for p in self.preds[i]}
-        g.extend_ids(sorted((a, b) for a, b in edges if a != b))
+        self._unit_edges = sorted((a, b) for a, b in edges if a != b)
+        g.extend_ids(self._unit_edges)
         return g
 
     # ------------------------------------------------------------ the loop
@@ -127,6 +161,10 @@ class DaskDriver:
         finally:
             self.futures.clear()
 
+    def _only_ahead(self) -> bool:
+        """No unit in flight or waiting to retry needs this client to go on (see the module doc)."""
+        return not self.timers and not self._waiting_here
+
     def _nodes(self, units: Sequence[int]) -> list[int]:
         return [i for u in units for i in self.units[u]]
 
@@ -137,8 +175,12 @@ class DaskDriver:
         batch: list[Future] = []
         try:
             batch.append(self.done.get(timeout=wait))
+            # While only units submitted ahead run, nothing waits on this client: gather
+            # their outcomes in fewer, larger round trips (each one costs the scheduler).
+            until = time.monotonic() + (_LINGER_S if self._only_ahead() else 0.0)
             while True:
-                batch.append(self.done.get_nowait())
+                left = until - time.monotonic()
+                batch.append(self.done.get(timeout=left) if left > 0 else self.done.get_nowait())
         except queue.Empty:
             pass
         self._process(batch)
@@ -149,21 +191,37 @@ class DaskDriver:
                 self._after_task(node, self.steps.not_retried(node, error))
             else:
                 self._submit_task(node, attempt, self._keep_call.pop(node))
+        while self._replay:
+            self._end(*self._replay.pop())
 
     def _process(self, batch: list[Future]) -> None:
         live = [(f, self.inflight.pop(f.key)) for f in batch if f.key in self.inflight]
         if not live:
             return
+        self._waiting_here -= sum(1 for _, w in live if w.unit not in self._launched)
         ok = [(f, w) for f, w in live if f.status == "finished"]
         outcomes: list[Any] = self.client.gather([f for f, _ in ok]) if ok else []
-        for (_, w), out in zip(ok, outcomes, strict=True):
-            if len(self.units[w.unit]) == 1 and not isinstance(out, dict):
-                self._outcome(self.units[w.unit][0], w.attempt, w.calls[0], out)
+        ends: list[tuple[_Inflight, Any, Future | None]] = [
+            (w, out, None) for (_, w), out in zip(ok, outcomes, strict=True)
+        ]
+        ends.extend((w, None, f) for f, w in live if f.status != "finished")
+        for end in ends:
+            u = end[0].unit
+            if u in self._launched and u not in self._handed:
+                self._early[u] = end  # its upstream units' outcomes are not all booked yet
             else:
-                self._group_outcome(w, out)
-        for f, w in live:
-            if f.status != "finished":
-                self._lost(w, f)
+                self._end(*end)
+        while self._replay:
+            self._end(*self._replay.pop())
+
+    def _end(self, w: _Inflight, out: Any, lost: Future | None) -> None:
+        """Book the outcome of a unit's future (``lost``: the future that ended without one)."""
+        if lost is not None:
+            self._lost(w, lost)
+        elif len(self.units[w.unit]) == 1 and not isinstance(out, dict):
+            self._outcome(self.units[w.unit][0], w.attempt, w.calls[0], out)
+        else:
+            self._group_outcome(w, out)
 
     def _lost(self, w: _Inflight, f: Future) -> None:
         """A future that ended without an outcome: the cluster lost it, or it was cancelled."""
@@ -241,11 +299,19 @@ class DaskDriver:
         while stack:
             u = stack.pop()
             nodes = self.units[u]
+            if u in self._launched:
+                self._handed.add(u)
+                early = self._early.pop(u, None)
+                if early is not None:
+                    self._replay.append(early)
+                else:
+                    self._began(u)  # submitted ahead: its inputs exist now, so it can start
+                continue
             if self.stop:
                 self.plan.mark_cancelled(nodes, _FAIL_FAST)
                 continue
-            if len(nodes) > 1:
-                self._submit_group(u)
+            if len(nodes) > 1 or self._ahead[u]:
+                self._submit_group(u, ready=True)
                 continue
             node = nodes[0]
             if any(self.plan.status[p] not in _GOOD for p in self.preds[node]):
@@ -261,6 +327,7 @@ class DaskDriver:
                 stack.extend(self._finish_unit(u, not prepared))
                 continue
             self._submit_task(node, 1, prepared)
+        self._release_waiting()
 
     def _fetch_values(self, nodes: list[int]) -> None:
         """Bring the results of ``nodes`` here (a caching task computes its key from them)."""
@@ -308,7 +375,11 @@ class DaskDriver:
                     ups[v.node] = self.futures.get(v.node, _BLOCKED)
         for i in nodes:
             for p in self.preds[i]:
-                if p not in inside and self.plan.status[p] not in _GOOD:
+                if p in inside or self.plan.status[p] in _GOOD:
+                    continue
+                if self.plan.status[p] in _UNDECIDED and p in self.futures:
+                    ups[p] = self.futures[p]  # still running: its outcome is checked on the worker
+                else:
                     ups[p] = _BLOCKED
         return ups
 
@@ -329,15 +400,28 @@ class DaskDriver:
             waited = self.client.submit(summarize, fut, key=f"{key}-record", pure=False)
         self.futures[node] = fut
         self.inflight[waited.key] = _Inflight(self.unit_of[node], attempt, [call], waited)
+        self._waiting_here += 1
         waited.add_done_callback(self.done.put)
 
-    def _submit_group(self, u: int) -> None:
+    def _began(self, u: int) -> None:
+        """Mark the tasks of a look-ahead unit ``RUNNING`` (its upstream units all finished)."""
+        plan = self.plan
+        if len(self.units[u]) == 1:
+            node = self.units[u][0]
+            if (
+                plan.status[node] is TaskStatus.PENDING
+                and plan.tasks[node].when is None
+                and all(plan.status[p] in _GOOD for p in self.preds[node])
+            ):
+                plan._start(node, plan.tasks[node])
+
+    def _submit_group(self, u: int, *, ready: bool) -> None:
         nodes = self.units[u]
         calls: list[RemoteCall] = []
         payloads: list[bytes] = []
         for node in nodes:
             prepared = self.steps.prepare(node, self.inputs, start=False)
-            assert isinstance(prepared, RemoteCall)  # fusable tasks bind and are not resumed
+            assert isinstance(prepared, RemoteCall)  # fused and look-ahead tasks bind and are not resumed
             calls.append(prepared)
             try:
                 payloads.append(self._payload(node, prepared, True))
@@ -346,11 +430,13 @@ class DaskDriver:
         ups = self._upstream(nodes, calls)
         inside = set(nodes)
         checks = [[p for p in self.preds[i] if p in inside or p in ups] for i in nodes]
-        key = f"group-{nodes[0]}-{len(nodes)}-{self.plan.run_id}"
+        key = self._key(nodes[0], 1) if len(nodes) == 1 else f"group-{nodes[0]}-{len(nodes)}-{self.plan.run_id}"
         # Spread groups over the workers (Dask alone keeps small tasks next to their inputs,
         # so one worker would get them all); a worker that is gone falls back to any other.
-        worker = self._workers[self._next_worker % len(self._workers)] if self._workers else None
-        self._next_worker += 1
+        worker = None
+        if self._workers and len(nodes) > 1:
+            worker = self._workers[self._next_worker % len(self._workers)]
+            self._next_worker += 1
         fut = self.client.submit(
             run_group,
             payloads,
@@ -360,7 +446,7 @@ class DaskDriver:
             key=key,
             pure=False,
             workers=[worker] if worker else None,
-            allow_other_workers=True,
+            allow_other_workers=worker is not None,
         )
         self.submitted += 1
         waited = fut
@@ -371,6 +457,28 @@ class DaskDriver:
             self.futures[node] = fut
         self.inflight[waited.key] = _Inflight(u, 1, calls, waited)
         waited.add_done_callback(self.done.put)
+        if not self._ahead[u]:
+            self._waiting_here += 1
+        else:
+            self._launched.add(u)
+            self._to_release.append(u)
+            if ready:
+                self._handed.add(u)
+                self._began(u)
+
+    def _release_waiting(self) -> None:
+        """Submit the look-ahead units that the units launched or finished since unblock."""
+        while self._to_release:
+            for s in self._succ_units[self._to_release.pop()]:
+                self._waiting_subs[s] -= 1
+                if (
+                    not self._waiting_subs[s]
+                    and self._ahead[s]
+                    and s not in self._launched
+                    and s not in self._finished
+                    and not self.stop
+                ):
+                    self._submit_group(s, ready=False)
 
     # ------------------------------------------------------------ after a unit
 
@@ -382,6 +490,9 @@ class DaskDriver:
 
     def _finish_unit(self, u: int, failed: bool) -> list[int]:
         """Report unit ``u`` to the ready set; return the units it made ready."""
+        self._finished.add(u)
+        if u not in self._launched:
+            self._to_release.append(u)
         for node in self.units[u]:
             self._payloads.pop(node, None)
             if self.plan.status[node] not in _GOOD:
@@ -410,6 +521,7 @@ class DaskDriver:
             return
         running = list(self.inflight.values())
         self.inflight.clear()
+        self._waiting_here = 0
         nodes = self._nodes([w.unit for w in running])
         futures = [w.waited for w in running] + [self.futures[i] for i in nodes if i in self.futures]
         with contextlib.suppress(Exception):  # the cluster may be gone already; the run ends anyway
