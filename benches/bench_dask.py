@@ -247,9 +247,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="10k tasks only (no 100k case)")
     ap.add_argument("-n", type=int, default=10_000, help="tasks per shape (default 10k)")
+    ap.add_argument("--runners", default=",".join(RUNNERS), help="comma-separated runners (default: all)")
+    ap.add_argument("--only-100k", action="store_true", help="only the 100k layered case")
     args = ap.parse_args()
     n = args.n
-    every = list(RUNNERS)
+    every = [r for r in args.runners.split(",") if r]
+    unknown = [r for r in every if r not in RUNNERS]
+    if unknown:
+        ap.error(f"unknown runner(s) {', '.join(unknown)}; known: {', '.join(RUNNERS)}")
+    if args.only_100k:
+        cluster = Cluster(threads=1)
+        try:
+            run_case(cluster, "no-op layered DAG", layered(100_000), noop, every)
+        finally:
+            cluster.close()
+        return
     cluster = Cluster(threads=1)
     try:
         print(f"cluster: 2 dask worker processes x 1 thread at {cluster.address}; dask {dask.__version__}")

@@ -98,18 +98,8 @@ def process_alive(pid: int) -> bool:
     except OSError:
         return False
     # A zombie (exited, not yet reaped by its parent) is not alive.
-    fields = _stat_fields(pid)
-    return fields is None or fields[0] != "Z"
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    """``/proc/PID/stat`` after the command name (field 3 onwards), or ``None`` when it cannot be read."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except (OSError, ValueError):
-        return None
-    # The command name (field 2) is in parentheses and may itself hold spaces and ')'.
-    return text.rsplit(")", 1)[-1].split()
+    info = _read_info(pid)
+    return info is None or info.state != "Z"
 
 
 @cache
@@ -118,16 +108,6 @@ def _boot_id() -> str:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     except OSError:
         return ""
-
-
-def _start_ticks(pid: int) -> int | None:
-    fields = _stat_fields(pid)
-    if fields is None or len(fields) < 20:
-        return None
-    try:
-        return int(fields[19])  # field 22 overall: start time, clock ticks after boot
-    except ValueError:
-        return None
 
 
 def process_birth(pid: int) -> str | None:
@@ -140,7 +120,7 @@ def process_birth(pid: int) -> str | None:
         >>> process_birth(os.getpid()) == process_birth(os.getpid())
         True
     """
-    ticks = _start_ticks(pid)
+    ticks = process_start_time(pid)
     if ticks is None:
         return None
     return f"{_boot_id()}:{ticks}"
@@ -162,7 +142,7 @@ def same_process(pid: int, birth: str | None) -> bool:
 
 def process_started_at(pid: int) -> float | None:
     """When process ``pid`` started (epoch seconds, to the clock tick), or ``None`` when unknown."""
-    ticks = _start_ticks(pid)
+    ticks = process_start_time(pid)
     if ticks is None:
         return None
     try:
@@ -236,7 +216,10 @@ def _read_info(pid: int) -> ProcessInfo | None:
     if len(fields) < 20:
         return None
     name = head.partition("(")[2]
-    return ProcessInfo(pid, int(fields[1]), int(fields[2]), fields[0], int(fields[19]), name)
+    try:
+        return ProcessInfo(pid, int(fields[1]), int(fields[2]), fields[0], int(fields[19]), name)
+    except ValueError:
+        return None
 
 
 def process_table() -> dict[int, ProcessInfo]:
