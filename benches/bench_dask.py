@@ -233,10 +233,17 @@ def run_case(cluster: Cluster, label: str, preds: Preds, fn: Callable[..., Any],
         since = time.time()
         with PeakRss() as rss:
             began = time.perf_counter()
-            submitted = RUNNERS[name](cluster.client, cluster.address, preds, fn)
+            try:
+                submitted = RUNNERS[name](cluster.client, cluster.address, preds, fn)
+            except Exception as e:  # noqa: BLE001 - a peer that breaks down is a result too
+                print(
+                    f"{name:<17} failed after {time.perf_counter() - began:.1f} s: {type(e).__name__}: {e}", flush=True
+                )
+                continue
             wall = time.perf_counter() - began
         spread = per_worker(cluster.client, since) if submitted else "(local)"
         rows.append((name, wall, submitted, spread, (rss.peak - rss.base) / n))
+        print(f"  ({name} done: {wall:.2f} s)", flush=True)
     futures_wall = next((w for name, w, *_ in rows if name == "dask futures"), None)
     for name, wall, submitted, spread, mem in rows:
         ratio = f"{wall / futures_wall:.2f}" if futures_wall else "-"

@@ -55,7 +55,7 @@ _INTERRUPTED = "cancelled: the run was interrupted"
 _FAIL_FAST = "cancelled: an earlier task failed (fail_fast)"
 _GOOD = (TaskStatus.COMPLETED, TaskStatus.SKIPPED)
 _UNDECIDED = (TaskStatus.PENDING, TaskStatus.RUNNING)
-_LINGER_S = 0.02  # how long completions of units submitted ahead are collected before a gather
+_LINGER_S = 0.05  # how long completions of units submitted ahead are collected before a gather
 _BLOCKED = Outcome("blocked")
 
 
