@@ -296,7 +296,7 @@ def test_sigterm_during_a_flow_run_stops_the_script_tree(tmp_path: Path) -> None
         assert run["status"] == "cancelled", run
         shown = ferroflow("--json-logs", "runs", run["run_id"], cwd=tmp_path)
         assert shown.returncode == 0, shown.stderr
-        assert "stopped by a cancel of the run" in shown.stdout and "-15" not in shown.stdout
+        assert "stopped by a cancel of the run" in shown.stdout and "with code -15" not in shown.stdout
     finally:
         if proc.poll() is None:
             proc.kill()

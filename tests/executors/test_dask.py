@@ -217,7 +217,10 @@ def test_downstream_tasks_are_submitted_before_their_upstream_ends(client: Any, 
     runs (no round trip through the client per hop), and statuses still come in order."""
     stop = str(tmp_path / "go")
     seen: list[tuple[str, TaskStatus]] = []
-    log = lambda name, status: seen.append((name, status))  # noqa: E731
+
+    def log(name: str, status: TaskStatus) -> None:
+        seen.append((name, status))
+
     wf = Workflow("ahead")
     wf.add_task(Task(fn=lambda: len(_wait_for(stop)), name="first", on_status_change=log))
     wf.add_task(Task(fn=lambda first: first * 2, name="second", on_status_change=log))
