@@ -17,7 +17,7 @@ import typer.main
 from typer._click.exceptions import ClickException
 
 from .. import __version__
-from . import dashboard, demo, run, runs, schedule, scheduler
+from . import dashboard, demo, logs, run, runs, schedule, scheduler
 from ._argv import hoist_global_options
 from ._help import FlagGroup
 from ._output import EXIT_INTERRUPTED, CliState, Output, user_errors
@@ -100,6 +100,7 @@ def root(
 
 run.register(app)
 runs.register(app)
+logs.register(app)
 schedule.register(app)
 scheduler.register(app)
 demo.register(app)

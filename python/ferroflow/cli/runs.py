@@ -16,9 +16,12 @@ from ..results import RUN_FIELDS, run_fields
 from ..safetext import safe_str
 from ._help import FlagGroup
 from ._output import Output, state, user_errors, when
+from .failures import failed_attempts, render_failures
+from .sessions import print_sessions, show_session
 
 if TYPE_CHECKING:
     from ..reports.models import PipelineReport, StepReport
+    from ..store.records import TaskSummary
     from ..store.store import Store
 
 __all__ = ["load_any_report", "register", "render_report"]
@@ -58,8 +61,12 @@ def runs(
     ] = None,
     workflow: Annotated[str | None, typer.Option("--workflow", "-W", help="Only runs of this workflow.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs to list.")] = 20,
+    watch: Annotated[bool, typer.Option("--watch", help="Only the watch sessions.")] = False,
 ) -> None:
-    """List recorded runs (of one workflow: `ferroflow runs NAME`), or show one run's tasks."""
+    """List recorded runs and watch sessions, or show one run (or watch session) in full.
+
+    `ferroflow runs NAME` lists the runs of one workflow.
+    """
     st = state(ctx)
     out = st.output
     with user_errors(out):
@@ -71,39 +78,52 @@ def runs(
                 out.line(f"no runs recorded yet (no store at {st.store_file()})")
             return
         if run_id is not None:
-            shown = _show_run_or_workflow(out, store, run_id)
+            try:
+                shown = _show_run_or_workflow(out, store, run_id)
+            except StoreError:
+                if show_session(out, store, run_id):
+                    return
+                raise
             if shown is not None:
                 return
             workflow = run_id
-        rows = store.list_runs(workflow=workflow, limit=limit)
-        if out.json_mode:
-            for r in rows:
-                out.json(
-                    "run",
-                    run_id=r.run_id,
-                    workflow=r.workflow,
-                    status=r.status,
-                    started_at=r.started_at,
-                    duration_seconds=r.duration_seconds,
-                    tasks=r.task_count,
-                    stats=r.stats,
-                )
+        if watch:
+            print_sessions(out, store, limit, empty_note=True)
             return
-        if not rows:
-            of = f" of workflow {workflow!r}" if workflow is not None else ""
-            out.line(f"no runs{of} recorded yet in {store.path}")
-            return
-        of = f" of {workflow}" if workflow is not None else ""
-        table = Table(title=f"runs{of} in {store.path}")
-        for column in ("run id", "workflow", "status", "started", "duration", "tasks", "failed"):
-            table.add_column(column)
+        _print_runs(out, store, workflow, limit)
+        if workflow is None:
+            print_sessions(out, store, limit)
+
+
+def _print_runs(out: Output, store: Store, workflow: str | None, limit: int) -> None:
+    """The runs table (JSON: one object per run)."""
+    rows = store.list_runs(workflow=workflow, limit=limit)
+    if out.json_mode:
         for r in rows:
-            duration = f"{r.duration_seconds:.2f}s" if r.duration_seconds is not None else "-"
-            failed = str(r.stats.get("failed", "-")) if r.stats else "-"
-            table.add_row(
-                r.run_id, r.workflow, _styled(r.status), when(r.started_at), duration, str(r.task_count), failed
+            out.json(
+                "run",
+                run_id=r.run_id,
+                workflow=r.workflow,
+                status=r.status,
+                started_at=r.started_at,
+                duration_seconds=r.duration_seconds,
+                tasks=r.task_count,
+                stats=r.stats,
             )
-        out.print(table)
+        return
+    if not rows:
+        of = f" of workflow {workflow!r}" if workflow is not None else ""
+        out.line(f"no runs{of} recorded yet in {store.path}")
+        return
+    of = f" of {workflow}" if workflow is not None else ""
+    table = Table(title=f"runs{of} in {store.path}")
+    for column in ("run id", "workflow", "status", "started", "duration", "tasks", "failed"):
+        table.add_column(column)
+    for r in rows:
+        duration = f"{r.duration_seconds:.2f}s" if r.duration_seconds is not None else "-"
+        failed = str(r.stats.get("failed", "-")) if r.stats else "-"
+        table.add_row(r.run_id, r.workflow, _styled(r.status), when(r.started_at), duration, str(r.task_count), failed)
+    out.print(table)
 
 
 def _is_workflow_name(st: Any, name: str) -> bool:
@@ -135,6 +155,7 @@ def _show_run_or_workflow(out: Output, store: Store, name: str) -> bool | None:
 def _show_run(out: Output, store: Store, run_id: str) -> None:
     detail = store.get_run(run_id)
     run = detail.run
+    failures = failed_attempts(detail.tasks)
     if out.json_mode:
         out.json(
             "run",
@@ -147,6 +168,8 @@ def _show_run(out: Output, store: Store, run_id: str) -> None:
                     "attempts": t.attempts,
                     "duration_seconds": t.duration_seconds,
                     "error": t.error,
+                    "traceback": t.traceback,
+                    "failed_attempts": failures.get(t.name, []),
                     "reason": t.reason,
                     "result": t.result_json,
                 }
@@ -173,6 +196,9 @@ def _show_run(out: Output, store: Store, run_id: str) -> None:
             t.name, _styled(t.status), str(t.attempts), duration, detail_text.splitlines()[0] if detail_text else ""
         )
     out.print(table)
+    shown = render_failures(detail.tasks)
+    if shown is not None:
+        out.print(shown)
 
 
 # ---------------------------------------------------------------- report show
@@ -239,6 +265,9 @@ def _add_step(parent: Tree, step: StepReport) -> None:
         node.add(Text(f"warning: {warning}", style="yellow"))
     for error in step.errors:
         node.add(Text(f"error: {safe_str(error).strip()}", style="red"))
+    trace = step.metadata.get("traceback") if isinstance(step.metadata, dict) else None
+    if trace:
+        node.add(Text(safe_str(trace).rstrip(), style="dim"))
 
 
 @report_app.command("show")
@@ -250,8 +279,25 @@ def report_show(
     st = state(ctx)
     out = st.output
     with user_errors(out):
-        report = load_any_report(st.existing_store(), file_or_run)
+        store = st.existing_store()
+        report = load_any_report(store, file_or_run)
+        tasks = _run_tasks(store, file_or_run)
         if out.json_mode:
-            out.json("report", report=report.model_dump(mode="json"))
+            extra = {} if tasks is None else {"failed_attempts": failed_attempts(tasks)}
+            out.json("report", report=report.model_dump(mode="json"), **extra)
             return
         out.print(render_report(report))
+        shown = render_failures(tasks) if tasks is not None else None
+        if shown is not None:
+            out.print(shown)
+
+
+def _run_tasks(store: Store | None, file_or_run: str) -> list[TaskSummary] | None:
+    """The store's task rows when ``file_or_run`` named a run rather than a report file."""
+    path = Path(file_or_run)
+    if store is None or path.suffix == ".json" or path.exists():
+        return None
+    try:
+        return store.get_run(file_or_run).tasks
+    except StoreError:
+        return None

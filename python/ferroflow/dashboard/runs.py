@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from ..errors import QueryParamError, StoreError
 from ..store import Store
-from ..store.records import RunDetail, RunSummary, TaskSummary
+from ..store.records import RunDetail, RunSummary, TaskSummary, attempts_of
 from .http import error, int_param, json_response
 from .layout import GraphLayout
 from .source import StoreSource
@@ -52,22 +52,6 @@ def run_json(summary: RunSummary) -> dict[str, Any]:
     data = asdict(summary)
     data["duration_seconds"] = summary.duration_seconds
     return data
-
-
-def attempts_of(task: TaskSummary) -> list[dict[str, Any]]:
-    """Every attempt of a task that raised, the last one included when the task failed."""
-    attempts = [dict(a) for a in task.failed_attempts]
-    if task.status == "failed" and task.error is not None and (not attempts or attempts[-1]["error"] != task.error):
-        attempts.append(
-            {
-                "number": task.attempts or len(attempts) + 1,
-                "started_at": task.started_at,
-                "finished_at": task.finished_at,
-                "error": task.error,
-                "traceback": task.traceback,
-            }
-        )
-    return attempts
 
 
 def _task_json(task: TaskSummary, light: bool) -> dict[str, Any]:

@@ -17,6 +17,7 @@ __all__ = [
     "RunDetail",
     "RunSummary",
     "TaskSummary",
+    "attempts_of",
     "effective_status",
     "logged_summary",
     "own_birth",
@@ -105,6 +106,25 @@ class TaskSummary:
         if self.started_at is None or self.finished_at is None:
             return None
         return self.finished_at - self.started_at
+
+
+def attempts_of(task: TaskSummary) -> list[dict[str, Any]]:
+    """Every attempt of a task that raised, the last one included when the task failed.
+
+    Each is ``{number, started_at, finished_at, error, traceback}``.
+    """
+    attempts = [dict(a) for a in task.failed_attempts]
+    if task.status == "failed" and task.error is not None and (not attempts or attempts[-1]["error"] != task.error):
+        attempts.append(
+            {
+                "number": task.attempts or len(attempts) + 1,
+                "started_at": task.started_at,
+                "finished_at": task.finished_at,
+                "error": task.error,
+                "traceback": task.traceback,
+            }
+        )
+    return attempts
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from ..processes import same_process
 from .records import HOST, own_birth
 from .store import Store
 
-__all__ = ["WatchSession", "begin_session", "list_sessions", "update_session"]
+__all__ = ["WatchSession", "begin_session", "find_session", "list_sessions", "update_session"]
 
 _COLUMNS = (
     "session_id, app, status, started_at, finished_at, pid, pid_birth, host, roots, handlers, stats, errors,"
@@ -146,6 +146,24 @@ def list_sessions(store: Store, limit: int = 20) -> list[WatchSession]:
         ).fetchall()
     names = [c.strip() for c in _COLUMNS.split(",")]
     return [_session(dict(zip(names, row, strict=True))) for row in rows]
+
+
+def find_session(store: Store, session_id: str) -> WatchSession | None:
+    """The session with this id or unique id prefix; None when there is none (or the prefix is ambiguous)."""
+    if not session_id:
+        return None
+    pattern = session_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    with store.read() as conn:
+        rows = conn.execute(
+            f"SELECT {_COLUMNS} FROM watch_sessions WHERE session_id = ? OR session_id LIKE ? ESCAPE '\\' LIMIT 2",
+            (session_id, pattern),
+        ).fetchall()
+    names = [c.strip() for c in _COLUMNS.split(",")]
+    found = [_session(dict(zip(names, row, strict=True))) for row in rows]
+    exact = [s for s in found if s.session_id == session_id]
+    if exact:
+        return exact[0]
+    return found[0] if len(found) == 1 else None
 
 
 def _session(r: dict[str, Any]) -> WatchSession:

@@ -104,6 +104,8 @@ class _Session:
     record: SessionLog | None = None
     served: threading.Event = field(default_factory=threading.Event)  # the intake loop has returned
     caller_closes: bool = False  # stop() closes the session (with its timeout), not the intake thread
+    started: float = field(default_factory=time.monotonic)
+    counts_at_start: tuple[int, int, int] = (0, 0, 0)  # events, handler calls, failures when it opened
 
 
 def _empty_row() -> dict[str, Any]:
@@ -558,6 +560,7 @@ class WatchApp:
         # higher priority first, then registration order
         rank = {id(h): (-h.priority, i) for i, h in enumerate(handlers)}
         session = _Session(watcher=watcher, dispatcher=dispatcher, routes=routes, rank=rank, record=record)
+        session.counts_at_start = self._summary_counts()
         self._log_warnings(session)
         self.error = None
         self._session = session
@@ -804,6 +807,22 @@ class WatchApp:
             session.alive = False
         if session.record is not None:
             session.record.close()
+        events, calls, failures = (
+            now - before for now, before in zip(self._summary_counts(), session.counts_at_start, strict=True)
+        )
+        logger.info(
+            "watch app %s: session ended after %.1fs: %d event(s), %d handler call(s), %d failure(s)",
+            self.name,
+            time.monotonic() - session.started,
+            events,
+            calls,
+            failures,
+        )
+
+    def _summary_counts(self) -> tuple[int, int, int]:
+        """Events, handler calls and handler failures so far (for the end-of-session summary)."""
+        stats = self.stats
+        return int(stats["events_total"]), int(stats["handler_calls"]), int(stats["handler_errors"])
 
 
 _default_app: WatchApp | None = None
