@@ -116,7 +116,7 @@ def test_a_run_page_follows_a_run_in_another_process_and_shows_the_traceback(
         expect(page.locator("#dag svg g.node")).to_have_count(3, timeout=15_000)
         expect(page.locator("#dag g.node.running")).to_have_count(1, timeout=15_000)
         expect(page.locator("#dag g.node.pending")).to_have_count(2)
-        assert page.locator("#dag .edges path").count() == 2
+        assert page.locator("#dag .edges path").get_attribute("d").count("M") == 2  # one segment per edge
         expect(page.locator("#run-meta")).to_contain_text("python")
         shot(page, "run-running")
         gate.write_text("go")
@@ -172,3 +172,34 @@ def test_schedules_and_flows_page_starts_a_flow_and_refuses_a_bad_parameter(
     expect(first).to_contain_text("completed")
     expect(first).to_contain_text("dashboard")
     shot(page, "runs")
+
+
+def test_a_big_run_page_collapses_layers_lists_them_on_a_click_and_pages_the_table(served: Served, page: Page) -> None:
+    from ferroflow import Task, Workflow
+
+    wf = Workflow("wide")
+    wf.add_task(Task(fn=lambda: 1, name="root"))
+    for k in range(2500):
+        wf.add_task(Task(fn=lambda root: root, name=f"leaf-{k:04d}"), depends_on=["root"])
+    run_id = wf.run(store=served.store).run_id
+    page.goto(f"{served.url}/runs/{run_id}")
+    expect(page.locator("#dag-info")).to_contain_text("2501 tasks in 2 layers", timeout=30_000)
+    drawn = page.locator("#dag g.node:not(.collapsed)").count()
+    assert 1000 <= drawn <= 1500
+    collapsed = page.locator("#dag g.node.collapsed")
+    expect(collapsed).to_have_count(1)
+    expect(collapsed.locator("text")).to_have_text(f"+{2501 - drawn} more")
+    expect(page.locator("#task-table tbody tr")).to_have_count(500)
+    page.locator("#task-more button").click()
+    expect(page.locator("#task-table tbody tr")).to_have_count(1000)
+    collapsed.click()
+    expect(page.locator("#detail-name")).to_have_text("Layer 1")
+    expect(page.locator("#detail-body")).to_contain_text(f"{2501 - drawn} tasks of layer 1 are not drawn")
+    rows = page.locator("#detail-body tr")
+    expect(rows).to_have_count(200)
+    first = rows.first.get_attribute("data-task")
+    assert first is not None and first.startswith("leaf-")
+    rows.first.click()
+    expect(page.locator("#detail-name")).to_have_text(first)
+    expect(page.locator("#detail-body .status")).to_contain_text("completed")
+    shot(page, "run-big")

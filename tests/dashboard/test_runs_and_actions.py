@@ -4,6 +4,7 @@ through httpx against a real uvicorn server, with runs made by real processes.""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -69,6 +70,76 @@ def test_the_graph_is_laid_out_by_layers_and_big_layers_collapse_with_their_coun
     assert all(c["by_status"] == {"completed": c["count"]} for c in g["collapsed"])
     names = {n["name"] for layer in g["layers"] for n in layer}
     assert g["edges"] and all(a in names and b in names for a, b in g["edges"])
+    with served.client() as c:
+        first = g["collapsed"][0]
+        hidden = c.get(f"/api/runs/{run_id}/graph/layers/{first['layer']}", params={"limit": 7}).json()
+        rest = c.get(f"/api/runs/{run_id}/graph/layers/{first['layer']}", params={"offset": 7, "limit": 1000}).json()
+        assert hidden["total"] == rest["total"] == first["count"] and len(hidden["tasks"]) == 7
+        listed = [t["name"] for t in hidden["tasks"] + rest["tasks"]]
+        layer_names = {f"t{first['layer']}_{k}" for k in range(100)}
+        drawn_here = {n["name"] for n in g["layers"][first["layer"]]}
+        assert set(listed) == layer_names - drawn_here and len(listed) == first["count"]
+        assert all(t["status"] == "completed" for t in hidden["tasks"])
+        assert c.get(f"/api/runs/{run_id}/graph/layers/30").status_code == 404
+        bad = c.get(f"/api/runs/{run_id}/graph/layers/x")
+        assert bad.status_code == 400 and bad.json()["parameter"] == "layer"
+
+
+def test_a_run_changed_by_another_process_is_read_again_and_its_report_comes_on_its_own(
+    served: Served, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    script = tmp_path / "slow.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import os, time
+            from ferroflow import Task, Workflow
+            from ferroflow.store import open_store
+
+            def wait() -> str:
+                while not os.path.exists({str(gate)!r}):
+                    time.sleep(0.02)
+                return "opened"
+
+            wf = Workflow("gated")
+            wf.add_task(Task(fn=wait, name="wait"))
+            wf.add_task(Task(fn=lambda wait: wait.upper(), name="after"))
+            wf.run(store=open_store({str(served.store.path)!r}))
+            """
+        )
+    )
+    child = subprocess.Popen([sys.executable, str(script)])
+    try:
+        with served.client() as c:
+            seen: list[str] = []
+
+            def running() -> bool:
+                runs = c.get("/api/runs").json()["runs"]
+                seen.extend(r["run_id"] for r in runs if r["status"] == "running")
+                return bool(seen)
+
+            wait_until(running, timeout=60)
+            run_id = seen[0]
+            wait_until(lambda: c.get(f"/api/runs/{run_id}?light=1").json()["tasks"][0]["status"] == "running", 60)
+            light = c.get(f"/api/runs/{run_id}", params={"light": "1"}).json()
+            assert "report" not in light and [t["status"] for t in light["tasks"]] == ["running", "pending"]
+            assert {"name": "after", "status": "pending"} in c.get(f"/api/runs/{run_id}/graph").json()["layers"][1]
+            gate.write_text("")
+            wait_until(lambda: c.get(f"/api/runs/{run_id}?light=1").json()["run"]["status"] == "completed", 60)
+            light = c.get(f"/api/runs/{run_id}", params={"light": "1"}).json()
+            assert [t["status"] for t in light["tasks"]] == ["completed", "completed"]
+            assert [n["status"] for layer in c.get(f"/api/runs/{run_id}/graph").json()["layers"] for n in layer] == [
+                "completed",
+                "completed",
+            ]
+            report = c.get(f"/api/runs/{run_id}/report").json()
+            assert report["run_id"] == run_id and report["report"]["status"] == "SUCCESS"
+            assert c.get(f"/api/runs/{run_id}").json()["report"] == report["report"]
+            assert c.get("/api/runs/nope/report").status_code == 404
+    finally:
+        gate.write_text("")
+        child.wait(timeout=60)
 
 
 def test_runs_filter_by_date_and_a_bad_date_is_a_400_naming_it(served: Served) -> None:

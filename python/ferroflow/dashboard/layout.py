@@ -97,6 +97,18 @@ class GraphLayout:
                 collapsed.append({"layer": li, "count": len(layer) - keep, "by_status": counts})
         return {"layers": out_layers, "edges": self.edges, "collapsed": collapsed, "total": len(names)}
 
+    def hidden(self, layer: int, status: Mapping[str, str], offset: int = 0, limit: int = 200) -> dict[str, Any]:
+        """The tasks of ``layer`` the drawing left out, a page at a time.
+
+        Returns ``{layer, total, offset, tasks}``: ``total`` tasks are collapsed in
+        that layer, ``tasks`` holds ``{name, status}`` of those from ``offset`` on
+        (at most ``limit``), in the layer's drawing order.
+        """
+        rest = self.layers[layer][self.keep[layer] :]
+        names = self.names
+        page = [{"name": names[v], "status": status.get(names[v], "pending")} for v in rest[offset : offset + limit]]
+        return {"layer": layer, "total": len(rest), "offset": offset, "tasks": page}
+
 
 def layout(
     names: Sequence[str],

@@ -2,33 +2,46 @@
 
 ``GET /api/runs`` (``workflow``, ``status``, ``since``, ``until``, ``limit``,
 ``offset``), ``GET /api/runs/{run_id}`` (the run, its tasks, statuses and report;
-``?light=1`` leaves out logs and tracebacks, which ``GET
-/api/runs/{run_id}/tasks/{task}`` gives one task at a time), ``GET
-/api/runs/{run_id}/graph`` (the layout the run page draws).
-"""
+``?light=1`` leaves out logs, tracebacks and the report, which ``GET
+/api/runs/{run_id}/tasks/{task}`` gives one task at a time and ``GET
+/api/runs/{run_id}/report`` on its own), ``GET /api/runs/{run_id}/graph`` (the
+layout the run page draws) and ``GET /api/runs/{run_id}/graph/layers/{n}`` (the
+tasks of layer ``n`` the drawing collapsed)."""
 
 from __future__ import annotations
 
 import json
+import threading
 from collections import OrderedDict
-from dataclasses import asdict
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import QueryParamError, StoreError
 from ..store import Store
 from ..store.records import RunDetail, RunSummary, TaskSummary, attempts_of
-from .http import error, int_param, json_response
+from .http import encode_json, encoded_response, error, int_param, json_response
 from .layout import GraphLayout
 from .source import StoreSource
 
 __all__ = ["RUN_STATUSES", "RunViews", "attempts_of", "run_json"]
 
 RUN_STATUSES = ("running", "completed", "failed", "cancelled", "interrupted")
-_CACHED_LAYOUTS = 8
+_KEPT_RUNS = 8
+_ALWAYS = frozenset({"name", "status", "attempts"})
+
+
+def _remember(cache: OrderedDict[str, Any], key: str, value: Any) -> None:
+    """Put ``value`` in an LRU ``cache`` of at most :data:`_KEPT_RUNS` entries."""
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > _KEPT_RUNS:
+        cache.popitem(last=False)
 
 
 def _time_param(request: Request, name: str) -> float | None:
@@ -72,6 +85,8 @@ def _task_json(task: TaskSummary, light: bool) -> dict[str, Any]:
             {k: a.get(k) for k in ("number", "started_at", "finished_at")} for a in task.failed_attempts
         ]
         data["log_lines"] = len(task.logs)
+        # A big run's page loads every task: fields with nothing to say are left out.
+        return {k: v for k, v in data.items() if v or k in _ALWAYS}
     else:
         data["traceback"] = task.traceback
         data["logs"] = task.logs
@@ -79,22 +94,66 @@ def _task_json(task: TaskSummary, light: bool) -> dict[str, Any]:
     return data
 
 
+@dataclass(slots=True)
+class _View:
+    """One run as last read from the store, and the answers already encoded from it."""
+
+    version: tuple[Any, ...]
+    detail: RunDetail
+    encoded: dict[str, bytes] = field(default_factory=dict)
+
+    def answer(self, key: str, build: Callable[[], Any]) -> Response:
+        """The encoded answer ``key``, built by ``build()`` the first time."""
+        body = self.encoded.get(key)
+        if body is None:
+            body = self.encoded[key] = encode_json(build())
+        return encoded_response(body)
+
+
+def _threaded(fn: Callable[[Request], Response]) -> Callable[[Request], Awaitable[Response]]:
+    """An endpoint running ``fn`` in Starlette's thread pool."""
+
+    async def endpoint(request: Request) -> Response:
+        return await run_in_threadpool(fn, request)
+
+    endpoint.__name__ = fn.__name__
+    return endpoint
+
+
 class RunViews:
-    """The run endpoints over one :class:`StoreSource`."""
+    """The run endpoints over one :class:`StoreSource`.
+
+    A run is read from the store again only when it changed (``Store.run_version``,
+    a few aggregates): a finished run, or a running one between two writes, is
+    answered from what was encoded last time.
+    """
 
     def __init__(self, source: StoreSource) -> None:
         self.source = source
+        self._views: OrderedDict[str, _View] = OrderedDict()
         self._layouts: OrderedDict[str, GraphLayout] = OrderedDict()
-        self._reports: OrderedDict[str, tuple[tuple[str, float | None], Any]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def _store(self) -> Store:
         return self.source.get()
 
-    def _detail(self, run_id: str) -> RunDetail | Response:
+    def _view(self, run_id: str) -> _View | Response:
+        with self._lock:
+            return self._read_view(run_id)
+
+    def _read_view(self, run_id: str) -> _View | Response:
         try:
-            return self._store().get_run(run_id, every_task=True)
+            store = self._store()
+            full, version = store.run_version(run_id)
+            view = self._views.get(full)
+            if view is not None and view.version == version:
+                self._views.move_to_end(full)
+                return view
+            view = _View(version, store.get_run(full, every_task=True))
         except StoreError as exc:
             return error(*self.source.run_error(exc, run_id))
+        _remember(self._views, full, view)
+        return view
 
     def page(self, request: Request) -> dict[str, Any]:
         """One page of the history (for ``/api/runs`` and the pages)."""
@@ -117,73 +176,102 @@ class RunViews:
         """The run history, newest first (``workflow``, ``status``, ``since``, ``until``, ``limit``, ``offset``)."""
         return json_response(self.page(request))
 
-    async def api_run(self, request: Request) -> Response:
-        """One run: its tasks, statuses, tracebacks, logs and report."""
-        run_id = request.path_params["run_id"]
+    def api_run(self, request: Request) -> Response:
+        """One run: its tasks, statuses, tracebacks, logs and report (``?light=1``: no logs,
+        tracebacks nor report, which ``/tasks/{task}`` and ``/report`` give)."""
         light = request.query_params.get("light") in ("1", "true")
-        detail = self._detail(run_id)
-        if isinstance(detail, Response):
-            return detail
-        data: dict[str, Any] = {
-            "run": run_json(detail.run),
-            "tasks": [_task_json(t, light) for t in detail.tasks],
-            "upstreams": detail.upstreams,
-        }
+        view = self._view(request.path_params["run_id"])
+        if isinstance(view, Response):
+            return view
+        detail = view.detail
+
+        def build() -> dict[str, Any]:
+            data: dict[str, Any] = {
+                "run": run_json(detail.run),
+                "tasks": [_task_json(t, light) for t in detail.tasks],
+                "upstreams": detail.upstreams,
+            }
+            if not light:
+                data.update(self._report(detail.run))
+            return data
+
+        return view.answer("light" if light else "full", build)
+
+    def _report(self, run: RunSummary) -> dict[str, Any]:
+        """``{"report": ...}`` (JSON, ``None`` before there is one), or with ``report_error``."""
         try:
-            data["report"] = self._report(detail.run)
+            report = self._store().get_report(run.run_id)
         except StoreError as exc:
-            data["report"], data["report_error"] = None, str(exc)
-        return json_response(data)
+            return {"report": None, "report_error": str(exc)}
+        return {"report": None if report is None else json.loads(report.model_dump_json())}
 
-    def _report(self, run: RunSummary) -> Any:
-        """The run's report as JSON; a finished run's is built once (it no longer changes)."""
-        key = (run.status, run.finished_at)
-        cached = self._reports.get(run.run_id)
-        if cached is not None and cached[0] == key:
-            self._reports.move_to_end(run.run_id)
-            return cached[1]
-        report = self._store().get_report(run.run_id)
-        value = None if report is None else json.loads(report.model_dump_json())
-        if run.status != "running":
-            self._reports[run.run_id] = (key, value)
-            while len(self._reports) > _CACHED_LAYOUTS:
-                self._reports.popitem(last=False)
-        return value
+    def api_report(self, request: Request) -> Response:
+        """The run's report: ``{run_id, report}`` (``report`` is ``None`` before there is one)."""
+        view = self._view(request.path_params["run_id"])
+        if isinstance(view, Response):
+            return view
+        run = view.detail.run
+        return view.answer("report", lambda: {"run_id": run.run_id, **self._report(run)})
 
-    async def api_task(self, request: Request) -> Response:
+    def api_task(self, request: Request) -> Response:
         """One task of a run: its logs and every failed attempt's traceback."""
-        run_id, name = request.path_params["run_id"], request.path_params["task"]
-        detail = self._detail(run_id)
-        if isinstance(detail, Response):
-            return detail
+        view = self._view(request.path_params["run_id"])
+        if isinstance(view, Response):
+            return view
+        detail, name = view.detail, request.path_params["task"]
         try:
             task = detail.task(name)
         except KeyError:
             return error(404, f"run {detail.run.run_id} has no task {name!r}")
         return json_response({"run_id": detail.run.run_id, **_task_json(task, light=False)})
 
-    async def api_graph(self, request: Request) -> Response:
-        """The run's graph laid out by layers, with each task's status now."""
-        run_id = request.path_params["run_id"]
-        detail = self._detail(run_id)
-        if isinstance(detail, Response):
-            return detail
+    def _layout(self, detail: RunDetail) -> GraphLayout:
+        """The run's layout: computed once per run (its graph does not change)."""
         key = detail.run.run_id
-        layout = self._layouts.get(key)
-        if layout is None:
-            layout = GraphLayout([t.name for t in detail.tasks], detail.upstreams)
-            self._layouts[key] = layout
-            while len(self._layouts) > _CACHED_LAYOUTS:
-                self._layouts.popitem(last=False)
-        else:
-            self._layouts.move_to_end(key)
-        return json_response(layout.render({t.name: t.status for t in detail.tasks}))
+        with self._lock:
+            layout = self._layouts.get(key)
+            if layout is None or len(layout.names) != len(detail.tasks):
+                layout = GraphLayout([t.name for t in detail.tasks], detail.upstreams)
+            _remember(self._layouts, key, layout)
+        return layout
+
+    def api_graph(self, request: Request) -> Response:
+        """The run's graph laid out by layers, with each task's status now."""
+        view = self._view(request.path_params["run_id"])
+        if isinstance(view, Response):
+            return view
+        detail = view.detail
+        return view.answer("graph", lambda: self._layout(detail).render({t.name: t.status for t in detail.tasks}))
+
+    def api_layer(self, request: Request) -> Response:
+        """The tasks of one graph layer left out of the drawing: ``{layer, total, offset, tasks}``.
+
+        ``offset`` and ``limit`` (at most 1000) page through them; each task is ``{name, status}``.
+        """
+        view = self._view(request.path_params["run_id"])
+        if isinstance(view, Response):
+            return view
+        layout = self._layout(view.detail)
+        raw = request.path_params["layer"]
+        try:
+            number = int(raw)
+        except ValueError:
+            raise QueryParamError("layer", f"layer must be an integer, got {raw!r}") from None
+        if not 0 <= number < len(layout.layers):
+            return error(404, f"run {view.detail.run.run_id} has no layer {number} (it has {len(layout.layers)})")
+        offset = int_param(request, "offset", 0, 0, 10**9)
+        limit = int_param(request, "limit", 200, 1, 1000)
+        status = {t.name: t.status for t in view.detail.tasks}
+        return json_response(layout.hidden(number, status, offset, limit))
 
     def endpoints(self) -> list[tuple[str, str, Any]]:
-        """``(method, path, endpoint)`` of the run routes."""
+        """``(method, path, endpoint)`` of the run routes; the run endpoints read the store
+        in a worker thread, so a big run never holds up the pages and streams."""
         return [
             ("GET", "/api/runs", self.api_runs),
-            ("GET", "/api/runs/{run_id}", self.api_run),
-            ("GET", "/api/runs/{run_id}/graph", self.api_graph),
-            ("GET", "/api/runs/{run_id}/tasks/{task:path}", self.api_task),
+            ("GET", "/api/runs/{run_id}", _threaded(self.api_run)),
+            ("GET", "/api/runs/{run_id}/graph", _threaded(self.api_graph)),
+            ("GET", "/api/runs/{run_id}/graph/layers/{layer}", _threaded(self.api_layer)),
+            ("GET", "/api/runs/{run_id}/report", _threaded(self.api_report)),
+            ("GET", "/api/runs/{run_id}/tasks/{task:path}", _threaded(self.api_task)),
         ]

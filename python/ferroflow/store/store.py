@@ -527,10 +527,10 @@ class Store:
 
     def _task_summaries(self, run_id: str) -> list[TaskSummary]:
         """Every task of a run: its final ``tasks`` row, else its last ``task_log`` entry, in workflow order."""
-        merged: dict[str, TaskSummary] = {}
+        last_logged: dict[str, tuple[Any, ...]] = {}
         for (entries,) in self._db.query("SELECT entries FROM task_log WHERE run_id = ? ORDER BY seq", (run_id,)):
-            for entry in pickle.loads(entries):
-                merged[entry[0]] = logged_summary(entry)
+            last_logged.update((entry[0], entry) for entry in pickle.loads(entries))
+        merged = {name: logged_summary(entry) for name, entry in last_logged.items()}
         for row in self._db.query(
             "SELECT name, status, attempts, started_at, finished_at, error, traceback, reason, has_result,"
             " result_json, cached, resumed, logs, attempt_log FROM tasks WHERE run_id = ?",
@@ -726,6 +726,25 @@ class Store:
             StoreError: No run has this id (or unique id prefix).
         """
         return run_summary(self._resolve_run(run_id))
+
+    def run_version(self, run_id: str) -> tuple[str, tuple[Any, ...]]:
+        """The run's full id and a value that changes whenever its record or a task record of it does.
+
+        Cheap for big runs (aggregates over the run's rows, none of them loaded): what
+        a reader that keeps a run's view checks before building it again.
+
+        Raises:
+            StoreError: No run has this id (or unique id prefix).
+        """
+        row = self._resolve_run(run_id)
+        full = row["run_id"]
+        logged = self._db.query("SELECT count(*), max(seq) FROM task_log WHERE run_id = ?", (full,))[0]
+        rows = self._db.query(
+            "SELECT count(*), total(attempts), total(started_at), total(finished_at), total(length(status))"
+            " FROM tasks WHERE run_id = ?",
+            (full,),
+        )[0]
+        return full, (effective_status(row), row["finished_at"], *logged, *rows)
 
     def load_result(self, run_id: str, task_name: str) -> Any:
         """The stored result of one task.

@@ -181,7 +181,7 @@
 
   // ------------------------------------------------------------ a run
   const NODE_W = 150, NODE_H = 28, COL_GAP = 60, ROW_GAP = 8, PAD = 10;
-  function drawGraph(g, onPick) {
+  function drawGraph(g, onPick, onLayer) {
     const box = $("#dag"); box.replaceChildren();
     if (!g.total) { box.append(el("div", "no tasks", "muted")); return; }
     const collapsedBy = {}; g.collapsed.forEach((c) => { collapsedBy[c.layer] = c; });
@@ -194,12 +194,15 @@
     });
     const width = PAD * 2 + g.layers.length * (NODE_W + COL_GAP) - COL_GAP;
     const root = svg("svg", { width: width, height: height, role: "img", "aria-label": "task graph" });
-    const edges = svg("g", { class: "edges" });
+    // Every edge in one path: thousands of edges cost one element, not thousands.
+    const d = [];
     g.edges.forEach(([a, b]) => {
       const p = pos[a], q = pos[b]; if (!p || !q) return;
       const x1 = p[0] + NODE_W, y1 = p[1] + NODE_H / 2, x2 = q[0], y2 = q[1] + NODE_H / 2, mx = (x1 + x2) / 2;
-      edges.append(svg("path", { d: "M" + x1 + "," + y1 + " C" + mx + "," + y1 + " " + mx + "," + y2 + " " + x2 + "," + y2 }));
+      d.push("M" + x1 + "," + y1 + "C" + mx + "," + y1 + " " + mx + "," + y2 + " " + x2 + "," + y2);
     });
+    const edges = svg("g", { class: "edges" });
+    if (d.length) edges.append(svg("path", { d: d.join("") }));
     root.append(edges);
     const nodes = svg("g", { class: "nodes" });
     g.layers.forEach((layer) => layer.forEach((n) => {
@@ -209,27 +212,32 @@
       const label = svg("text", { x: 10, y: 18 }); label.textContent = n.name.length > 19 ? n.name.slice(0, 18) + "…" : n.name;
       const title = svg("title"); title.textContent = n.name + ": " + n.status;
       node.append(label, title);
-      node.addEventListener("click", () => onPick(n.name));
       nodes.append(node);
     }));
     g.collapsed.forEach((c) => {
       const layer = g.layers[c.layer];
       const x = PAD + c.layer * (NODE_W + COL_GAP), y = PAD + layer.length * (NODE_H + ROW_GAP);
-      const node = svg("g", { class: "node collapsed", transform: "translate(" + x + "," + y + ")" });
+      const node = svg("g", { class: "node collapsed", transform: "translate(" + x + "," + y + ")", "data-layer": c.layer });
       node.append(svg("rect", { width: NODE_W, height: NODE_H, rx: 6 }));
       const label = svg("text", { x: 10, y: 18 }); label.textContent = "+" + c.count + " more";
       const parts = Object.keys(c.by_status).map((s) => c.by_status[s] + " " + s);
-      const title = svg("title"); title.textContent = c.count + " more tasks in this layer: " + parts.join(", ");
+      const title = svg("title"); title.textContent = c.count + " more tasks in this layer: " + parts.join(", ") + " (click to list them)";
       node.append(label, title); nodes.append(node);
     });
     root.append(nodes);
+    root.addEventListener("click", (e) => {
+      const node = e.target.closest && e.target.closest(".node");
+      if (!node) return;
+      if (node.dataset.task !== undefined) onPick(node.dataset.task);
+      else if (node.dataset.layer !== undefined) onLayer(Number(node.dataset.layer));
+    });
     box.append(root);
     const drawn = g.layers.reduce((n, l) => n + l.length, 0);
     $("#dag-info").textContent = g.total + " tasks in " + g.layers.length + " layers" + (drawn < g.total ? " · " + drawn + " drawn, " + (g.total - drawn) + " collapsed" : "");
   }
 
-  const MAX_BARS = 2000;
-  function drawTimeline(tasks, onPick) {
+  const MAX_BARS = 1000;
+  function drawTimeline(tasks, onPick, boxWidth) {
     const box = $("#timeline"); box.replaceChildren();
     const timed = tasks.filter((t) => t.started_at).sort((a, b) => a.started_at - b.started_at);
     if (!timed.length) { box.append(el("div", "no task has started yet", "muted")); $("#timeline-info").textContent = ""; return; }
@@ -239,7 +247,7 @@
     timed.forEach((t) => { t1 = Math.max(t1, t.finished_at || now); });
     const span = Math.max(t1 - t0, 0.001);
     const shown = timed.slice(0, MAX_BARS);
-    const labelW = 170, W = Math.max(400, (box.clientWidth || 900) - 20), barW = W - labelW, rowH = 16;
+    const labelW = 170, W = Math.max(400, (boxWidth || box.clientWidth || 900) - 20), barW = W - labelW, rowH = 16;
     const root = svg("svg", { width: W, height: shown.length * rowH + 24, role: "img", "aria-label": "timeline" });
     const x = (t) => labelW + ((t - t0) / span) * barW;
     [0, 0.25, 0.5, 0.75, 1].forEach((f) => {
@@ -265,9 +273,9 @@
         const bar = svg("rect", { x: x(start), y: 3, width: Math.max(1, x(end) - x(start)), height: 10, class: "bar " + t.status });
         const title = svg("title"); title.textContent = t.name + " · " + t.status + " · " + dur(t.started_at, end) + (t.attempts > 1 ? " · " + t.attempts + " attempts" : ""); bar.append(title); row.append(bar);
       }
-      row.addEventListener("click", () => onPick(t.name));
       root.append(row);
     });
+    root.addEventListener("click", (e) => { const row = e.target.closest && e.target.closest(".row"); if (row) onPick(row.dataset.task); });
     box.append(root);
     $("#timeline-info").textContent = seconds(span) + (timed.length > MAX_BARS ? " · first " + MAX_BARS + " of " + timed.length + " tasks by start" : "");
   }
@@ -305,25 +313,53 @@
     const tb = el("tbody");
     (report.steps || []).slice(0, 500).forEach((s) => { const tr = el("tr"); tr.append(el("td", s.id), el("td", s.status, "status " + String(s.status).toLowerCase()), el("td", Math.round(s.percent || 0) + "%"), el("td", s.message || (s.errors || []).join("; "), "muted")); tb.append(tr); });
     table.append(tb); box.append(table);
-    const raw = el("details"); raw.append(el("summary", "JSON")); raw.append(el("pre", JSON.stringify(report, null, 2), "logs")); box.append(raw);
+    const raw = el("details"); raw.append(el("summary", "JSON"));
+    raw.addEventListener("toggle", () => { if (raw.open && raw.children.length < 2) raw.append(el("pre", JSON.stringify(report, null, 2), "logs")); });
+    box.append(raw);
   }
 
+  const TABLE_PAGE = 500;
   function runPage() {
     const runId = body.dataset.run;
+    const runApi = "/api/runs/" + encodeURIComponent(runId);
     let filter = "";
     let tasks = [];
+    let rows = TABLE_PAGE;
     const pick = (name) => showTask(runId, name);
     const drawTable = () => {
-      const tb = $("#task-table tbody"); tb.replaceChildren();
+      const tb = $("#task-table tbody");
       const frag = document.createDocumentFragment();
-      const shown = tasks.filter((t) => !filter || t.name.toLowerCase().includes(filter) || t.status.includes(filter));
-      shown.slice(0, 5000).forEach((t) => {
+      const shown = filter ? tasks.filter((t) => t.name.toLowerCase().includes(filter) || t.status.includes(filter)) : tasks;
+      shown.slice(0, rows).forEach((t) => {
         const tr = el("tr", null, "clickable"); tr.dataset.task = t.name;
         tr.append(el("td", t.name), el("td", t.status, "status " + t.status), el("td", t.attempts), el("td", seconds(t.duration_seconds)), el("td", t.error || t.reason || "", t.error ? "err" : "muted"));
-        tr.addEventListener("click", () => pick(t.name)); frag.append(tr);
+        frag.append(tr);
       });
-      tb.append(frag);
-      $("#task-more").textContent = shown.length > 5000 ? "first 5000 of " + shown.length + " tasks shown: filter to find the others" : "";
+      tb.replaceChildren(frag);
+      const more = $("#task-more"); more.replaceChildren();
+      if (shown.length > rows) {
+        more.append(el("span", "first " + rows + " of " + shown.length + " tasks shown "));
+        const btn = el("button", "show " + Math.min(TABLE_PAGE, shown.length - rows) + " more"); btn.type = "button";
+        btn.addEventListener("click", () => { rows += TABLE_PAGE; drawTable(); });
+        more.append(btn, el("span", " or filter to find the others"));
+      }
+    };
+    $("#task-table tbody").addEventListener("click", (e) => { const tr = e.target.closest("tr"); if (tr && tr.dataset.task) pick(tr.dataset.task); });
+    const showLayer = (layer, offset) => {
+      const box = $("#detail-body");
+      $("#detail-name").textContent = "Layer " + layer;
+      box.className = ""; box.replaceChildren(el("div", "loading…", "muted"));
+      api(runApi + "/graph/layers/" + layer + "?limit=200&offset=" + (offset || 0)).then((d) => {
+        box.replaceChildren(el("div", d.total + " tasks of layer " + layer + " are not drawn; here " + (d.offset + 1) + "–" + (d.offset + d.tasks.length) + ":", "muted"));
+        const list = el("table", null, "list"); const tb = el("tbody");
+        d.tasks.forEach((t) => { const tr = el("tr", null, "clickable"); tr.dataset.task = t.name; tr.append(el("td", t.name), el("td", t.status, "status " + t.status)); tb.append(tr); });
+        tb.addEventListener("click", (e) => { const tr = e.target.closest("tr"); if (tr) pick(tr.dataset.task); });
+        list.append(tb); box.append(list);
+        if (d.offset + d.tasks.length < d.total) {
+          const next = el("button", "next " + Math.min(200, d.total - d.offset - d.tasks.length)); next.type = "button";
+          next.addEventListener("click", () => showLayer(layer, d.offset + d.tasks.length)); box.append(next);
+        }
+      }).catch((e) => { box.replaceChildren(el("div", e.message, "err")); });
     };
     const meta = (r) => {
       const dl = $("#run-meta"); dl.replaceChildren();
@@ -339,31 +375,45 @@
         if (!by[s]) return; const c = el("div", null, "card " + s); c.append(el("div", s.replace("_", " "), "label"), el("div", by[s], "num status " + s)); box.append(c);
       });
     };
-    let finished = false;
-    const load = () => Promise.all([
-      api("/api/runs/" + encodeURIComponent(runId) + "?light=1"),
-      api("/api/runs/" + encodeURIComponent(runId) + "/graph"),
-    ]).then(([d, g]) => {
-      const r = d.run;
-      const st = $("#run-status"); st.textContent = r.status; st.className = "status " + r.status;
-      meta(r);
-      $("#cancel").hidden = r.status !== "running";
-      $("#resume").hidden = !["failed", "cancelled", "interrupted"].includes(r.status);
-      tasks = d.tasks; counts(tasks); drawGraph(g, pick); drawTimeline(tasks, pick); drawTable(); drawReport(d.report);
-      finished = r.status !== "running";
-    }).catch((e) => { $("#run-meta").replaceChildren(el("div", "cannot load this run: " + e.message, "err")); });
-    const act = (what) => post("/api/runs/" + encodeURIComponent(runId) + "/" + what).then((res) => {
+    // The report of a big run is big: it is fetched after the page is drawn, and while
+    // the run goes only every few loads.
+    let reportAt = 0;
+    const report = (done) => {
+      const now = Date.now();
+      if (reportAt < 0 || (!done && now - reportAt < (tasks.length > 2000 ? 10000 : 0))) return;
+      reportAt = done ? -1 : now;
+      api(runApi + "/report").then((d) => drawReport(d.report)).catch((e) => { $("#report").textContent = e.message; });
+    };
+    let finished = false, loading = null, again = false;
+    const load = () => {
+      if (loading) { again = true; return loading; }
+      loading = Promise.all([api(runApi + "?light=1"), api(runApi + "/graph")]).then(([d, g]) => {
+        const r = d.run;
+        const st = $("#run-status"); st.textContent = r.status; st.className = "status " + r.status;
+        meta(r);
+        $("#cancel").hidden = r.status !== "running";
+        $("#resume").hidden = !["failed", "cancelled", "interrupted"].includes(r.status);
+        // Read the timeline's width before the graph is drawn: afterwards it would force a layout of the whole page.
+        const width = $("#timeline").clientWidth;
+        tasks = d.tasks; counts(tasks); drawGraph(g, pick, showLayer); drawTable(); drawTimeline(tasks, pick, width);
+        finished = r.status !== "running";
+        setTimeout(() => report(finished), 0);
+      }).catch((e) => { $("#run-meta").replaceChildren(el("div", "cannot load this run: " + e.message, "err")); })
+        .finally(() => { loading = null; if (again) { again = false; soon(); } });
+      return loading;
+    };
+    const act = (what) => post(runApi + "/" + what).then((res) => {
       $("#action-result").textContent = res.ok ? (what === "resume" ? "resuming: a new run starts (see Runs)" : "cancelling…") : res.data.error;
       $("#action-result").className = res.ok ? "ok" : "err";
       load();
     });
     $("#cancel").addEventListener("click", () => act("cancel"));
     $("#resume").addEventListener("click", () => act("resume"));
-    $("#task-filter").addEventListener("input", (e) => { filter = e.target.value.trim().toLowerCase(); drawTable(); });
+    $("#task-filter").addEventListener("input", (e) => { filter = e.target.value.trim().toLowerCase(); rows = TABLE_PAGE; drawTable(); });
     load();
-    const again = debounce(load, 400);
-    stream((item) => { if (item.type === "store" || item.type === "skipped") again(); });
-    setInterval(() => { if (!finished) again(); }, 2000);
+    const soon = debounce(load, 400);
+    stream((item) => { if (!finished && (item.type === "store" || item.type === "skipped")) soon(); });
+    setInterval(() => { if (!finished) soon(); }, 2000);
   }
 
   // ------------------------------------------------------------ schedules and flows
