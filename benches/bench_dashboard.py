@@ -129,12 +129,16 @@ def big_run_section(root: Path, chromium: str | None) -> None:
     try:
         with httpx.Client(base_url=base, timeout=60) as c:
             run_url = f"/api/runs/{result.run_id}"
+            first_light = timed(lambda: get_ok(c, run_url + "?light=1"), repeat=1)
             first_graph = timed(lambda: get_ok(c, run_url + "/graph"), repeat=1)
             print(f"{'request':45} {'median ms':>10}")
+            print(f"{'run JSON ?light=1, first call (store read)':45} {first_light:10.1f}")
             print(f"{'graph layout, first call':45} {first_graph:10.1f}")
             print(f"{'graph layout, cached':45} {timed(lambda: get_ok(c, run_url + '/graph')):10.1f}")
             print(f"{'run JSON ?light=1':45} {timed(lambda: get_ok(c, run_url + '?light=1'), 5):10.1f}")
+            print(f"{'run report alone':45} {timed(lambda: get_ok(c, run_url + '/report'), 3):10.1f}")
             print(f"{'run JSON, full':45} {timed(lambda: get_ok(c, run_url), 3):10.1f}")
+            print(f"{'run page HTML':45} {timed(lambda: get_ok(c, '/runs/' + result.run_id), 5):10.1f}")
         if chromium is None:
             print("(no chromium found: the browser row is left out)")
             return

@@ -25,7 +25,7 @@ from .._core import Graph
 
 __all__ = ["MAX_EDGES", "MAX_NODES", "GraphLayout", "layout"]
 
-MAX_NODES = 1500
+MAX_NODES = 1000
 MAX_EDGES = 6000
 _SWEEPS = 4
 

@@ -211,7 +211,18 @@ class RunViews:
         if isinstance(view, Response):
             return view
         run = view.detail.run
-        return view.answer("report", lambda: {"run_id": run.run_id, **self._report(run)})
+        body = view.encoded.get("report")
+        if body is None:
+            try:
+                report = self._store().get_report(run.run_id)
+            except StoreError as exc:
+                body = encode_json({"run_id": run.run_id, "report": None, "report_error": str(exc)})
+            else:
+                # The report's own JSON goes out as it is: no decoding and encoding again.
+                raw = b"null" if report is None else report.model_dump_json().encode("utf-8")
+                body = b'{"run_id":' + encode_json(run.run_id) + b',"report":' + raw + b"}"
+            view.encoded["report"] = body
+        return encoded_response(body)
 
     def api_task(self, request: Request) -> Response:
         """One task of a run: its logs and every failed attempt's traceback."""

@@ -236,7 +236,7 @@
     $("#dag-info").textContent = g.total + " tasks in " + g.layers.length + " layers" + (drawn < g.total ? " · " + drawn + " drawn, " + (g.total - drawn) + " collapsed" : "");
   }
 
-  const MAX_BARS = 1000;
+  const MAX_BARS = 500;
   function drawTimeline(tasks, onPick, boxWidth) {
     const box = $("#timeline"); box.replaceChildren();
     const timed = tasks.filter((t) => t.started_at).sort((a, b) => a.started_at - b.started_at);
