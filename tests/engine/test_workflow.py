@@ -88,6 +88,41 @@ def test_depends_on_accepts_task_objects_and_a_single_name() -> None:
     assert wf.run(store=None)["c"] == 1
 
 
+@pytest.mark.parametrize(
+    ("deps", "kept"),
+    [
+        (["a", "a"], ["a"]),
+        (["a", "b", "a"], ["a", "b"]),
+        (["b", "b", "a"], ["b", "a"]),
+        (["a", "b", "c", "b"], ["a", "b", "c"]),
+        (["c", "a", "b"], ["c", "a", "b"]),
+        (["a", "b", "c", "d"], ["a", "b", "c", "d"]),
+    ],
+)
+def test_a_repeated_dependency_counts_once_in_its_first_place(deps: list[str], kept: list[str]) -> None:
+    def count(*ups: Any) -> int:
+        return len(ups)
+
+    wf = Workflow("w")
+    for name in "abcd":
+        wf.add_task(Task(count, name=name))
+    wf.add_task(Task(count, name="x"), depends_on=deps)
+    assert wf.get_dependencies("x") == kept
+    assert wf.run(executor="sequential", store=None)["x"] == len(kept)
+
+
+def test_a_list_of_dependencies_with_a_task_or_an_unknown_name_is_checked_as_before() -> None:
+    wf = Workflow("w")
+    a = wf.add_task(Task(fn=lambda: 1, name="a"))
+    wf.add_task(Task(fn=lambda *xs: sum(xs), name="b"), depends_on=[a, "a"])
+    assert wf.get_dependencies("b") == ["a"]
+    with pytest.raises(UnknownDependencyError, match="nope"):
+        wf.add_task(Task(fn=lambda *xs: 0, name="c"), depends_on=["a", "nope"])
+    with pytest.raises(CycleError):
+        wf.add_task(Task(fn=lambda *xs: 0, name="d"), depends_on=["a", "d"])
+    assert "c" not in wf and "d" not in wf
+
+
 def test_add_task_wraps_plain_functions() -> None:
     def hello() -> str:
         return "hi"

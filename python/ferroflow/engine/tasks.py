@@ -303,19 +303,26 @@ class Task(Generic[P, R]):
             self.retry = RetryPolicy(retries, delay, backoff, jitter, max_delay, retry_on, task_name=name)
         opts = (timeout, when, cache_ttl, cache_key, cache_version, on_status_change, on_retry)
         self._opts: tuple[Any, ...] = _NO_OPTIONS if opts == _NO_OPTIONS else opts
-        params, is_async, doc_line, self.plain_arity, self.named_params = _fn_info(fn)
+        last_fn, info = _last_info  # tasks made in a loop: the same function again
+        if last_fn is not fn or info is None:
+            info = _fn_info(fn)
+        params, is_async, doc_line, self.plain_arity, self.named_params = info
         self.description = description if description is not None else doc_line
         self._is_async = is_async
         self.params: tuple[Param, ...] = params
         # Created on first use: most tasks of big workflows are never wired with >>.
         self._wiring: _Wiring | None = None
         self._seq = next(_creation_order)
-        self._registry: TaskRegistry | tuple[TaskRegistry, ...] | None = None
         stack = _active.stack  # the innermost open `with DAG(...)` block takes it, else the registry
         if stack:
+            self._registry: TaskRegistry | tuple[TaskRegistry, ...] | None = None
             stack[-1].collect(self)
-        else:
-            registry.register(self)
+        else:  # registry.register(self), inline for a new task
+            self._registry = registry
+            log = registry._log
+            log.append(self)
+            if len(log) >= registry._tidy_at:
+                registry._compact()
 
     # ------------------------------------------------------------ options
 
@@ -579,15 +586,17 @@ class TaskRegistry:
             cached = self._cached
             if cached is not None and cached[0] == len(log) and cached[1] == self._unregistered:
                 return cached[2]
-            live: dict[str, Task[..., Any]] = {}
             # Exactly the entries present now: registrations racing with this one land
             # after them and stay.
-            for _ in range(len(log)):
-                t = log.popleft()
-                name = t.name
-                live.pop(name, None)  # a later registration replaces (and moves) the name
-                if self._holds(t):
-                    live[name] = t
+            entries = [log.popleft() for _ in range(len(log))]
+            # A later registration replaces (and moves) the name: the position of the
+            # last registration of each name, in order (C-level passes, no call per entry).
+            last = sorted(dict(zip([t.name for t in entries], itertools.count())).values())
+            live: dict[str, Task[..., Any]] = {
+                t.name: t
+                for t in map(entries.__getitem__, last)
+                if (held := t._registry) is self or (type(held) is tuple and self in held)
+            }
             log.extendleft(reversed(live.values()))
             self._tidy_at = max(_TIDY_MIN, 2 * len(live))
             self._cached = (len(log), self._unregistered, live)

@@ -227,7 +227,27 @@ class Workflow:
         index = self._index
         if name in index:
             raise duplicate_error(self.name, name)
-        found = _listed_upstreams(t, depends_on, index)
+        found: tuple[tuple[int, ...], bool] | None = None
+        if type(depends_on) is list and not t.named_params:
+            # The usual call, inline (a call per task costs more than this check): a
+            # list of distinct names of tasks already in the workflow, no parameter
+            # that could name a task.
+            try:
+                ids = tuple(map(index.__getitem__, depends_on))
+            except (KeyError, TypeError):  # an unknown name (or itself), a Task, an unhashable value
+                pass
+            else:
+                k = len(ids)
+                if k < 2 or (
+                    ids[0] != ids[1]
+                    if k == 2
+                    else (ids[0] != ids[1] and ids[0] != ids[2] and ids[1] != ids[2])
+                    if k == 3
+                    else len(set(ids)) == k
+                ):
+                    found = (ids, False)
+        else:
+            found = _listed_upstreams(t, depends_on, index)
         if found is not None:
             up_ids, named = found
         else:
@@ -253,6 +273,9 @@ class Workflow:
         if t.named_params:
             _index_params(by_param, name, t.named_params)
         if t._registry is registry:  # it belongs to this workflow now; the default registry keeps strays only
+            t._registry = None  # registry.unregister(t), inline for the usual case
+            registry._unregistered += 1
+        elif t._registry is not None:
             registry.unregister(t)
         return t
 
